@@ -1,0 +1,1 @@
+"""INK's hub-managed services and the `ink` command."""

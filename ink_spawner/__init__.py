@@ -1,0 +1,1 @@
+"""INK spawner: profiles, authorization, batch backends and the job wrapper."""

@@ -1,0 +1,10 @@
+"""Batch system backends: one module each, one interface (base.Backend)."""
+
+from .base import Backend, BackendError, JobState, JobStatus, QueueStats
+
+BACKENDS = {
+    "local": "ink_spawner.backends.local.LocalBackend",
+    "slurm": "ink_spawner.backends.slurm.SlurmBackend",
+}
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "JobState", "JobStatus", "QueueStats"]

@@ -1,0 +1,134 @@
+"""The one small interface every batch system sits behind."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import pwd
+import subprocess
+from dataclasses import dataclass, field
+
+from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..jobspec import JobSpec
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    HELD = "held"  # will not start without someone's action (HTCondor hold, Slurm JobHeld...)
+    DONE = "done"  # ended: completed, cancelled, failed, timed out
+    UNKNOWN = "unknown"  # the scheduler could not be asked; keep waiting
+
+
+@dataclass
+class JobStatus:
+    state: JobState
+    host: str = ""
+    reason: str = ""  # the scheduler's words: "Resources", "TIMEOUT", "HoldReason..."
+    exit_code: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in (JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN)
+
+
+@dataclass
+class QueueStats:
+    running: int = 0
+    queued: int = 0
+    per_app: dict = field(default_factory=dict)  # app -> {"running": n, "queued": n}
+
+
+class BackendError(RuntimeError):
+    """The scheduler refused or could not be reached; the message is for the user."""
+
+
+class Backend(LoggingConfigurable):
+    """submit(spec) -> job id; status(job id) -> JobStatus; cancel(job id); queue_stats()."""
+
+    name = "base"
+
+    submit_as = Unicode(
+        "auto",
+        config=True,
+        help="""How the hub becomes the user when it submits: 'runuser' (hub runs as root),
+        'sudo' (hub user has sudo rights for the scheduler commands), 'self' (submit as the
+        hub's own user, e.g. a single-user install) or 'auto' (runuser when root, else self).""",
+    )
+
+    async def submit(self, spec: JobSpec) -> str:
+        raise NotImplementedError
+
+    async def status(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    async def cancel(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def queue_stats(self) -> QueueStats:
+        raise NotImplementedError
+
+    async def prepare_log_dir(self, username: str, path: str) -> None:
+        """Create the folder of a job's log as the user (the scheduler will not create it)."""
+        if not path:
+            return
+        argv = self.as_user(username, ["mkdir", "-p", "-m", "700", "--", os.path.dirname(path)])
+        code, _, err = await run_command(argv, timeout=10)
+        if code != 0:
+            raise BackendError(f"cannot create the job's log folder: {err.strip()[:200]}")
+
+    async def log_tail(self, username: str, path: str, lines: int = 20) -> str:
+        """The end of a job's log, read as the user (a symlink in their home shows nothing more)."""
+        if not path:
+            return ""
+        argv = self.as_user(username, ["tail", "-n", str(int(lines)), "--", path])
+        try:
+            code, out, _ = await run_command(argv, timeout=10)
+        except BackendError:
+            return ""
+        return out if code == 0 else ""
+
+    # helpers shared by command-line backends
+
+    def as_user(self, username: str, argv: list[str], public_env: dict | None = None) -> list[str]:
+        """Prefix argv so that it runs as ``username`` (argument lists only, no shell).
+
+        ``public_env`` lands on the command line, visible in ``ps``: never put secrets in it.
+        """
+        mode = self.submit_as
+        if mode == "auto":
+            mode = "runuser" if os.geteuid() == 0 else "self"
+        env_args = [f"{k}={v}" for k, v in (public_env or {}).items()]
+        if mode == "self":
+            return (["env", *env_args] if env_args else []) + argv
+        pwd.getpwnam(username)  # KeyError for an unknown user, before anything runs
+        if mode == "runuser":
+            return ["runuser", "-u", username, "--", "env", *env_args, *argv]
+        if mode == "sudo":
+            return ["sudo", "-n", "-u", username, "--", "env", *env_args, *argv]
+        raise BackendError(f"unknown submit_as mode {mode!r}")
+
+
+async def run_command(argv: list[str], stdin: str | None = None, timeout: float = 30) -> tuple[int, str, str]:
+    """Run a command (argument list) and return (exit code, stdout, stderr)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise BackendError(f"{argv[0]} is not installed on the hub host") from None
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else None), timeout
+        )
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise BackendError(f"{os.path.basename(argv[0])} did not answer within {timeout:.0f} s") from None
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")

@@ -1,0 +1,130 @@
+"""The embedded default: each job is a process tree on this host, run as the user."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import re
+import signal
+import subprocess
+import time
+
+import psutil
+from traitlets import Float
+
+from ..jobspec import JobSpec
+from .base import Backend, BackendError, JobState, JobStatus, QueueStats
+
+# pid.start-time-in-centiseconds.walltime-seconds: the start time guards against pid reuse
+JOB_ID = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+WRAPPER_MODULE = "ink_spawner.jobscript"
+
+
+def _parse(job_id: str) -> tuple[int, int, int]:
+    match = JOB_ID.match(job_id or "")
+    if not match:
+        raise BackendError(f"not a local job id: {job_id!r}")
+    return tuple(int(x) for x in match.groups())
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    stop_grace = Float(5, config=True, help="Seconds between SIGTERM and SIGKILL on cancel.")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._children: dict[int, subprocess.Popen] = {}
+
+    async def submit(self, spec: JobSpec) -> str:
+        kwargs = {}
+        cwd = spec.workdir or None
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam(spec.username)
+            except KeyError:
+                raise BackendError(f"there is no Unix account {spec.username!r} on this host") from None
+            if pw.pw_uid == 0:
+                raise BackendError("INK does not start jobs as root")
+            kwargs.update(
+                user=pw.pw_uid,
+                group=pw.pw_gid,
+                extra_groups=os.getgrouplist(pw.pw_name, pw.pw_gid),
+            )
+            cwd = cwd or pw.pw_dir
+        try:
+            proc = subprocess.Popen(
+                spec.command,
+                env=spec.env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: cancel kills the whole tree
+                **kwargs,
+            )
+        except OSError as e:
+            raise BackendError(f"could not start the job: {e.strerror or e}") from None
+        self._children[proc.pid] = proc
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            started = time.time()
+        return f"{proc.pid}.{int(started * 100)}.{int(spec.walltime_s)}"
+
+    def _process(self, pid: int, started_cs: int) -> psutil.Process | None:
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            self._children.pop(pid, None)
+            return None
+        try:
+            proc = psutil.Process(pid)
+            if abs(int(proc.create_time() * 100) - started_cs) > 1 or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except psutil.Error:
+            return None
+
+    async def status(self, job_id: str) -> JobStatus:
+        pid, started_cs, walltime = _parse(job_id)
+        proc = self._process(pid, started_cs)
+        if proc is None:
+            child = self._children.pop(pid, None)
+            code = child.returncode if child is not None else None
+            return JobStatus(JobState.DONE, reason="process ended", exit_code=code)
+        if walltime and time.time() - started_cs / 100 > walltime:
+            await self.cancel(job_id)
+            return JobStatus(JobState.DONE, reason="TIMEOUT (walltime reached)")
+        return JobStatus(JobState.RUNNING, host="127.0.0.1")
+
+    async def cancel(self, job_id: str) -> None:
+        pid, started_cs, _ = _parse(job_id)
+        if self._process(pid, started_cs) is None:
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + self.stop_grace
+        while time.monotonic() < deadline and self._process(pid, started_cs) is not None:
+            await asyncio.sleep(0.1)
+        # whatever is left of the process group (or a leader ignoring SIGTERM) goes now
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        child = self._children.pop(pid, None)
+        if child is not None:
+            child.wait()
+
+    async def queue_stats(self) -> QueueStats:
+        stats = QueueStats()
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info.get("cmdline") or []
+            if WRAPPER_MODULE in cmdline and "--app" in cmdline:
+                index = cmdline.index("--app")
+                app = cmdline[index + 1] if index + 1 < len(cmdline) else "?"
+                stats.running += 1
+                stats.per_app.setdefault(app, {"running": 0, "queued": 0})["running"] += 1
+        return stats

@@ -1,0 +1,264 @@
+"""The site's YAML (etc/ink.yaml or $INK_CONFIG) mapped onto traitlets, in this one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
+from .backends import BACKENDS
+from .hubapi import ROUTE, JobReadyHandler
+from .profiles import NAME, ProfileError, load_profiles
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTHENTICATORS = {
+    # type in the YAML -> (JupyterHub entry point name, traitlets class section)
+    "pam": ("pam", "PAMAuthenticator"),
+    "shared-password": ("shared-password", "SharedPasswordAuthenticator"),
+    "generic-oauth": ("generic-oauth", "GenericOAuthenticator"),
+}
+TOP_LEVEL = {"hub", "authenticator", "backend", "spawner", "default_allowance", "experiments", "users", "paths"}
+
+
+class SiteConfigError(ValueError):
+    def __init__(self, path, field_name, expected):
+        self.path, self.field, self.expected = str(path), field_name, expected
+        super().__init__(f"{path}: field '{field_name}': expected {expected}")
+
+
+def share_dir() -> Path:
+    """Where profiles/, templates/ and etc/ live: the checkout, or the installed share/ink."""
+    if (ROOT / "templates" / "ink_spawn_form.html").exists():
+        return ROOT
+    return Path(sys.prefix) / "share" / "ink"
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("INK_CONFIG") or share_dir() / "etc" / "ink.yaml")
+
+
+@dataclass
+class SiteConfig:
+    path: Path
+    hub: dict
+    authenticator: dict
+    backend: dict
+    spawner: dict
+    default_allowance: dict
+    experiments: dict
+    users: dict
+    profiles_dir: Path
+    templates_dir: Path
+    state_dir: Path
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def auth_type(self) -> str:
+        kind = self.authenticator.get("type", "auto")
+        if kind == "auto":
+            return "pam" if os.geteuid() == 0 else "shared-password"
+        return kind
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.hub.get('ip', '127.0.0.1')}:{self.hub.get('port', 8000)}{self.hub.get('base_url', '/')}"
+
+    def groups(self) -> dict:
+        """load_groups for the hub: experiments (members + allowance) and per-user allowances."""
+        groups = {}
+        for name, spec in self.experiments.items():
+            groups[name] = {
+                "users": list(spec.get("members") or []),
+                "properties": {PROPERTY_KEY: parse_allowance(spec.get("allowance")).to_properties()},
+            }
+        for name, spec in self.users.items():
+            groups[f"ink-user-{name}"] = {
+                "users": [name],
+                "properties": {PROPERTY_KEY: parse_allowance(spec.get("allowance")).to_properties()},
+            }
+        return groups
+
+
+def _section(path, data, key) -> dict:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise SiteConfigError(path, key, "a mapping")
+    return value
+
+
+def load_site_config(path=None) -> SiteConfig:
+    path = Path(path or default_config_path()).resolve()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise SiteConfigError(path, "(file)", f"a readable file ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise SiteConfigError(path, "(file)", f"valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise SiteConfigError(path, "(top level)", "a mapping")
+    unknown = sorted(set(data) - TOP_LEVEL)
+    if unknown:
+        raise SiteConfigError(path, unknown[0], f"one of {', '.join(sorted(TOP_LEVEL))}")
+    hub = _section(path, data, "hub")
+    port = hub.get("port", 8000)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise SiteConfigError(path, "hub.port", "a port number")
+    auth = _section(path, data, "authenticator")
+    kind = auth.get("type", "auto")
+    if kind != "auto" and kind not in AUTHENTICATORS:
+        raise SiteConfigError(path, "authenticator.type", f"one of auto, {', '.join(AUTHENTICATORS)}")
+    if auth.get("options") is not None and not isinstance(auth["options"], dict):
+        raise SiteConfigError(path, "authenticator.options", "a mapping of the authenticator's settings")
+    backend = _section(path, data, "backend")
+    backend_type = backend.get("type", "local")
+    if backend_type not in BACKENDS:
+        raise SiteConfigError(path, "backend.type", f"one of {', '.join(BACKENDS)}")
+    if backend.get("options") is not None and not isinstance(backend["options"], dict):
+        raise SiteConfigError(path, "backend.options", "a mapping of the backend's settings")
+    experiments = _section(path, data, "experiments")
+    users = _section(path, data, "users")
+    for section, entries in (("experiments", experiments), ("users", users)):
+        for name, spec in entries.items():
+            if not isinstance(name, str) or not NAME.match(name):
+                raise SiteConfigError(path, f"{section}.{name}", "a lower-case name")
+            if not isinstance(spec, dict):
+                raise SiteConfigError(path, f"{section}.{name}", "a mapping with members/allowance")
+            try:
+                parse_allowance(spec.get("allowance"))
+            except AllowanceError as e:
+                raise SiteConfigError(path, f"{section}.{name}.allowance", str(e)) from None
+            members = spec.get("members", [])
+            if section == "experiments" and (
+                not isinstance(members, list) or not all(isinstance(m, str) for m in members)
+            ):
+                raise SiteConfigError(path, f"{section}.{name}.members", "a list of user names")
+    try:
+        parse_allowance(data.get("default_allowance"))
+    except AllowanceError as e:
+        raise SiteConfigError(path, "default_allowance", str(e)) from None
+    paths = _section(path, data, "paths")
+    base = path.parent
+
+    def resolve(key, fallback):
+        value = paths.get(key)
+        return (base / value).resolve() if value else fallback
+
+    state_default = Path("/var/lib/ink") if os.geteuid() == 0 else Path.home() / ".local/share/ink"
+    return SiteConfig(
+        path=path,
+        hub=hub,
+        authenticator=auth,
+        backend=backend,
+        spawner=_section(path, data, "spawner"),
+        default_allowance=data.get("default_allowance") or {},
+        experiments=experiments,
+        users=users,
+        profiles_dir=resolve("profiles", share_dir() / "profiles"),
+        templates_dir=resolve("templates", share_dir() / "templates"),
+        state_dir=Path(os.environ.get("INK_STATE_DIR") or resolve("state", state_default)),
+        raw=data,
+    )
+
+
+def check(path=None) -> list[str]:
+    """Every problem ``ink check`` reports (empty when all is well)."""
+    try:
+        site = load_site_config(path)
+    except SiteConfigError as e:
+        return [str(e)]
+    problems = []
+    try:
+        profiles = load_profiles(site.profiles_dir)
+    except ProfileError as e:
+        return [str(e)]
+    for name, spec in list(site.experiments.items()) + [("default_allowance", {"allowance": site.default_allowance})]:
+        allowance = parse_allowance(spec.get("allowance"))
+        for kind, known in (("apps", profiles.apps), ("images", profiles.images)):
+            names = getattr(allowance, kind)
+            if names != "*":
+                for missing in sorted(set(names) - set(known)):
+                    problems.append(f"{site.path}: {name}: allowance names unknown {kind[:-1]} {missing!r}")
+    return problems
+
+
+def admin_password_file(site: SiteConfig) -> Path:
+    return site.state_dir / "admin-password"
+
+
+def ensure_admin_password(site: SiteConfig) -> tuple[str, bool]:
+    """The embedded default's generated admin password: (password, created now)."""
+    target = admin_password_file(site)
+    if target.exists():
+        return target.read_text().strip(), False
+    password = secrets.token_urlsafe(24)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password, True
+
+
+def proxy_command() -> list[str]:
+    local = Path(sys.prefix) / "node_modules" / ".bin" / "configurable-http-proxy"
+    return [str(local)] if local.exists() else ["configurable-http-proxy"]
+
+
+def apply_site_config(c, path=None) -> SiteConfig:
+    """Set the hub's traitlets from the site YAML. Profiles are validated here: a bad file stops the hub."""
+    site = load_site_config(path)
+    load_profiles(site.profiles_dir)  # raises ProfileError naming file and field
+    site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    hub = site.hub
+
+    c.JupyterHub.bind_url = site.url
+    c.JupyterHub.hub_ip = hub.get("hub_ip", "127.0.0.1")
+    if hub.get("hub_port"):
+        c.JupyterHub.hub_port = hub["hub_port"]
+    c.JupyterHub.db_url = hub.get("db_url") or f"sqlite:///{site.state_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(site.state_dir / "jupyterhub_cookie_secret")
+    c.ConfigurableHTTPProxy.pid_file = str(site.state_dir / "proxy.pid")
+    c.ConfigurableHTTPProxy.command = proxy_command()
+    c.JupyterHub.template_paths = [str(site.templates_dir)]
+    # a hub restart (upgrade, crash) must not kill physicists' running jobs
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.extra_handlers = [(ROUTE, JobReadyHandler)]
+    c.JupyterHub.load_groups = site.groups()
+
+    kind = site.auth_type
+    entry, section = AUTHENTICATORS[kind]
+    c.JupyterHub.authenticator_class = entry
+    auth = site.authenticator
+    admins = set(auth.get("admin_users") or [])
+    if kind == "shared-password":
+        password, _ = ensure_admin_password(site)
+        c.SharedPasswordAuthenticator.admin_password = password
+        admins = admins or {os.environ.get("USER") or "admin"}
+    c.Authenticator.admin_users = admins
+    if "allow_all" in auth:
+        c.Authenticator.allow_all = bool(auth["allow_all"])
+    members = {m for spec in site.experiments.values() for m in spec.get("members") or []}
+    allowed = set(auth.get("allowed_users") or []) | members | set(site.users)
+    if allowed:
+        c.Authenticator.allowed_users = allowed
+    for key, value in (auth.get("options") or {}).items():
+        setattr(getattr(c, section), key, value)
+
+    spawner = site.spawner
+    c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
+    c.InkSpawner.backend = site.backend.get("type", "local")
+    c.InkSpawner.profiles_dir = str(site.profiles_dir)
+    c.InkSpawner.form_template_dir = str(site.templates_dir)
+    c.InkSpawner.default_allowance = site.default_allowance
+    for key in ("job_ip", "job_python", "log_dir", "hub_callback_url", "start_timeout", "http_timeout"):
+        if key in spawner:
+            setattr(c.InkSpawner, key, spawner[key])
+    if "job_ip" not in spawner and c.InkSpawner.backend == "local":
+        c.InkSpawner.job_ip = "127.0.0.1"
+    backend_section = BACKENDS[c.InkSpawner.backend].rsplit(".", 1)[1]
+    for key, value in (site.backend.get("options") or {}).items():
+        setattr(getattr(c, backend_section), key, value)
+    return site

@@ -1,0 +1,3 @@
+from .wrapper import main
+
+raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""The job wrapper: set up the image and experiment, start the server, report host:port.
+
+Runs as the user inside the batch job. Everything it needs comes in the environment the hub
+gave the job (INK_* and JUPYTERHUB_*). On SIGTERM (stop, scancel, walltime) it ends the whole
+process tree it started, so nothing the server launched is left behind on the node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import psutil
+
+CALLBACK_RETRIES = 10
+
+
+def log(message: str) -> None:
+    print(f"[ink-wrapper {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def source_setup(script: str, env: dict) -> dict:
+    """Environment after sourcing a site's set-up script (paths come from the admin's profiles)."""
+    result = subprocess.run(
+        ["bash", "-c", 'set -a; source "$1" >&2 || exit $?; env -0', "ink-setup", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"set-up script {script} failed with exit code {result.returncode}")
+    new_env = {}
+    for item in result.stdout.split(b"\0"):
+        if b"=" in item:
+            key, _, value = item.partition(b"=")
+            new_env[key.decode()] = value.decode(errors="replace")
+    return new_env
+
+
+def job_host(configured: str) -> str:
+    """The address the hub's proxy reaches this job at."""
+    if configured:
+        return configured
+    name = socket.getfqdn()
+    try:
+        return socket.gethostbyname(name)
+    except OSError:
+        return name
+
+
+def free_port(ip: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as sock:
+        sock.bind((ip, 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(ip: str, port: int, child: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((ip, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def report(url: str, token: str, host: str, port: int) -> None:
+    body = json.dumps({"host": host, "port": port}).encode()
+    for attempt in range(CALLBACK_RETRIES):
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                raise RuntimeError(f"the hub refused the report: {e.code} {e.read()[:200]!r}") from None
+            log(f"the hub answered {e.code}; retrying")
+        except OSError as e:
+            log(f"cannot reach the hub ({e}); retrying")
+        time.sleep(min(2**attempt * 0.2, 5))
+    raise RuntimeError("the hub could not be reached to report this job's address")
+
+
+def kill_tree(grace: float = 5.0) -> None:
+    """End every descendant: polite first, then SIGKILL."""
+    me = psutil.Process()
+    children = me.children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def build_env(base: dict) -> dict:
+    env = dict(base)
+    for script in json.loads(env.get("INK_SETUP", "[]")):
+        log(f"sourcing {script}")
+        env = source_setup(script, env)
+    return env
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ink-job")
+    parser.add_argument("--app", required=True, help="the app this job serves (for ps and stats)")
+    args = parser.parse_args(argv)
+
+    log_path = os.environ.get("INK_LOG")
+    if log_path:
+        os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+        log(f"signal {signum}: stopping")
+        kill_tree()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    try:
+        env = build_env(os.environ)
+    except RuntimeError as e:
+        log(str(e))
+        return 2
+    ip = env.get("INK_JOB_IP", "")
+    bind_ip = ip or "0.0.0.0"
+    host = job_host(ip)
+    port = free_port(bind_ip)
+    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
+    for key in [k for k in env if k.startswith("INK_") and k != "INK_APP"]:
+        env.pop(key)  # the server and the user's code do not need the wrapper's settings
+    command = json.loads(os.environ["INK_SERVER_COMMAND"])
+    command += [f"--ip={bind_ip}", f"--port={port}", *json.loads(os.environ.get("INK_APP_ARGS", "[]"))]
+    log(f"starting {args.app} on {host}:{port}")
+    child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    if not wait_listening(bind_ip if bind_ip != "0.0.0.0" else "127.0.0.1", port, child, timeout=300):
+        log("the server did not start listening")
+        kill_tree()
+        return child.poll() or 3
+    try:
+        report(os.environ["INK_CALLBACK_URL"], os.environ["JUPYTERHUB_API_TOKEN"], host, port)
+    except RuntimeError as e:
+        log(str(e))
+        kill_tree()
+        return 4
+    log("reported to the hub; serving")
+    code = child.wait()
+    log(f"server exited with {code}")
+    kill_tree()
+    return code

@@ -1,0 +1,164 @@
+"""One validation for the spawn form and the JSON of ``POST /hub/api/users/{name}/server``.
+
+Fields: app, cpus, memory, walltime, gpus, image, experiment. Missing fields take the app's
+defaults; anything unknown, out of limits or not allowed is refused naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .allowances import Allowance
+from .profiles import App, Experiment, Image, Profiles
+from .units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
+
+FIELDS = ("app", "cpus", "memory", "walltime", "gpus", "image", "experiment")
+
+
+class OptionsError(ValueError):
+    """A user's choice is refused; the message names the field and the limit."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(f"{field_name}: {message}")
+
+
+@dataclass(frozen=True)
+class Choice:
+    app: App
+    cpus: int
+    memory_mb: int
+    walltime_s: int
+    gpus: int
+    image: Image
+    experiment: Experiment | None
+
+    def to_options(self) -> dict:
+        """Canonical user_options (JSON) for this choice."""
+        return {
+            "app": self.app.name,
+            "cpus": self.cpus,
+            "memory": format_memory(self.memory_mb),
+            "walltime": format_duration_human(self.walltime_s),
+            "gpus": self.gpus,
+            "image": self.image.name,
+            "experiment": self.experiment.name if self.experiment else "",
+        }
+
+
+def unpack_form(formdata: dict) -> dict:
+    """Form posts give lists of strings; keep one value per field, drop empty ones."""
+    options = {}
+    for key, values in formdata.items():
+        value = values[0] if isinstance(values, list) and values else values
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if value in ("", None, []):
+            continue
+        options[key] = value
+    return options
+
+
+def _int(field_name, value) -> int:
+    if isinstance(value, bool):
+        raise OptionsError(field_name, f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise OptionsError(field_name, f"expected a whole number, got {value!r}")
+
+
+def _within(field_name, value, minimum, maximum, shown):
+    if value < minimum:
+        raise OptionsError(field_name, f"{shown(value)} is below the minimum of {shown(minimum)}")
+    if value > maximum:
+        raise OptionsError(field_name, f"{shown(value)} exceeds your limit of {shown(maximum)}")
+
+
+def allowed_experiments(profiles: Profiles, group_names) -> list[Experiment]:
+    """Experiments are hub groups: a user may pick those of their groups that have a profile."""
+    return [profiles.experiments[g] for g in sorted(group_names) if g in profiles.experiments]
+
+
+def validate_options(
+    options, profiles: Profiles, allowance: Allowance, group_names=()
+) -> Choice:
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise OptionsError("options", "expected a JSON object")
+    unknown = sorted(set(options) - set(FIELDS))
+    if unknown:
+        raise OptionsError(unknown[0], f"unknown field (known fields: {', '.join(FIELDS)})")
+
+    app_names = [name for name in profiles.apps if allowance.allows_app(name)]
+    if not app_names:
+        raise OptionsError("app", "your groups allow no application; ask your site's admin")
+    app_name = options.get("app", app_names[0])
+    if not isinstance(app_name, str) or app_name not in profiles.apps:
+        raise OptionsError("app", f"unknown application {app_name!r}")
+    if not allowance.allows_app(app_name):
+        raise OptionsError("app", f"{app_name!r} is not allowed for you (allowed: {', '.join(app_names)})")
+    app = profiles.apps[app_name]
+
+    ceiling = profiles.ceiling
+    max_cpus = min(allowance.max_cpus, ceiling.cpus)
+    max_memory = min(allowance.max_memory_mb, ceiling.memory_mb)
+    max_walltime = min(allowance.max_walltime_s, ceiling.walltime_s)
+    max_gpus = min(allowance.max_gpus, ceiling.gpus)
+
+    cpus = _int("cpus", options["cpus"]) if "cpus" in options else min(app.defaults["cpus"], max_cpus)
+    _within("cpus", cpus, 1, max_cpus, str)
+    gpus = _int("gpus", options["gpus"]) if "gpus" in options else min(app.defaults["gpus"], max_gpus)
+    _within("gpus", gpus, 0, max_gpus, str)
+    try:
+        memory = (
+            parse_memory_mb(options["memory"])
+            if "memory" in options
+            else min(app.defaults["memory_mb"], max_memory)
+        )
+    except ValueError as e:
+        raise OptionsError("memory", str(e)) from None
+    _within("memory", memory, 1, max_memory, format_memory)
+    try:
+        walltime = (
+            parse_duration_s(options["walltime"])
+            if "walltime" in options
+            else min(app.defaults["walltime_s"], max_walltime)
+        )
+    except ValueError as e:
+        raise OptionsError("walltime", str(e)) from None
+    _within("walltime", walltime, 60, max_walltime, format_duration_human)
+
+    image_names = [name for name in profiles.images if allowance.allows_image(name)]
+    if not image_names:
+        raise OptionsError("image", "your groups allow no OS image; ask your site's admin")
+    default_image = profiles.default_image if profiles.default_image in image_names else image_names[0]
+    image_name = options.get("image", default_image)
+    if not isinstance(image_name, str) or image_name not in profiles.images:
+        raise OptionsError("image", f"unknown image {image_name!r}")
+    if not allowance.allows_image(image_name):
+        raise OptionsError("image", f"{image_name!r} is not allowed for you (allowed: {', '.join(image_names)})")
+
+    experiments = {e.name: e for e in allowed_experiments(profiles, group_names)}
+    experiment_name = options.get("experiment", "")
+    if not isinstance(experiment_name, str):
+        raise OptionsError("experiment", f"expected an experiment name, got {experiment_name!r}")
+    experiment = None
+    if experiment_name:
+        if experiment_name not in profiles.experiments:
+            raise OptionsError("experiment", f"unknown experiment {experiment_name!r}")
+        if experiment_name not in experiments:
+            raise OptionsError("experiment", f"you are not a member of {experiment_name!r}")
+        experiment = experiments[experiment_name]
+
+    return Choice(
+        app=app,
+        cpus=cpus,
+        memory_mb=memory,
+        walltime_s=walltime,
+        gpus=gpus,
+        image=profiles.images[image_name],
+        experiment=experiment,
+    )

@@ -1,0 +1,356 @@
+"""InkSpawner: spawn menu -> validated Choice -> JobSpec -> batch backend, with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import pwd
+import sys
+import time
+from pathlib import Path
+
+import jinja2
+from jupyterhub.spawner import Spawner
+from jupyterhub.utils import url_path_join
+from tornado import web
+from traitlets import Dict, Float, Instance, List, Unicode, default
+from traitlets.utils.importstring import import_item
+
+from .allowances import Allowance, allowance_for_groups, parse_allowance
+from .backends import BACKENDS, Backend, BackendError, JobState
+from .hubapi import ROUTE
+from .jobspec import JobSpec
+from .options import Choice, OptionsError, allowed_experiments, unpack_form, validate_options
+from .profiles import Profiles, load_profiles
+from .units import format_duration_human, format_memory
+
+_PROFILES: dict[str, Profiles] = {}
+_BACKENDS: dict[tuple, Backend] = {}
+HERE = Path(__file__).resolve().parent
+
+
+def cached_profiles(directory: str) -> Profiles:
+    if directory not in _PROFILES:
+        _PROFILES[directory] = load_profiles(directory)
+    return _PROFILES[directory]
+
+
+def _apply_user_options(spawner, user_options):
+    """JupyterHub's hook for both the form and the REST API: one validation, 400 on refusal."""
+    try:
+        spawner.choice = spawner.validate(user_options)
+    except OptionsError as e:
+        raise web.HTTPError(400, str(e)) from None
+    spawner.user_options = spawner.choice.to_options()
+
+
+class InkSpawner(Spawner):
+    backend = Unicode(
+        "local",
+        config=True,
+        help="Batch system: 'local', 'slurm', or an import path of a Backend subclass.",
+    )
+    profiles_dir = Unicode(config=True, help="Folder holding apps.yaml, resources.yaml, images.yaml, experiments/.")
+    form_template_dir = Unicode(config=True, help="Folder holding ink_spawn_form.html.")
+    default_allowance = Dict(
+        config=True,
+        help="""What every user may run, before their groups' allowances are added
+        (same fields as a group's `ink` property).""",
+    )
+    job_ip = Unicode(
+        "",
+        config=True,
+        help="""Address the job's server binds to and reports. Empty: the node's own address
+        (multi-node clusters). 127.0.0.1 when hub and jobs share one machine.""",
+    )
+    job_python = Unicode(sys.executable, config=True, help="Python (with INK installed) that runs the job wrapper.")
+    log_dir = Unicode(
+        "{home}/.ink/logs",
+        config=True,
+        help="Folder for each job's log, writable by the user on the node; {home}, {username} expand.",
+    )
+    hub_callback_url = Unicode(
+        "", config=True, help="Hub API URL as the job reaches it (empty: the hub's own API URL)."
+    )
+    status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
+    log_tail_lines = Float(20, config=True, help="Lines of the job's log shown when a start fails.")
+    server_command = List(
+        Unicode(),
+        config=True,
+        help="The single-user server command the wrapper runs (default: jupyterhub-singleuser of job_python).",
+    )
+
+    choice = Instance(Choice, allow_none=True)
+    job_id = Unicode("")
+    job_log = Unicode("")
+
+    @default("server_command")
+    def _default_server_command(self):
+        return [self.job_python, "-m", "jupyterhub.singleuser"]
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return _apply_user_options
+
+    @default("start_timeout")
+    def _default_start_timeout(self):
+        return 600  # a batch job may queue
+
+    @default("http_timeout")
+    def _default_http_timeout(self):
+        return 120
+
+    @default("options_form")
+    def _default_options_form(self):
+        return lambda spawner: spawner.render_form()
+
+    @default("form_template_dir")
+    def _default_form_template_dir(self):
+        return str(HERE.parent / "templates")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._events: list[dict] = []
+        self._report: asyncio.Future | None = None
+
+    # --- who may run what -------------------------------------------------
+
+    @property
+    def profiles(self) -> Profiles:
+        return cached_profiles(self.profiles_dir)
+
+    @property
+    def group_names(self) -> list[str]:
+        return [g.name for g in self.user.groups]
+
+    @property
+    def allowance(self) -> Allowance:
+        return allowance_for_groups(self.user.groups, parse_allowance(self.default_allowance or None))
+
+    def validate(self, options) -> Choice:
+        return validate_options(options, self.profiles, self.allowance, self.group_names)
+
+    def options_from_form(self, formdata):
+        options = unpack_form(formdata)
+        self.validate(options)  # refuse early: the form is shown again with the message
+        return options
+
+    def render_form(self) -> str:
+        profiles, allowance = self.profiles, self.allowance
+        apps = [a for a in profiles.apps.values() if allowance.allows_app(a.name)]
+        images = [i for i in profiles.images.values() if allowance.allows_image(i.name)]
+        limits = {
+            "cpus": min(allowance.max_cpus, profiles.ceiling.cpus),
+            "memory_mb": min(allowance.max_memory_mb, profiles.ceiling.memory_mb),
+            "walltime_s": min(allowance.max_walltime_s, profiles.ceiling.walltime_s),
+            "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
+        }
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.form_template_dir), autoescape=True
+        )
+        return env.get_template("ink_spawn_form.html").render(
+            apps=apps,
+            images=images,
+            default_image=profiles.default_image,
+            experiments=allowed_experiments(profiles, self.group_names),
+            presets=profiles.presets,
+            limits=limits,
+            defaults=profiles.defaults,
+            format_memory=format_memory,
+            format_duration=format_duration_human,
+        )
+
+    # --- the backend --------------------------------------------------------
+
+    @property
+    def backend_impl(self) -> Backend:
+        path = BACKENDS.get(self.backend, self.backend)
+        key = (path, id(self.config))
+        if key not in _BACKENDS:
+            cls = import_item(path)
+            _BACKENDS[key] = cls(config=self.config, log=self.log)
+        return _BACKENDS[key]
+
+    def _unix_account(self):
+        try:
+            return pwd.getpwnam(self.user.name)
+        except KeyError:
+            return None
+
+    def job_env(self, choice: Choice) -> dict:
+        env = self.get_env()
+        for key in ("JPY_API_TOKEN",):
+            env.pop(key, None)
+        account = self._unix_account()
+        if account is not None and os.geteuid() == 0:
+            env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name, SHELL=account.pw_shell or "/bin/bash")
+        bin_dir = str(Path(self.job_python).parent)
+        env["PATH"] = f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
+        setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
+        env.update(choice.image.env)
+        if choice.experiment:
+            env.update(choice.experiment.env)
+            if choice.experiment.kernels_path:
+                env["JUPYTER_PATH"] = choice.experiment.kernels_path
+            env["INK_EXPERIMENT"] = choice.experiment.name
+        api_url = self.hub_callback_url or env["JUPYTERHUB_API_URL"]
+        env.update(
+            INK_APP=choice.app.name,
+            INK_IMAGE=choice.image.name,
+            INK_SETUP=json.dumps(setup),
+            INK_JOB_IP=self.job_ip,
+            INK_CALLBACK_URL=url_path_join(api_url, ROUTE.replace("/api", "", 1)),
+            INK_SERVER_COMMAND=json.dumps(self.server_command),
+            INK_APP_ARGS=json.dumps(list(choice.app.args)),
+            JUPYTERHUB_DEFAULT_URL=choice.app.default_url,
+        )
+        if choice.app.server_proxy:
+            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
+        return env
+
+    def job_spec(self, choice: Choice) -> JobSpec:
+        account = self._unix_account()
+        home = account.pw_dir if account is not None else os.path.expanduser("~")
+        server = self.name or "default"
+        log_dir = self.log_dir.format(home=home, username=self.user.name)
+        log_path = os.path.join(log_dir, f"{server}-{int(time.time())}.log")
+        env = self.job_env(choice)
+        if self.backend == "local":
+            env["INK_LOG"] = log_path  # the wrapper opens its own log, as the user
+        return JobSpec(
+            username=self.user.name,
+            name=f"ink-{choice.app.name}",
+            app=choice.app.name,
+            cpus=choice.cpus,
+            memory_mb=choice.memory_mb,
+            walltime_s=choice.walltime_s,
+            gpus=choice.gpus,
+            image=choice.image.name,
+            experiment=choice.experiment.name if choice.experiment else "",
+            command=[self.job_python, "-m", "ink_spawner.jobscript", "--app", choice.app.name],
+            env=env,
+            workdir=home if os.path.isdir(home) else "",
+            log_path=log_path,
+            container_image=choice.image.container_image,
+            opsys=choice.image.opsys,
+            accounting_group=choice.experiment.accounting_group if choice.experiment else "",
+        )
+
+    # --- the spawner contract -------------------------------------------------
+
+    def _event(self, progress: int, message: str):
+        if not self._events or self._events[-1]["message"] != message:
+            self._events.append({"progress": progress, "message": message})
+            self.log.info("%s: %s", self._log_name, message)
+
+    def job_reported(self, host: str, port: int) -> bool:
+        """Called by the hub API handler; True when this spawner was waiting for it."""
+        if self._report is None or self._report.done():
+            return False
+        self._report.set_result((host, port))
+        return True
+
+    async def _failure(self, what: str) -> web.HTTPError:
+        tail = await self.backend_impl.log_tail(self.user.name, self.job_log, int(self.log_tail_lines))
+        message = what
+        if tail.strip():
+            message += "\nLast lines of the job's log:\n" + tail.rstrip()
+        return web.HTTPError(500, html.escape(message))
+
+    async def start(self):
+        choice = self.choice or self.validate(self.user_options or {})
+        self.choice = None
+        spec = self.job_spec(choice)
+        backend = self.backend_impl
+        self._events = []
+        self._report = asyncio.get_running_loop().create_future()
+        self._event(10, f"submitting {choice.app.display_name} to {backend.name}")
+        try:
+            await backend.prepare_log_dir(spec.username, spec.log_path)
+            self.job_id = await backend.submit(spec)
+        except BackendError as e:
+            self._report = None
+            raise web.HTTPError(500, html.escape(str(e))) from None
+        self.job_log = spec.log_path
+        self.log.info("%s: job %s submitted (%s)", self._log_name, self.job_id, spec.public())
+        self._event(20, f"job {self.job_id} submitted")
+        try:
+            host, port = await self._wait_for_report(choice)
+        except BaseException:
+            await self._cancel_quietly()
+            raise
+        finally:
+            self._report = None
+        self._event(90, f"{choice.app.display_name} is listening on {host}:{port}")
+        return f"http://{host}:{port}"
+
+    async def _wait_for_report(self, choice: Choice) -> tuple[str, int]:
+        backend = self.backend_impl
+        while True:
+            status = await backend.status(self.job_id)
+            if status.state == JobState.PENDING:
+                self._event(30, f"queued ({status.reason})" if status.reason else "queued")
+            elif status.state == JobState.RUNNING:
+                where = f"running on node {status.host}" if status.host else "running"
+                self._event(50, where)
+                self._event(60, f"starting {choice.app.display_name}")
+            elif status.state == JobState.HELD:
+                raise await self._failure(f"The job was held by the scheduler: {status.reason or 'no reason given'}.")
+            elif status.state == JobState.DONE:
+                raise await self._failure(
+                    f"The job ended before {choice.app.display_name} started"
+                    f" ({status.reason or 'no reason given'})."
+                )
+            try:
+                return await asyncio.wait_for(asyncio.shield(self._report), self.status_interval)
+            except asyncio.TimeoutError:
+                continue
+
+    async def _cancel_quietly(self):
+        if self.job_id:
+            try:
+                await self.backend_impl.cancel(self.job_id)
+            except BackendError as e:
+                self.log.warning("%s: could not cancel job %s: %s", self._log_name, self.job_id, e)
+
+    async def poll(self):
+        if not self.job_id:
+            return 0
+        status = await self.backend_impl.status(self.job_id)
+        if status.active or status.state == JobState.HELD:
+            return None
+        self.log.info("%s: job %s ended: %s", self._log_name, self.job_id, status.reason)
+        return status.exit_code if status.exit_code not in (None, 0) else 1
+
+    async def stop(self, now=False):
+        await self._cancel_quietly()
+
+    async def progress(self):
+        sent = 0
+        while True:
+            while sent < len(self._events):
+                yield self._events[sent]
+                sent += 1
+            if self._report is None and sent >= len(self._events):
+                if self._events:
+                    return
+            await asyncio.sleep(0.2)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job_id:
+            state["job_id"] = self.job_id
+            state["job_log"] = self.job_log
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_id = state.get("job_id", "")
+        self.job_log = state.get("job_log", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.job_id = ""
+        self.job_log = ""
