@@ -76,7 +76,7 @@ class Backend(LoggingConfigurable):
         if not path:
             return
         argv = self.as_user(username, ["mkdir", "-p", "-m", "700", "--", os.path.dirname(path)])
-        code, _, err = await run_command(argv, timeout=10)
+        code, _, err = await run_command(argv, timeout=10, what="mkdir")
         if code != 0:
             raise BackendError(f"cannot create the job's log folder: {err.strip()[:200]}")
 
@@ -112,8 +112,11 @@ class Backend(LoggingConfigurable):
         raise BackendError(f"unknown submit_as mode {mode!r}")
 
 
-async def run_command(argv: list[str], stdin: str | None = None, timeout: float = 30) -> tuple[int, str, str]:
+async def run_command(
+    argv: list[str], stdin: str | None = None, timeout: float = 30, what: str = ""
+) -> tuple[int, str, str]:
     """Run a command (argument list) and return (exit code, stdout, stderr)."""
+    what = what or os.path.basename(argv[0])
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -122,7 +125,7 @@ async def run_command(argv: list[str], stdin: str | None = None, timeout: float 
             stderr=subprocess.PIPE,
         )
     except FileNotFoundError:
-        raise BackendError(f"{argv[0]} is not installed on the hub host") from None
+        raise BackendError(f"{what} is not installed on the hub host") from None
     try:
         out, err = await asyncio.wait_for(
             proc.communicate(stdin.encode() if stdin is not None else None), timeout
@@ -130,5 +133,5 @@ async def run_command(argv: list[str], stdin: str | None = None, timeout: float 
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        raise BackendError(f"{os.path.basename(argv[0])} did not answer within {timeout:.0f} s") from None
+        raise BackendError(f"{what} did not answer within {timeout:.0f} s") from None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")

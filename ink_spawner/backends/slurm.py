@@ -137,7 +137,7 @@ class SlurmBackend(Backend):
 
     async def submit(self, spec: JobSpec) -> str:
         argv = self.as_user(spec.username, self.sbatch_args(spec), self._env())
-        code, out, err = await run_command(argv, stdin=batch_script(spec))
+        code, out, err = await run_command(argv, stdin=batch_script(spec), what="sbatch")
         if code != 0:
             message = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
             raise BackendError(f"Slurm refused the job: {message}")
@@ -147,7 +147,7 @@ class SlurmBackend(Backend):
         argv = [self._cmd("squeue"), "--noheader", "--format", SQUEUE_FORMAT, *args]
         if self._env():
             argv = ["env", *(f"{k}={v}" for k, v in self._env().items()), *argv]
-        return await run_command(argv)
+        return await run_command(argv, what="squeue")
 
     async def status(self, job_id: str) -> JobStatus:
         if not JOB_ID.match(job_id or ""):
@@ -171,7 +171,7 @@ class SlurmBackend(Backend):
         argv = [self._cmd("scancel"), job_id]
         if self._env():
             argv = ["env", *(f"{k}={v}" for k, v in self._env().items()), *argv]
-        code, _, err = await run_command(argv)
+        code, _, err = await run_command(argv, what="scancel")
         if code != 0 and "already completed" not in err and "Invalid job id" not in err:
             raise BackendError(f"scancel failed: {err.strip()[:200]}")
 

@@ -1,0 +1,98 @@
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.hub import Hub
+from tests.helpers.slurm import SlurmCluster
+from tests.helpers.users import ensure_user, remove_user
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+OUTPUT = REPO / "test-output"
+USERS = ("inkt_alice", "inkt_bob", "inkt_carol")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root (real Unix users, Slurm)")
+        for item in items:
+            if "integration" in item.nodeid or "e2e" in item.nodeid:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def output_dir(request) -> Path:
+    """Where a test keeps what it saw (screenshots, logs)."""
+    path = OUTPUT / request.node.name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def unix_users():
+    passwords = {name: ensure_user(name) for name in USERS}
+    yield passwords
+    for name in USERS:
+        remove_user(name)
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    # users' sbatch must read slurm.conf: not under pytest's private (mode 700) tmp folder
+    root = Path(tempfile.mkdtemp(prefix="ink-slurm-"))
+    root.chmod(0o755)
+    cluster = SlurmCluster(root).start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def site_config(backend: dict) -> dict:
+    """The test site: two experiments with different allowances and one special user."""
+    return {
+        "authenticator": {"type": "pam", "allow_all": True, "admin_users": ["inkt_carol"]},
+        "backend": backend,
+        "spawner": {"job_ip": "127.0.0.1", "log_dir": "{home}/.ink/logs", "start_timeout": 180},
+        "default_allowance": {
+            "apps": ["jupyterlab"],
+            "images": ["host"],
+            "max_cpus": 1,
+            "max_memory": "2G",
+            "max_walltime": "2h",
+        },
+        "experiments": {
+            "juno": {
+                "members": ["inkt_alice"],
+                "allowance": {
+                    "apps": ["jupyterlab", "rootbrowser"],
+                    "images": ["host", "alma9"],
+                    "max_cpus": 2,
+                    "max_memory": "4G",
+                    "max_walltime": "1d",
+                },
+            },
+            "broken": {"members": ["inkt_carol"], "allowance": {}},
+        },
+        "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
+        "paths": {"profiles": str(FIXTURES / "profiles")},
+    }
+
+
+@pytest.fixture
+def make_hub(tmp_path, unix_users):
+    hubs = []
+
+    def make(backend: dict) -> Hub:
+        hub = Hub(tmp_path / f"hub{len(hubs)}", site_config(backend)).start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        for name in USERS:
+            hub.api("DELETE", f"/users/{name}/server")
+        hub.stop()
