@@ -76,18 +76,35 @@ def site_config(backend: dict) -> dict:
                 },
             },
             "broken": {"members": ["inkt_carol"], "allowance": {}},
+            "slow": {"members": ["inkt_alice", "inkt_carol"], "allowance": {}},
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
     }
 
 
+@pytest.fixture(scope="session")
+def profiles_dir():
+    """The test profiles in a folder job users can read, with a slow experiment set-up."""
+    root = Path(tempfile.mkdtemp(prefix="ink-profiles-"))
+    root.chmod(0o755)
+    shutil.copytree(FIXTURES / "profiles", root / "profiles")
+    slow = root / "slow-setup.sh"
+    slow.write_text("sleep 6\nexport INK_SLOW=1\n")
+    slow.chmod(0o644)
+    (root / "profiles" / "experiments" / "slow.yaml").write_text(f"name: slow\nsetup: {slow}\n")
+    yield root / "profiles"
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def make_hub(tmp_path, unix_users):
+def make_hub(tmp_path, unix_users, profiles_dir):
     hubs = []
 
     def make(backend: dict) -> Hub:
-        hub = Hub(tmp_path / f"hub{len(hubs)}", site_config(backend)).start()
+        site = site_config(backend)
+        site["paths"]["profiles"] = str(profiles_dir)
+        hub = Hub(tmp_path / f"hub{len(hubs)}", site).start()
         hubs.append(hub)
         return hub
 

@@ -1,0 +1,98 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from traitlets.config import Config, PyFileConfigLoader
+
+from ink_spawner.configurer import SiteConfigError, apply_site_config, check, load_site_config
+from ink_services.cli import main as ink
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, data) -> Path:
+    path = tmp_path / "ink.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_default_config_is_valid():
+    assert check(REPO / "etc" / "ink.yaml") == []
+
+
+def test_site_yaml_maps_onto_traitlets(tmp_path):
+    path = write(tmp_path, {
+        "hub": {"port": 8123},
+        "authenticator": {"type": "pam", "admin_users": ["root2"], "allow_all": True},
+        "backend": {"type": "slurm", "options": {"partition": "ink", "slurm_conf": "/etc/slurm/slurm.conf"}},
+        "experiments": {"juno": {"members": ["alice"], "allowance": {"apps": ["jupyterlab"], "max_cpus": 4}}},
+        "users": {"carol": {"allowance": {"max_memory": "64G"}}},
+        "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "state")},
+    })
+    c = Config()
+    apply_site_config(c, path)
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8123/"
+    assert c.JupyterHub.spawner_class == "ink_spawner.spawner.InkSpawner"
+    assert c.InkSpawner.backend == "slurm"
+    assert c.SlurmBackend.partition == "ink"
+    assert c.JupyterHub.authenticator_class == "pam"
+    assert c.Authenticator.admin_users == {"root2"}
+    assert c.JupyterHub.cleanup_servers is False
+    groups = c.JupyterHub.load_groups
+    assert groups["juno"]["users"] == ["alice"]
+    assert groups["juno"]["properties"]["ink"]["max_cpus"] == 4
+    assert groups["ink-user-carol"]["properties"]["ink"]["max_memory"] == "64G"
+    assert [route for route, _ in c.JupyterHub.extra_handlers] == ["/api/ink/job-ready"]
+    assert "sqlite:///" in c.JupyterHub.db_url and str(tmp_path / "state") in c.JupyterHub.db_url
+
+
+def test_config_file_is_loadable_with_load_subconfig(tmp_path, monkeypatch):
+    site = write(tmp_path, {"paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "s")},
+                            "backend": {"type": "local"}})
+    monkeypatch.setenv("INK_CONFIG", str(site))
+    outer = tmp_path / "site_config.py"
+    outer.write_text(f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\nc.InkSpawner.job_ip = '10.0.0.1'\n")
+    config = PyFileConfigLoader(outer.name, path=str(tmp_path)).load_config()
+    assert config.InkSpawner.backend == "local"
+    assert config.InkSpawner.job_ip == "10.0.0.1"
+
+
+def test_non_root_embedded_default_generates_an_admin_password(tmp_path, monkeypatch):
+    path = write(tmp_path, {"authenticator": {"type": "shared-password", "admin_users": ["boss"]},
+                            "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "st")}})
+    c = Config()
+    apply_site_config(c, path)
+    password = c.SharedPasswordAuthenticator.admin_password
+    assert len(password) >= 32
+    assert (tmp_path / "st" / "admin-password").stat().st_mode & 0o777 == 0o600
+    c2 = Config()
+    apply_site_config(c2, path)
+    assert c2.SharedPasswordAuthenticator.admin_password == password, "kept, not regenerated"
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"backend": {"type": "pbs"}}, "backend.type"),
+    ({"authenticator": {"type": "dummy"}}, "authenticator.type"),
+    ({"hub": {"port": "eighty"}}, "hub.port"),
+    ({"experiments": {"juno": {"allowance": {"max_cpus": -2}}}}, "experiments.juno.allowance"),
+    ({"experiments": {"juno": {"members": "alice"}}}, "experiments.juno.members"),
+    ({"colour": "red"}, "colour"),
+])
+def test_bad_site_config_names_the_field(tmp_path, data, field):
+    with pytest.raises(SiteConfigError) as err:
+        load_site_config(write(tmp_path, data))
+    assert err.value.field == field
+
+
+def test_ink_check_reports_problems_and_exits_non_zero(tmp_path, capsys):
+    good = write(tmp_path, {"paths": {"profiles": str(REPO / "profiles")}})
+    assert ink(["--config", str(good), "check"]) == 0
+    bad = write(tmp_path, {"default_allowance": {"apps": ["notepad"]}, "paths": {"profiles": str(REPO / "profiles")}})
+    assert ink(["--config", str(bad), "check"]) == 1
+    assert "unknown app 'notepad'" in capsys.readouterr().err
+    broken = tmp_path / "profiles"
+    broken.mkdir()
+    (broken / "resources.yaml").write_text("defaults: {cpus: x}\n")
+    bad = write(tmp_path, {"paths": {"profiles": str(broken)}})
+    assert ink(["--config", str(bad), "check"]) == 1
+    assert "resources.yaml: field 'defaults.cpus'" in capsys.readouterr().err
