@@ -90,7 +90,7 @@ def profiles_dir():
     root.chmod(0o755)
     shutil.copytree(FIXTURES / "profiles", root / "profiles")
     slow = root / "slow-setup.sh"
-    slow.write_text("sleep 6\nexport INK_SLOW=1\n")
+    slow.write_text("sleep 14\nexport INK_SLOW=1\n")
     slow.chmod(0o644)
     (root / "profiles" / "experiments" / "slow.yaml").write_text(f"name: slow\nsetup: {slow}\n")
     yield root / "profiles"

@@ -1,0 +1,87 @@
+"""A physicist's path in a real browser: login, spawn menu, progress, JupyterLab."""
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def login(page, hub, name, password, shots, label):
+    page.goto(f"{hub.url}/hub/login")
+    expect(page.locator(".ink-login-banner")).to_contain_text("INK")
+    page.screenshot(path=str(shots / f"{label}-login.png"))
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+
+
+def test_wrong_password_is_refused(make_hub, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"})
+    page = browser.new_page()
+    login(page, hub, "inkt_bob", "not-the-password", output_dir, "bob")
+    expect(page.locator(".login_error")).to_be_visible()
+    page.screenshot(path=str(output_dir / "wrong-password.png"))
+
+
+def test_spawn_menu_shows_only_allowed_cards_and_lab_opens(make_hub, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"})
+
+    # bob: default allowance, JupyterLab only
+    page = browser.new_page()
+    login(page, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "bob")
+    page.goto(f"{hub.url}/hub/spawn")
+    expect(page.locator(".ink-card")).to_have_count(1)
+    expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
+    expect(page.locator("#ink-image option")).to_have_count(1)
+    page.screenshot(path=str(output_dir / "bob-spawn-menu.png"), full_page=True)
+    page.close()
+
+    # alice (juno): two cards, two images, her experiment
+    page = browser.new_page()
+    login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
+    page.goto(f"{hub.url}/hub/spawn")
+    expect(page.locator(".ink-card")).to_have_count(2)
+    expect(page.locator(".ink-card[data-app=rootbrowser]")).to_be_visible()
+    expect(page.locator("#ink-experiment option[value=juno]")).to_have_count(1)
+    expect(page.locator("#ink-experiment option[value=lhaaso]")).to_have_count(0)
+    page.screenshot(path=str(output_dir / "alice-spawn-menu.png"), full_page=True)
+
+    # a choice beyond her limit comes back with the field named
+    page.fill("#ink-memory", "64G")
+    page.click("#spawn_form button[type=submit]")
+    expect(page.locator(".spawn-error-msg")).to_contain_text("memory")
+    page.screenshot(path=str(output_dir / "alice-over-limit.png"), full_page=True)
+
+    page.locator(".ink-card[data-app=jupyterlab]").click()
+    page.fill("#ink-memory", "2G")
+    page.select_option("#ink-experiment", "juno")
+    page.click("#spawn_form button[type=submit]")
+    # progress page with the scheduler's words, then JupyterLab itself
+    page.wait_for_url("**/lab**", timeout=120_000)
+    expect(page.locator("#jp-main-dock-panel, .jp-LabShell").first).to_be_visible(timeout=120_000)
+    page.screenshot(path=str(output_dir / "alice-jupyterlab.png"))
+    options = hub.api("GET", "/users/inkt_alice").json()["servers"][""]["user_options"]
+    assert options["experiment"] == "juno" and options["memory"] == "2G"
+
+
+def test_progress_page_shows_scheduler_words(make_hub, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"})
+    page = browser.new_page()
+    login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
+    page.goto(f"{hub.url}/hub/spawn")
+    page.select_option("#ink-experiment", "slow")
+    page.click("#spawn_form button[type=submit]")
+    expect(page.locator("#progress-message")).to_contain_text("starting JupyterLab", timeout=30_000)
+    log = page.locator("#progress-log").text_content()
+    assert "submitted" in log and "running" in log, log
+    page.screenshot(path=str(output_dir / "progress.png"))
+    page.wait_for_url("**/lab**", timeout=120_000)
