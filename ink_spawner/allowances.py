@@ -86,7 +86,9 @@ def parse_allowance(data) -> Allowance:
         raise AllowanceError("an allowance must be a mapping")
     unknown = set(data) - _FIELDS
     if unknown:
-        raise AllowanceError(f"unknown allowance field '{sorted(unknown)[0]}' (known: {', '.join(sorted(_FIELDS))})")
+        raise AllowanceError(
+            f"unknown allowance field '{sorted(unknown)[0]}' (known: {', '.join(sorted(_FIELDS))})"
+        )
     try:
         cpus = data.get("max_cpus", 0)
         gpus = data.get("max_gpus", 0)

@@ -22,7 +22,16 @@ AUTHENTICATORS = {
     "shared-password": ("shared-password", "SharedPasswordAuthenticator"),
     "generic-oauth": ("generic-oauth", "GenericOAuthenticator"),
 }
-TOP_LEVEL = {"hub", "authenticator", "backend", "spawner", "default_allowance", "experiments", "users", "paths"}
+TOP_LEVEL = {
+    "hub",
+    "authenticator",
+    "backend",
+    "spawner",
+    "default_allowance",
+    "experiments",
+    "users",
+    "paths",
+}
 
 
 class SiteConfigError(ValueError):
@@ -176,7 +185,9 @@ def check(path=None) -> list[str]:
         profiles = load_profiles(site.profiles_dir)
     except ProfileError as e:
         return [str(e)]
-    for name, spec in list(site.experiments.items()) + [("default_allowance", {"allowance": site.default_allowance})]:
+    for name, spec in list(site.experiments.items()) + [
+        ("default_allowance", {"allowance": site.default_allowance})
+    ]:
         allowance = parse_allowance(spec.get("allowance"))
         for kind, known in (("apps", profiles.apps), ("images", profiles.images)):
             names = getattr(allowance, kind)

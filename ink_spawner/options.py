@@ -81,9 +81,7 @@ def allowed_experiments(profiles: Profiles, group_names) -> list[Experiment]:
     return [profiles.experiments[g] for g in sorted(group_names) if g in profiles.experiments]
 
 
-def validate_options(
-    options, profiles: Profiles, allowance: Allowance, group_names=()
-) -> Choice:
+def validate_options(options, profiles: Profiles, allowance: Allowance, group_names=()) -> Choice:
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -139,7 +137,9 @@ def validate_options(
     if not isinstance(image_name, str) or image_name not in profiles.images:
         raise OptionsError("image", f"unknown image {image_name!r}")
     if not allowance.allows_image(image_name):
-        raise OptionsError("image", f"{image_name!r} is not allowed for you (allowed: {', '.join(image_names)})")
+        raise OptionsError(
+            "image", f"{image_name!r} is not allowed for you (allowed: {', '.join(image_names)})"
+        )
 
     experiments = {e.name: e for e in allowed_experiments(profiles, group_names)}
     experiment_name = options.get("experiment", "")

@@ -196,7 +196,12 @@ def load_apps(path: Path, defaults: Resources) -> dict[str, App]:
             default_url=default_url,
             args=tuple(args),
             server_proxy=proxy,
-            defaults={"cpus": res.cpus, "memory_mb": res.memory_mb, "walltime_s": res.walltime_s, "gpus": res.gpus},
+            defaults={
+                "cpus": res.cpus,
+                "memory_mb": res.memory_mb,
+                "walltime_s": res.walltime_s,
+                "gpus": res.gpus,
+            },
         )
     if not apps:
         raise ProfileError(path, "apps", "at least one application")

@@ -52,7 +52,9 @@ class InkSpawner(Spawner):
         config=True,
         help="Batch system: 'local', 'slurm', or an import path of a Backend subclass.",
     )
-    profiles_dir = Unicode(config=True, help="Folder holding apps.yaml, resources.yaml, images.yaml, experiments/.")
+    profiles_dir = Unicode(
+        config=True, help="Folder holding apps.yaml, resources.yaml, images.yaml, experiments/."
+    )
     form_template_dir = Unicode(config=True, help="Folder holding ink_spawn_form.html.")
     default_allowance = Dict(
         config=True,
@@ -65,7 +67,9 @@ class InkSpawner(Spawner):
         help="""Address the job's server binds to and reports. Empty: the node's own address
         (multi-node clusters). 127.0.0.1 when hub and jobs share one machine.""",
     )
-    job_python = Unicode(sys.executable, config=True, help="Python (with INK installed) that runs the job wrapper.")
+    job_python = Unicode(
+        sys.executable, config=True, help="Python (with INK installed) that runs the job wrapper."
+    )
     log_dir = Unicode(
         "{home}/.ink/logs",
         config=True,
@@ -147,9 +151,7 @@ class InkSpawner(Spawner):
             "walltime_s": min(allowance.max_walltime_s, profiles.ceiling.walltime_s),
             "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
         }
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.form_template_dir), autoescape=True
-        )
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.form_template_dir), autoescape=True)
         return env.get_template("ink_spawn_form.html").render(
             apps=apps,
             images=images,
@@ -185,7 +187,12 @@ class InkSpawner(Spawner):
             env.pop(key, None)
         account = self._unix_account()
         if account is not None and os.geteuid() == 0:
-            env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name, SHELL=account.pw_shell or "/bin/bash")
+            env.update(
+                HOME=account.pw_dir,
+                USER=account.pw_name,
+                LOGNAME=account.pw_name,
+                SHELL=account.pw_shell or "/bin/bash",
+            )
         bin_dir = str(Path(self.job_python).parent)
         env["PATH"] = f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
         setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
@@ -297,7 +304,9 @@ class InkSpawner(Spawner):
                 self._event(50, where)
                 self._event(60, f"starting {choice.app.display_name}")
             elif status.state == JobState.HELD:
-                raise await self._failure(f"The job was held by the scheduler: {status.reason or 'no reason given'}.")
+                raise await self._failure(
+                    f"The job was held by the scheduler: {status.reason or 'no reason given'}."
+                )
             elif status.state == JobState.DONE:
                 raise await self._failure(
                     f"The job ended before {choice.app.display_name} started"
@@ -305,7 +314,7 @@ class InkSpawner(Spawner):
                 )
             try:
                 return await asyncio.wait_for(asyncio.shield(self._report), self.status_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     async def _cancel_quietly(self):

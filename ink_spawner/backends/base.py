@@ -15,7 +15,7 @@ from traitlets.config import LoggingConfigurable
 from ..jobspec import JobSpec
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     HELD = "held"  # will not start without someone's action (HTCondor hold, Slurm JobHeld...)
@@ -130,7 +130,7 @@ async def run_command(
         out, err = await asyncio.wait_for(
             proc.communicate(stdin.encode() if stdin is not None else None), timeout
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise BackendError(f"{what} did not answer within {timeout:.0f} s") from None

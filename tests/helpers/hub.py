@@ -52,7 +52,9 @@ class Hub:
     def write(self):
         self.site_file.write_text(yaml.safe_dump(self.site))
         self.config_file.write_text(
-            LAYERED_CONFIG.format(repo_config=str(REPO / "jupyterhub_config.py"), proxy_api_port=self.proxy_api_port)
+            LAYERED_CONFIG.format(
+                repo_config=str(REPO / "jupyterhub_config.py"), proxy_api_port=self.proxy_api_port
+            )
         )
 
     def start(self):

@@ -13,8 +13,9 @@ def server_token(username):
 
 
 def post(hub, token, body):
-    return requests.post(f"{hub.url}/hub/api/ink/job-ready", json=body,
-                         headers={"Authorization": f"token {token}"}, timeout=10)
+    return requests.post(
+        f"{hub.url}/hub/api/ink/job-ready", json=body, headers={"Authorization": f"token {token}"}, timeout=10
+    )
 
 
 def test_callback_refuses_everything_but_its_own_host_and_port(make_hub):
@@ -44,18 +45,26 @@ def test_callback_refuses_everything_but_its_own_host_and_port(make_hub):
     model = hub.api("GET", "/users/inkt_alice").json()["servers"][""]
     assert server["ready"] and model["url"] == "/user/inkt_alice/"
     # the server really answers: the hub took the job's own report, not a forged one
-    r = requests.get(f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10)
+    r = requests.get(
+        f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10
+    )
     assert r.status_code == 200
     # once running, even the right token cannot move the server
     r = post(hub, token, {"host": "127.0.0.1", "port": 2})
     assert r.status_code == 409
-    r = requests.get(f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10)
+    r = requests.get(
+        f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10
+    )
     assert r.status_code == 200
 
 
 def test_batchspawner_stock_handler_is_not_reachable(make_hub):
     hub = make_hub({"type": "local"})
     alice = hub.user_token("inkt_alice")
-    r = requests.post(f"{hub.url}/hub/api/batchspawner", json={"port": 1, "exec_prefix": "x"},
-                      headers={"Authorization": f"token {alice}"}, timeout=10)
+    r = requests.post(
+        f"{hub.url}/hub/api/batchspawner",
+        json={"port": 1, "exec_prefix": "x"},
+        headers={"Authorization": f"token {alice}"},
+        timeout=10,
+    )
     assert r.status_code == 404

@@ -11,13 +11,18 @@ from tests.helpers.net import wait_for
 
 
 def reach_server(hub, name, token):
-    r = requests.get(f"{hub.url}/user/{name}/api/status", headers={"Authorization": f"token {token}"}, timeout=10)
+    r = requests.get(
+        f"{hub.url}/user/{name}/api/status", headers={"Authorization": f"token {token}"}, timeout=10
+    )
     return r
 
 
 def job_processes(username):
-    return [p for p in psutil.process_iter(["username", "cmdline"]) if p.info["username"] == username
-            and "ink_spawner.jobscript" in (p.info["cmdline"] or [])]
+    return [
+        p
+        for p in psutil.process_iter(["username", "cmdline"])
+        if p.info["username"] == username and "ink_spawner.jobscript" in (p.info["cmdline"] or [])
+    ]
 
 
 def test_local_spawn_runs_as_user_and_stops(make_hub):
@@ -32,8 +37,11 @@ def test_local_spawn_runs_as_user_and_stops(make_hub):
     assert tree and all(p.username() == "inkt_bob" for p in tree)
     assert hub.api("DELETE", "/users/inkt_bob/server", token=token).status_code in (202, 204)
     hub.wait_stopped("inkt_bob", token)
-    wait_for(lambda: not job_processes("inkt_bob") and not any(p.is_running() for p in tree), 30,
-             what="the job's whole process tree to end")
+    wait_for(
+        lambda: not job_processes("inkt_bob") and not any(p.is_running() for p in tree),
+        30,
+        what="the job's whole process tree to end",
+    )
 
 
 def test_local_spawn_survives_hub_restart(make_hub):
@@ -108,8 +116,11 @@ def test_slurm_spawn_stop_scancel_and_restart(make_hub, slurm):
     # stopping the server removes the job
     assert hub.api("DELETE", "/users/inkt_alice/server", token=token).status_code in (202, 204)
     hub.wait_stopped("inkt_alice", token)
-    wait_for(lambda: not [j for j in slurm.squeue() if j[0] == job_id and j[2] in ("RUNNING", "PENDING")], 30,
-             what="the job to leave squeue")
+    wait_for(
+        lambda: not [j for j in slurm.squeue() if j[0] == job_id and j[2] in ("RUNNING", "PENDING")],
+        30,
+        what="the job to leave squeue",
+    )
 
     # scancel from outside is noticed by the hub
     spawn_and_wait(hub, "inkt_alice", token, {"memory": "1G"})
@@ -119,8 +130,12 @@ def test_slurm_spawn_stop_scancel_and_restart(make_hub, slurm):
 
 
 def progress_events(hub, name, token):
-    r = requests.get(f"{hub.url}/hub/api/users/{name}/server/progress",
-                     headers={"Authorization": f"token {token}"}, stream=True, timeout=120)
+    r = requests.get(
+        f"{hub.url}/hub/api/users/{name}/server/progress",
+        headers={"Authorization": f"token {token}"},
+        stream=True,
+        timeout=120,
+    )
     events = []
     for line in r.iter_lines(decode_unicode=True):
         if line and line.startswith("data:"):

@@ -9,10 +9,18 @@ from ink_spawner.profiles import load_profiles
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PROFILES = load_profiles(FIXTURES / "profiles")
-JUNO = parse_allowance({"apps": ["jupyterlab", "rootbrowser"], "images": ["host", "alma9"],
-                        "max_cpus": 2, "max_memory": "4G", "max_walltime": "1d"})
-BASIC = parse_allowance({"apps": ["jupyterlab"], "images": ["host"], "max_cpus": 1,
-                         "max_memory": "2G", "max_walltime": "2h"})
+JUNO = parse_allowance(
+    {
+        "apps": ["jupyterlab", "rootbrowser"],
+        "images": ["host", "alma9"],
+        "max_cpus": 2,
+        "max_memory": "4G",
+        "max_walltime": "1d",
+    }
+)
+BASIC = parse_allowance(
+    {"apps": ["jupyterlab"], "images": ["host"], "max_cpus": 1, "max_memory": "2G", "max_walltime": "2h"}
+)
 
 
 def group(name, allowance):
@@ -30,16 +38,40 @@ def test_defaults_fill_missing_fields_within_limits():
     assert choice.app.name == "jupyterlab"
     assert (choice.cpus, choice.memory_mb, choice.walltime_s, choice.gpus) == (1, 2048, 7200, 0)
     assert choice.image.name == "host" and choice.experiment is None
-    assert choice.to_options() == {"app": "jupyterlab", "cpus": 1, "memory": "2G", "walltime": "2h",
-                                   "gpus": 0, "image": "host", "experiment": ""}
+    assert choice.to_options() == {
+        "app": "jupyterlab",
+        "cpus": 1,
+        "memory": "2G",
+        "walltime": "2h",
+        "gpus": 0,
+        "image": "host",
+        "experiment": "",
+    }
 
 
 def test_form_and_json_give_the_same_choice():
-    form = unpack_form({"app": ["jupyterlab"], "cpus": ["2"], "memory": ["3G"], "walltime": ["12h"],
-                        "image": ["alma9"], "experiment": ["juno"], "gpus": [""]})
-    as_json = {"app": "jupyterlab", "cpus": 2, "memory": "3G", "walltime": "12:00:00", "image": "alma9",
-               "experiment": "juno"}
-    assert validate_options(form, PROFILES, JUNO, ["juno"]) == validate_options(as_json, PROFILES, JUNO, ["juno"])
+    form = unpack_form(
+        {
+            "app": ["jupyterlab"],
+            "cpus": ["2"],
+            "memory": ["3G"],
+            "walltime": ["12h"],
+            "image": ["alma9"],
+            "experiment": ["juno"],
+            "gpus": [""],
+        }
+    )
+    as_json = {
+        "app": "jupyterlab",
+        "cpus": 2,
+        "memory": "3G",
+        "walltime": "12:00:00",
+        "image": "alma9",
+        "experiment": "juno",
+    }
+    assert validate_options(form, PROFILES, JUNO, ["juno"]) == validate_options(
+        as_json, PROFILES, JUNO, ["juno"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,15 +112,32 @@ def test_forbidden_app_for_default_users():
 def test_union_of_two_groups_takes_the_larger_of_each():
     bigmem = {"max_memory": "12G", "images": ["centos7"]}
     union = allowance_for_groups([group("juno", JUNO.to_properties()), group("bigmem", bigmem)], BASIC)
-    choice = validate_options({"memory": "12G", "cpus": 2, "image": "centos7", "app": "rootbrowser"},
-                              PROFILES, union, ["juno", "bigmem"])
-    assert (choice.memory_mb, choice.cpus, choice.image.name, choice.app.name) == (12288, 2, "centos7", "rootbrowser")
+    choice = validate_options(
+        {"memory": "12G", "cpus": 2, "image": "centos7", "app": "rootbrowser"},
+        PROFILES,
+        union,
+        ["juno", "bigmem"],
+    )
+    assert (choice.memory_mb, choice.cpus, choice.image.name, choice.app.name) == (
+        12288,
+        2,
+        "centos7",
+        "rootbrowser",
+    )
     assert refuse({"memory": "13G"}, union).field == "memory"
 
 
 def test_site_ceiling_caps_any_allowance():
-    everything = parse_allowance({"apps": "*", "images": "*", "max_cpus": 1000, "max_memory": "10T",
-                                  "max_walltime": "365d", "max_gpus": 100})
+    everything = parse_allowance(
+        {
+            "apps": "*",
+            "images": "*",
+            "max_cpus": 1000,
+            "max_memory": "10T",
+            "max_walltime": "365d",
+            "max_gpus": 100,
+        }
+    )
     assert "exceeds your limit of 64" in str(refuse({"cpus": 65}, everything))
     assert validate_options({"cpus": 64, "gpus": 8}, PROFILES, everything).gpus == 8
 
@@ -103,7 +152,9 @@ def test_no_allowance_means_no_app():
     assert err.field == "app" and "allow no application" in str(err)
 
 
-@pytest.mark.parametrize("data", [{"max_cpus": -1}, {"apps": "jupyterlab"}, {"max_memory": "x"}, {"color": "red"}, []])
+@pytest.mark.parametrize(
+    "data", [{"max_cpus": -1}, {"apps": "jupyterlab"}, {"max_memory": "x"}, {"color": "red"}, []]
+)
 def test_bad_allowances_are_refused(data):
     with pytest.raises(AllowanceError):
         parse_allowance(data)

@@ -4,8 +4,8 @@ import pytest
 import yaml
 from traitlets.config import Config, PyFileConfigLoader
 
-from ink_spawner.configurer import SiteConfigError, apply_site_config, check, load_site_config
 from ink_services.cli import main as ink
+from ink_spawner.configurer import SiteConfigError, apply_site_config, check, load_site_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,14 +21,22 @@ def test_shipped_default_config_is_valid():
 
 
 def test_site_yaml_maps_onto_traitlets(tmp_path):
-    path = write(tmp_path, {
-        "hub": {"port": 8123},
-        "authenticator": {"type": "pam", "admin_users": ["root2"], "allow_all": True},
-        "backend": {"type": "slurm", "options": {"partition": "ink", "slurm_conf": "/etc/slurm/slurm.conf"}},
-        "experiments": {"juno": {"members": ["alice"], "allowance": {"apps": ["jupyterlab"], "max_cpus": 4}}},
-        "users": {"carol": {"allowance": {"max_memory": "64G"}}},
-        "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "state")},
-    })
+    path = write(
+        tmp_path,
+        {
+            "hub": {"port": 8123},
+            "authenticator": {"type": "pam", "admin_users": ["root2"], "allow_all": True},
+            "backend": {
+                "type": "slurm",
+                "options": {"partition": "ink", "slurm_conf": "/etc/slurm/slurm.conf"},
+            },
+            "experiments": {
+                "juno": {"members": ["alice"], "allowance": {"apps": ["jupyterlab"], "max_cpus": 4}}
+            },
+            "users": {"carol": {"allowance": {"max_memory": "64G"}}},
+            "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "state")},
+        },
+    )
     c = Config()
     apply_site_config(c, path)
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8123/"
@@ -47,19 +55,31 @@ def test_site_yaml_maps_onto_traitlets(tmp_path):
 
 
 def test_config_file_is_loadable_with_load_subconfig(tmp_path, monkeypatch):
-    site = write(tmp_path, {"paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "s")},
-                            "backend": {"type": "local"}})
+    site = write(
+        tmp_path,
+        {
+            "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "s")},
+            "backend": {"type": "local"},
+        },
+    )
     monkeypatch.setenv("INK_CONFIG", str(site))
     outer = tmp_path / "site_config.py"
-    outer.write_text(f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\nc.InkSpawner.job_ip = '10.0.0.1'\n")
+    outer.write_text(
+        f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\nc.InkSpawner.job_ip = '10.0.0.1'\n"
+    )
     config = PyFileConfigLoader(outer.name, path=str(tmp_path)).load_config()
     assert config.InkSpawner.backend == "local"
     assert config.InkSpawner.job_ip == "10.0.0.1"
 
 
 def test_non_root_embedded_default_generates_an_admin_password(tmp_path, monkeypatch):
-    path = write(tmp_path, {"authenticator": {"type": "shared-password", "admin_users": ["boss"]},
-                            "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "st")}})
+    path = write(
+        tmp_path,
+        {
+            "authenticator": {"type": "shared-password", "admin_users": ["boss"]},
+            "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "st")},
+        },
+    )
     c = Config()
     apply_site_config(c, path)
     password = c.SharedPasswordAuthenticator.admin_password
@@ -70,14 +90,17 @@ def test_non_root_embedded_default_generates_an_admin_password(tmp_path, monkeyp
     assert c2.SharedPasswordAuthenticator.admin_password == password, "kept, not regenerated"
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"backend": {"type": "pbs"}}, "backend.type"),
-    ({"authenticator": {"type": "dummy"}}, "authenticator.type"),
-    ({"hub": {"port": "eighty"}}, "hub.port"),
-    ({"experiments": {"juno": {"allowance": {"max_cpus": -2}}}}, "experiments.juno.allowance"),
-    ({"experiments": {"juno": {"members": "alice"}}}, "experiments.juno.members"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"backend": {"type": "pbs"}}, "backend.type"),
+        ({"authenticator": {"type": "dummy"}}, "authenticator.type"),
+        ({"hub": {"port": "eighty"}}, "hub.port"),
+        ({"experiments": {"juno": {"allowance": {"max_cpus": -2}}}}, "experiments.juno.allowance"),
+        ({"experiments": {"juno": {"members": "alice"}}}, "experiments.juno.members"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_bad_site_config_names_the_field(tmp_path, data, field):
     with pytest.raises(SiteConfigError) as err:
         load_site_config(write(tmp_path, data))
@@ -87,7 +110,9 @@ def test_bad_site_config_names_the_field(tmp_path, data, field):
 def test_ink_check_reports_problems_and_exits_non_zero(tmp_path, capsys):
     good = write(tmp_path, {"paths": {"profiles": str(REPO / "profiles")}})
     assert ink(["--config", str(good), "check"]) == 0
-    bad = write(tmp_path, {"default_allowance": {"apps": ["notepad"]}, "paths": {"profiles": str(REPO / "profiles")}})
+    bad = write(
+        tmp_path, {"default_allowance": {"apps": ["notepad"]}, "paths": {"profiles": str(REPO / "profiles")}}
+    )
     assert ink(["--config", str(bad), "check"]) == 1
     assert "unknown app 'notepad'" in capsys.readouterr().err
     broken = tmp_path / "profiles"

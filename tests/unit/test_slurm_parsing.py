@@ -13,7 +13,11 @@ RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "slurm"
 
 def test_squeue_states_reasons_nodes_and_app():
     jobs = parse_squeue((RECORDED / "squeue_mixed.txt").read_text())
-    assert jobs["1"][0].state == JobState.DONE and jobs["1"][0].reason == "COMPLETED" and jobs["1"][0].host == "vm"
+    assert (
+        jobs["1"][0].state == JobState.DONE
+        and jobs["1"][0].reason == "COMPLETED"
+        and jobs["1"][0].host == "vm"
+    )
     assert jobs["2"][0].state == JobState.DONE and jobs["2"][0].reason == "FAILED (BadConstraints)"
     assert jobs["4"][0].state == JobState.PENDING and jobs["4"][0].reason == "Resources"
     assert jobs["5"][0].reason == "Priority"
@@ -28,10 +32,21 @@ def test_sbatch_parsable():
 
 
 def spec(**kw):
-    base = dict(username="alice", name="ink-jupyterlab", app="jupyterlab", cpus=2, memory_mb=6144,
-                walltime_s=86400 + 30 * 60, gpus=1, image="host", experiment="juno",
-                command=["/opt/ink/bin/python", "-m", "ink_spawner.jobscript", "--app", "jupyterlab"],
-                env={"TOKEN": "a'b; rm -rf /"}, log_path="/home/alice/.ink/logs/x.log", workdir="/home/alice")
+    base = dict(
+        username="alice",
+        name="ink-jupyterlab",
+        app="jupyterlab",
+        cpus=2,
+        memory_mb=6144,
+        walltime_s=86400 + 30 * 60,
+        gpus=1,
+        image="host",
+        experiment="juno",
+        command=["/opt/ink/bin/python", "-m", "ink_spawner.jobscript", "--app", "jupyterlab"],
+        env={"TOKEN": "a'b; rm -rf /"},
+        log_path="/home/alice/.ink/logs/x.log",
+        workdir="/home/alice",
+    )
     base.update(kw)
     return JobSpec(**base)
 
@@ -39,9 +54,18 @@ def spec(**kw):
 def test_sbatch_arguments_from_jobspec():
     backend = SlurmBackend(partition="ink", account="hep")
     args = backend.sbatch_args(spec())
-    for expected in ["--cpus-per-task=2", "--mem=6144M", "--time=1-00:30:00", "--gres=gpu:1",
-                     "--partition=ink", "--account=hep", "--export=NONE", "--comment=ink:app=jupyterlab",
-                     "--output=/home/alice/.ink/logs/x.log", "--chdir=/home/alice"]:
+    for expected in [
+        "--cpus-per-task=2",
+        "--mem=6144M",
+        "--time=1-00:30:00",
+        "--gres=gpu:1",
+        "--partition=ink",
+        "--account=hep",
+        "--export=NONE",
+        "--comment=ink:app=jupyterlab",
+        "--output=/home/alice/.ink/logs/x.log",
+        "--chdir=/home/alice",
+    ]:
         assert expected in args
     assert "--account=juno-acct" in backend.sbatch_args(spec(accounting_group="juno-acct"))
 

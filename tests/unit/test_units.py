@@ -3,12 +3,26 @@ import pytest
 from ink_spawner.units import format_duration, parse_duration_s, parse_memory_mb
 
 
-@pytest.mark.parametrize("text, mb", [("512M", 512), ("6G", 6144), ("6GB", 6144), ("1.5G", 1536), ("1T", 1048576), (2048, 2048), ("100", 100)])
+@pytest.mark.parametrize(
+    "text, mb",
+    [("512M", 512), ("6G", 6144), ("6GB", 6144), ("1.5G", 1536), ("1T", 1048576), (2048, 2048), ("100", 100)],
+)
 def test_memory(text, mb):
     assert parse_memory_mb(text) == mb
 
 
-@pytest.mark.parametrize("text, s", [("90m", 5400), ("24h", 86400), ("7d", 604800), ("01:30:00", 5400), ("1-00:00:00", 86400), ("2:30", 9000), (60, 60)])
+@pytest.mark.parametrize(
+    "text, s",
+    [
+        ("90m", 5400),
+        ("24h", 86400),
+        ("7d", 604800),
+        ("01:30:00", 5400),
+        ("1-00:00:00", 86400),
+        ("2:30", 9000),
+        (60, 60),
+    ],
+)
 def test_duration(text, s):
     assert parse_duration_s(text) == s
 
