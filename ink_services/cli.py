@@ -16,11 +16,16 @@ from ink_spawner.configurer import (
 )
 
 
+def report_problems(config) -> bool:
+    """Print what ``ink check`` finds; True when something is wrong."""
+    problems = check(config)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return bool(problems)
+
+
 def cmd_check(args) -> int:
-    problems = check(args.config)
-    if problems:
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
+    if report_problems(args.config):
         return 1
     site = load_site_config(args.config)
     print(f"ok: {site.path} and profiles in {site.profiles_dir}")
@@ -28,10 +33,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_up(args) -> int:
-    problems = check(args.config)
-    if problems:
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
+    if report_problems(args.config):
         return 1
     if args.config:
         os.environ["INK_CONFIG"] = os.path.abspath(args.config)

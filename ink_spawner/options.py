@@ -101,33 +101,33 @@ def validate_options(options, profiles: Profiles, allowance: Allowance, group_na
     app = profiles.apps[app_name]
 
     ceiling = profiles.ceiling
-    max_cpus = min(allowance.max_cpus, ceiling.cpus)
-    max_memory = min(allowance.max_memory_mb, ceiling.memory_mb)
-    max_walltime = min(allowance.max_walltime_s, ceiling.walltime_s)
-    max_gpus = min(allowance.max_gpus, ceiling.gpus)
 
-    cpus = _int("cpus", options["cpus"]) if "cpus" in options else min(app.defaults["cpus"], max_cpus)
-    _within("cpus", cpus, 1, max_cpus, str)
-    gpus = _int("gpus", options["gpus"]) if "gpus" in options else min(app.defaults["gpus"], max_gpus)
-    _within("gpus", gpus, 0, max_gpus, str)
-    try:
-        memory = (
-            parse_memory_mb(options["memory"])
-            if "memory" in options
-            else min(app.defaults["memory_mb"], max_memory)
-        )
-    except ValueError as e:
-        raise OptionsError("memory", str(e)) from None
-    _within("memory", memory, 1, max_memory, format_memory)
-    try:
-        walltime = (
-            parse_duration_s(options["walltime"])
-            if "walltime" in options
-            else min(app.defaults["walltime_s"], max_walltime)
-        )
-    except ValueError as e:
-        raise OptionsError("walltime", str(e)) from None
-    _within("walltime", walltime, 60, max_walltime, format_duration_human)
+    def resource(field_name, key, parse, minimum, ceiling_value, allowed, shown):
+        """The user's value (or the app's default, capped) checked against their limit."""
+        maximum = min(allowed, ceiling_value)
+        try:
+            value = parse(options[field_name]) if field_name in options else min(app.defaults[key], maximum)
+        except OptionsError:
+            raise
+        except ValueError as e:
+            raise OptionsError(field_name, str(e)) from None
+        _within(field_name, value, minimum, maximum, shown)
+        return value
+
+    cpus = resource("cpus", "cpus", lambda v: _int("cpus", v), 1, ceiling.cpus, allowance.max_cpus, str)
+    gpus = resource("gpus", "gpus", lambda v: _int("gpus", v), 0, ceiling.gpus, allowance.max_gpus, str)
+    memory = resource(
+        "memory", "memory_mb", parse_memory_mb, 1, ceiling.memory_mb, allowance.max_memory_mb, format_memory
+    )
+    walltime = resource(
+        "walltime",
+        "walltime_s",
+        parse_duration_s,
+        60,
+        ceiling.walltime_s,
+        allowance.max_walltime_s,
+        format_duration_human,
+    )
 
     image_names = [name for name in profiles.images if allowance.allows_image(name)]
     if not image_names:
