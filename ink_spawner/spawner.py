@@ -15,7 +15,8 @@ import jinja2
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import url_path_join
 from tornado import web
-from traitlets import Dict, Float, Instance, List, Unicode, default
+from sqlalchemy.orm import object_session
+from traitlets import Bool, Dict, Float, Instance, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
 from .allowances import Allowance, allowance_for_groups, parse_allowance
@@ -89,6 +90,9 @@ class InkSpawner(Spawner):
     choice = Instance(Choice, allow_none=True)
     job_id = Unicode("")
     job_log = Unicode("")
+    # False from submit until the job reported: a job found in that phase after a hub
+    # restart is an interrupted start, cancelled rather than left queued forever
+    job_reported_ok = Bool(False)
 
     @default("server_command")
     def _default_server_command(self):
@@ -267,6 +271,8 @@ class InkSpawner(Spawner):
         return web.HTTPError(500, html.escape(message))
 
     async def start(self):
+        if self.job_id:  # left from a start the hub did not finish
+            await self._cancel_quietly()
         choice = self.choice or self.validate(self.user_options or {})
         self.choice = None
         spec = self.job_spec(choice)
@@ -281,6 +287,8 @@ class InkSpawner(Spawner):
             self._report = None
             raise web.HTTPError(500, html.escape(str(e))) from None
         self.job_log = spec.log_path
+        self.job_reported_ok = False
+        self._save_state()
         self.log.info("%s: job %s submitted (%s)", self._log_name, self.job_id, spec.public())
         self._event(20, f"job {self.job_id} submitted")
         try:
@@ -290,8 +298,17 @@ class InkSpawner(Spawner):
             raise
         finally:
             self._report = None
+        self.job_reported_ok = True
         self._event(90, f"{choice.app.display_name} is listening on {host}:{port}")
         return f"http://{host}:{port}"
+
+    def _save_state(self):
+        """Commit the job id now, not when start returns: a hub restart must find queued jobs."""
+        orm_spawner = self.orm_spawner
+        session = object_session(orm_spawner) if orm_spawner is not None else None
+        if session is not None:
+            orm_spawner.state = self.get_state()
+            session.commit()
 
     async def _wait_for_report(self, choice: Choice) -> tuple[str, int]:
         backend = self.backend_impl
@@ -327,6 +344,9 @@ class InkSpawner(Spawner):
     async def poll(self):
         if not self.job_id:
             return 0
+        if not self.job_reported_ok and self._report is None:
+            self.log.warning("%s: job %s was still starting when the hub stopped", self._log_name, self.job_id)
+            return 1  # the hub then stops the server, which cancels the job
         status = await self.backend_impl.status(self.job_id)
         if status.active or status.state == JobState.HELD:
             return None
@@ -352,12 +372,14 @@ class InkSpawner(Spawner):
         if self.job_id:
             state["job_id"] = self.job_id
             state["job_log"] = self.job_log
+            state["job_reported"] = self.job_reported_ok
         return state
 
     def load_state(self, state):
         super().load_state(state)
         self.job_id = state.get("job_id", "")
         self.job_log = state.get("job_log", "")
+        self.job_reported_ok = state.get("job_reported", True)
 
     def clear_state(self):
         super().clear_state()

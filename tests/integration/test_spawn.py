@@ -57,6 +57,19 @@ def test_local_spawn_survives_hub_restart(make_hub):
     assert job_processes("inkt_bob")[0].pid == pid
 
 
+def test_hub_restart_during_a_start_leaves_no_orphan_job(make_hub):
+    hub = make_hub({"type": "local"})
+    token = hub.user_token("inkt_alice")
+    r = hub.api("POST", "/users/inkt_alice/server", token=token, json={"experiment": "slow"})
+    assert r.status_code == 202
+    wait_for(lambda: job_processes("inkt_alice"), 20, what="alice's job")
+    hub.stop()
+    hub.start()
+    wait_for(lambda: not job_processes("inkt_alice"), 60, what="the interrupted job to be cancelled")
+    hub.wait_stopped("inkt_alice", token, timeout=30)
+    spawn_and_wait(hub, "inkt_alice", token, {})  # and the user can start again
+
+
 def test_local_job_killed_outside_is_noticed(make_hub):
     hub = make_hub({"type": "local"})
     token = hub.user_token("inkt_bob")
