@@ -14,8 +14,8 @@ from pathlib import Path
 import jinja2
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import url_path_join
-from tornado import web
 from sqlalchemy.orm import object_session
+from tornado import web
 from traitlets import Bool, Dict, Float, Instance, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
@@ -345,7 +345,9 @@ class InkSpawner(Spawner):
         if not self.job_id:
             return 0
         if not self.job_reported_ok and self._report is None:
-            self.log.warning("%s: job %s was still starting when the hub stopped", self._log_name, self.job_id)
+            self.log.warning(
+                "%s: job %s was still starting when the hub stopped", self._log_name, self.job_id
+            )
             return 1  # the hub then stops the server, which cancels the job
         status = await self.backend_impl.status(self.job_id)
         if status.active or status.state == JobState.HELD:
