@@ -264,7 +264,15 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.InkSpawner.profiles_dir = str(site.profiles_dir)
     c.InkSpawner.form_template_dir = str(site.templates_dir)
     c.InkSpawner.default_allowance = site.default_allowance
-    for key in ("job_ip", "job_python", "log_dir", "hub_callback_url", "start_timeout", "http_timeout"):
+    for key in (
+        "job_ip",
+        "job_python",
+        "log_dir",
+        "hub_callback_url",
+        "start_timeout",
+        "http_timeout",
+        "poll_interval",
+    ):
         if key in spawner:
             setattr(c.InkSpawner, key, spawner[key])
     if "job_ip" not in spawner and c.InkSpawner.backend == "local":

@@ -187,7 +187,8 @@ class InkSpawner(Spawner):
 
     def job_env(self, choice: Choice) -> dict:
         env = self.get_env()
-        for key in ("JPY_API_TOKEN",):
+        # the hub's own PYTHONPATH is not the job's: jobs run from job_python's environment
+        for key in ("JPY_API_TOKEN", "PYTHONPATH"):
             env.pop(key, None)
         account = self._unix_account()
         if account is not None and os.geteuid() == 0:
@@ -350,8 +351,9 @@ class InkSpawner(Spawner):
             )
             return 1  # the hub then stops the server, which cancels the job
         status = await self.backend_impl.status(self.job_id)
-        if status.active or status.state == JobState.HELD:
+        if status.active:
             return None
+        # a held job is not running: the hub stops the server, which removes the job
         self.log.info("%s: job %s ended: %s", self._log_name, self.job_id, status.reason)
         return status.exit_code if status.exit_code not in (None, 0) else 1
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.condor import TestScheddProcess
 from tests.helpers.hub import Hub
 from tests.helpers.slurm import SlurmCluster
 from tests.helpers.users import ensure_user, remove_user
@@ -69,7 +70,7 @@ def site_config(backend: dict) -> dict:
                 "members": ["inkt_alice"],
                 "allowance": {
                     "apps": ["jupyterlab", "rootbrowser"],
-                    "images": ["host", "alma9"],
+                    "images": ["host", "alma9", "sl6"],
                     "max_cpus": 2,
                     "max_memory": "4G",
                     "max_walltime": "1d",
@@ -80,6 +81,22 @@ def site_config(backend: dict) -> dict:
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
+    }
+
+
+@pytest.fixture
+def schedd(tmp_path, monkeypatch):
+    """The test schedd; the hub finds it through INK_TEST_SCHEDD."""
+    process = TestScheddProcess(tmp_path).start()
+    monkeypatch.setenv("INK_TEST_SCHEDD", process.url)
+    yield process
+    process.stop()
+
+
+def condor_backend(**options) -> dict:
+    return {
+        "type": "htcondor",
+        "options": {"schedd_factory": "tests.helpers.test_schedd.connect", "identity": "owner", **options},
     }
 
 

@@ -5,6 +5,7 @@ from .base import Backend, BackendError, JobState, JobStatus, QueueStats
 BACKENDS = {
     "local": "ink_spawner.backends.local.LocalBackend",
     "slurm": "ink_spawner.backends.slurm.SlurmBackend",
+    "htcondor": "ink_spawner.backends.htcondor.HTCondorBackend",
 }
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "JobState", "JobStatus", "QueueStats"]

@@ -122,10 +122,19 @@ def build_env(base: dict) -> dict:
     return env
 
 
+def load_env_file() -> None:
+    """Batch systems whose job ads are public get the environment in a private file instead."""
+    path = os.environ.get("INK_ENV_FILE")
+    if path:
+        with open(path) as f:
+            os.environ.update(json.load(f))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ink-job")
     parser.add_argument("--app", required=True, help="the app this job serves (for ps and stats)")
     args = parser.parse_args(argv)
+    load_env_file()
 
     log_path = os.environ.get("INK_LOG")
     if log_path:

@@ -60,6 +60,7 @@ class Hub:
     def start(self):
         self.write()
         env = {**os.environ, "INK_CONFIG": str(self.site_file), "INK_TEST_TOKEN": self.token}
+        env["PYTHONPATH"] = str(REPO)  # the test schedd's client lives in tests/
         env.pop("INK_STATE_DIR", None)
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
