@@ -21,12 +21,15 @@ AUTHENTICATORS = {
     "pam": ("pam", "PAMAuthenticator"),
     "shared-password": ("shared-password", "SharedPasswordAuthenticator"),
     "generic-oauth": ("generic-oauth", "GenericOAuthenticator"),
+    "kerberos": ("ink_services.credentials.authenticator.KerberosAuthenticator", "KerberosAuthenticator"),
 }
+CREDENTIALS_SERVICE = "ink-credentials"
 TOP_LEVEL = {
     "hub",
     "authenticator",
     "backend",
     "spawner",
+    "credentials",
     "default_allowance",
     "experiments",
     "users",
@@ -58,6 +61,7 @@ class SiteConfig:
     authenticator: dict
     backend: dict
     spawner: dict
+    credentials: dict
     default_allowance: dict
     experiments: dict
     users: dict
@@ -164,6 +168,7 @@ def load_site_config(path=None) -> SiteConfig:
         authenticator=auth,
         backend=backend,
         spawner=_section(path, data, "spawner"),
+        credentials=_section(path, data, "credentials"),
         default_allowance=data.get("default_allowance") or {},
         experiments=experiments,
         users=users,
@@ -258,6 +263,8 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key, value in (auth.get("options") or {}).items():
         setattr(getattr(c, section), key, value)
 
+    apply_credentials(c, site)
+
     spawner = site.spawner
     c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
     c.InkSpawner.backend = site.backend.get("type", "local")
@@ -281,3 +288,55 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key, value in (site.backend.get("options") or {}).items():
         setattr(getattr(c, backend_section), key, value)
     return site
+
+
+def apply_credentials(c, site: SiteConfig) -> None:
+    """The Kerberos credentials service (hub-managed), the login that feeds it, ticket delivery."""
+    creds = site.credentials
+    # every INK service checks per user what it serves; users may reach them
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services"]}]
+    if not creds.get("enabled"):
+        return
+    store = str(Path(creds.get("store") or site.state_dir / "credentials"))
+    realm = creds.get("realm", "")
+    if creds.get("krb5_config"):
+        os.environ["KRB5_CONFIG"] = str((site.path.parent / creds["krb5_config"]).resolve())
+    port = int(creds.get("port", 8082))
+    environment = {"KRB5_CONFIG": os.environ["KRB5_CONFIG"]} if "KRB5_CONFIG" in os.environ else {}
+    c.JupyterHub.services = [
+        {
+            "name": CREDENTIALS_SERVICE,
+            "url": f"http://127.0.0.1:{port}",
+            "command": [
+                sys.executable,
+                "-m",
+                "ink_services.credentials",
+                "--store",
+                store,
+                "--realm",
+                realm,
+                "--renew-fraction",
+                str(creds.get("renew_fraction", 0.5)),
+                "--interval",
+                str(creds.get("interval", 5)),
+                "--retry-base",
+                str(creds.get("retry_base", 5)),
+                "--retry-max",
+                str(creds.get("retry_max", 300)),
+            ],
+            "environment": environment,
+            "oauth_no_confirm": True,
+        }
+    ]
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        f"access:services!service={CREDENTIALS_SERVICE}",
+    ]
+    c.KerberosAuthenticator.realm = realm
+    c.KerberosAuthenticator.store_dir = store
+    base = site.url.rstrip("/")
+    c.InkSpawner.credentials_url = creds.get("job_url") or f"{base}/services/{CREDENTIALS_SERVICE}/api/ticket"
+    c.JupyterHub.template_vars = {
+        "ink_credentials_url": f"{site.hub.get('base_url', '/')}services/{CREDENTIALS_SERVICE}/"
+    }

@@ -79,6 +79,11 @@ class InkSpawner(Spawner):
     hub_callback_url = Unicode(
         "", config=True, help="Hub API URL as the job reaches it (empty: the hub's own API URL)."
     )
+    credentials_url = Unicode(
+        "",
+        config=True,
+        help="URL of the credentials service's ticket endpoint as jobs reach it (empty: no ticket delivery).",
+    )
     status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
     log_tail_lines = Float(20, config=True, help="Lines of the job's log shown when a start fails.")
     server_command = List(
@@ -218,6 +223,8 @@ class InkSpawner(Spawner):
             INK_APP_ARGS=json.dumps(list(choice.app.args)),
             JUPYTERHUB_DEFAULT_URL=choice.app.default_url,
         )
+        if self.credentials_url:
+            env["INK_CREDENTIALS_URL"] = self.credentials_url
         if choice.app.server_proxy:
             env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
         return env
@@ -253,7 +260,7 @@ class InkSpawner(Spawner):
     # --- the spawner contract -------------------------------------------------
 
     def _event(self, progress: int, message: str):
-        if not self._events or self._events[-1]["message"] != message:
+        if all(event["message"] != message for event in self._events):
             self._events.append({"progress": progress, "message": message})
             self.log.info("%s: %s", self._log_name, message)
 

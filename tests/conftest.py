@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers.condor import TestScheddProcess
 from tests.helpers.hub import Hub
+from tests.helpers.kdc import KDC
+from tests.helpers.net import free_port
 from tests.helpers.slurm import SlurmCluster
 from tests.helpers.users import ensure_user, remove_user
 
@@ -78,6 +80,7 @@ def site_config(backend: dict) -> dict:
             },
             "broken": {"members": ["inkt_carol"], "allowance": {}},
             "slow": {"members": ["inkt_alice", "inkt_carol"], "allowance": {}},
+            "klist": {"members": ["inkt_alice", "inkt_bob"], "allowance": {}},
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
@@ -101,6 +104,34 @@ def condor_backend(**options) -> dict:
 
 
 @pytest.fixture(scope="session")
+def kdc(unix_users):
+    """A real MIT KDC; every test user is a principal with the same password as their account."""
+    root = Path(tempfile.mkdtemp(prefix="ink-kdc-"))
+    server = KDC(root, lifetime="1m", renewable="10m").start()
+    for name, password in unix_users.items():
+        server.add_user(name, password)
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def kerberos_site(site: dict, kdc, **credentials) -> dict:
+    """Turn a test site into a Kerberos site: KDC login, credentials service, delivery to jobs."""
+    site["authenticator"] = {"type": "kerberos", "allow_all": True, "admin_users": ["inkt_carol"]}
+    site["credentials"] = {
+        "enabled": True,
+        "realm": "INK.TEST",
+        "krb5_config": str(kdc.krb5_conf),
+        "port": free_port(),
+        "interval": 1,
+        "retry_base": 2,
+        "retry_max": 8,
+        **credentials,
+    }
+    return site
+
+
+@pytest.fixture(scope="session")
 def profiles_dir():
     """The test profiles in a folder job users can read, with a slow experiment set-up."""
     root = Path(tempfile.mkdtemp(prefix="ink-profiles-"))
@@ -110,6 +141,11 @@ def profiles_dir():
     slow.write_text("sleep 14\nexport INK_SLOW=1\n")
     slow.chmod(0o644)
     (root / "profiles" / "experiments" / "slow.yaml").write_text(f"name: slow\nsetup: {slow}\n")
+    # a job that watches its Kerberos ticket: klist every 5 s into ~/klist.log
+    klist = root / "klist-setup.sh"
+    klist.write_text('(while true; do date +%s; klist; sleep 5; done >> "$HOME/klist.log" 2>&1 &)\n')
+    klist.chmod(0o644)
+    (root / "profiles" / "experiments" / "klist.yaml").write_text(f"name: klist\nsetup: {klist}\n")
     yield root / "profiles"
     shutil.rmtree(root, ignore_errors=True)
 
@@ -118,8 +154,10 @@ def profiles_dir():
 def make_hub(tmp_path, unix_users, profiles_dir):
     hubs = []
 
-    def make(backend: dict) -> Hub:
+    def make(backend: dict, adjust=None) -> Hub:
         site = site_config(backend)
+        if adjust is not None:
+            site = adjust(site)
         site["paths"]["profiles"] = str(profiles_dir)
         hub = Hub(tmp_path / f"hub{len(hubs)}", site).start()
         hubs.append(hub)

@@ -14,11 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 
 import psutil
+
+from .credentials_agent import start_agent
 
 CALLBACK_RETRIES = 10
 
@@ -28,17 +31,30 @@ def log(message: str) -> None:
 
 
 def source_setup(script: str, env: dict) -> dict:
-    """Environment after sourcing a site's set-up script (paths come from the admin's profiles)."""
-    result = subprocess.run(
-        ["bash", "-c", 'set -a; source "$1" >&2 || exit $?; env -0', "ink-setup", script],
-        env=env,
-        stdout=subprocess.PIPE,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"set-up script {script} failed with exit code {result.returncode}")
+    """Environment after sourcing a site's set-up script (paths come from the admin's profiles).
+
+    The environment comes back through a private file, not a pipe: a set-up script that starts
+    a background process (an agent, a daemon) must not keep the wrapper waiting.
+    """
+    with tempfile.NamedTemporaryFile(prefix="ink-env-") as out:
+        result = subprocess.run(
+            [
+                "bash",
+                "-c",
+                'set -a; source "$1" >&2 || exit $?; env -0 > "$2"',
+                "ink-setup",
+                script,
+                out.name,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"set-up script {script} failed with exit code {result.returncode}")
+        data = out.read()
     new_env = {}
-    for item in result.stdout.split(b"\0"):
+    for item in data.split(b"\0"):
         if b"=" in item:
             key, _, value = item.partition(b"=")
             new_env[key.decode()] = value.decode(errors="replace")
@@ -157,8 +173,10 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
+    base_env = dict(os.environ)
+    start_agent(base_env, log)  # KRB5CCNAME set before set-up scripts and the app
     try:
-        env = build_env(os.environ)
+        env = build_env(base_env)
     except RuntimeError as e:
         log(str(e))
         return 2

@@ -20,12 +20,12 @@ LAYERED_CONFIG = """
 # A site's own config layered on INK's, as sites do: load INK's, then override.
 import os
 load_subconfig({repo_config!r})
-c.JupyterHub.services = [{{"name": "ink-test", "api_token": os.environ["INK_TEST_TOKEN"]}}]
-c.JupyterHub.load_roles = [{{
+c.JupyterHub.services.append({{"name": "ink-test", "api_token": os.environ["INK_TEST_TOKEN"]}})
+c.JupyterHub.load_roles.append({{
     "name": "ink-test",
     "scopes": ["admin:users", "admin:servers", "tokens", "admin:groups", "read:users", "list:users"],
     "services": ["ink-test"],
-}}]
+}})
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.JupyterHub.log_level = "DEBUG"
 """
@@ -76,7 +76,7 @@ class Hub:
 
     def _up(self):
         if self.proc.poll() is not None:
-            raise RuntimeError(f"hub exited: {self.log_file.read_text()[-3000:]}")
+            raise Gone(f"hub exited: {self.log_file.read_text()[-3000:]}")
         return requests.get(f"{self.url}/hub/health", timeout=2).status_code == 200
 
     def stop(self):

@@ -414,6 +414,14 @@ def main():
     with open(args.slots) as f:
         schedd = Schedd(json.load(f))
     threading.Thread(target=schedd.run_forever, daemon=True).start()
+
+    def shutdown(signum, frame):  # a schedd going away here takes its jobs with it
+        with schedd.lock:
+            for cluster in list(schedd.procs):
+                schedd._end(cluster, 3, RemoveReason="test schedd shut down")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
     ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(schedd)).serve_forever()
 
 

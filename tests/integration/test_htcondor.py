@@ -32,7 +32,7 @@ def job_ads(schedd, constraint="true"):
     )
 
 
-def test_spawn_ready_stop(make_hub, schedd):
+def test_spawn_ready_stop(schedd, make_hub):
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_alice")
     spawn_and_wait(hub, "inkt_alice", token, {"cpus": 2, "memory": "3G", "image": "alma9", "walltime": "2h"})
@@ -54,7 +54,7 @@ def test_spawn_ready_stop(make_hub, schedd):
     assert not ads or ads[0]["JobStatus"] == 3
 
 
-def test_idle_reason_then_hold_reaches_the_user(make_hub, schedd):
+def test_idle_reason_then_hold_reaches_the_user(schedd, make_hub):
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_alice")
     r = hub.api("POST", "/users/inkt_alice/server", token=token, json={"image": "sl6"})
@@ -72,7 +72,7 @@ def test_idle_reason_then_hold_reaches_the_user(make_hub, schedd):
     wait_for(lambda: all(ad["JobStatus"] == 3 for ad in job_ads(schedd)), 20, what="removal")
 
 
-def test_walltime_expiry_is_removed_and_noticed(make_hub, schedd):
+def test_walltime_expiry_is_removed_and_noticed(schedd, make_hub):
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_alice")
     spawn_and_wait(hub, "inkt_alice", token, {"walltime": "60s"})
@@ -86,7 +86,7 @@ def test_walltime_expiry_is_removed_and_noticed(make_hub, schedd):
     assert "the walltime of 1m was reached" in hub.log_text()
 
 
-def test_hub_restart_reconnects(make_hub, schedd):
+def test_hub_restart_reconnects(schedd, make_hub):
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_bob")
     spawn_and_wait(hub, "inkt_bob", token)
@@ -98,7 +98,7 @@ def test_hub_restart_reconnects(make_hub, schedd):
     assert job_ads(schedd, "JobStatus == 2")[0]["ClusterId"] == ad["ClusterId"]
 
 
-def test_unreachable_schedd_is_one_clear_sentence(make_hub, schedd, monkeypatch):
+def test_unreachable_schedd_is_one_clear_sentence(schedd, make_hub, monkeypatch):
     monkeypatch.setenv("INK_TEST_SCHEDD", "http://127.0.0.1:9")  # nothing listens there
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_bob")

@@ -1,0 +1,234 @@
+"""The credentials service: a hub-managed tornado app (HubOAuth).
+
+Routes under its prefix (/services/ink-credentials/):
+  GET  ./                 the user's Kerberos status widget (the home page embeds it)
+  GET  api/status         JSON: valid until, renewable until, state (never the ticket)
+  POST api/renew          renew now
+  POST api/login          password -> AS exchange on the server (SSO users hand INK a ticket)
+  POST api/keytab         keytab upload -> ticket
+  GET  api/ticket         the ticket cache itself, for the caller's own jobs (server token)
+  GET  metrics            Prometheus, for tokens with the hub's read:metrics scope
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tornado import ioloop, web
+
+from . import tickets
+from .renewer import Renewer
+from .store import TicketStore
+
+log = logging.getLogger("ink.credentials")
+WARN_BEFORE_LIMIT = 24 * 3600
+MAX_KEYTAB = 64 * 1024
+
+
+def status_of(store: TicketStore, username: str, warn_before: float = WARN_BEFORE_LIMIT) -> dict:
+    if not store.has(username):
+        return {"held": False, "state": "none", "message": "INK holds no Kerberos ticket for you."}
+    state = store.state(username)
+    now = time.time()
+    answer = {
+        "held": True,
+        "state": state.get("state", "ok"),
+        "principal": state.get("principal", ""),
+        "valid_until": state.get("endtime", 0),
+        "renewable_until": state.get("renew_till", 0),
+        "renewals": state.get("renewals", 0),
+        "error": state.get("error", ""),
+    }
+    answer["near_limit"] = answer["renewable_until"] - now < warn_before
+    if answer["state"] == "expired" or now >= answer["renewable_until"]:
+        answer["state"] = "expired"
+        answer["message"] = "Your Kerberos ticket reached its renewable limit: log in again."
+    elif answer["near_limit"]:
+        answer["message"] = "Your Kerberos ticket reaches its renewable limit soon: log in again before then."
+    return answer
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    def check_xsrf_cookie(self):
+        # a request carrying a token is not a browser form (a cross-site form cannot set headers)
+        if self.request.headers.get("Authorization", "").lower().startswith(("token ", "bearer ")):
+            return
+        return super().check_xsrf_cookie()
+
+    @property
+    def store(self) -> TicketStore:
+        return self.settings["store"]
+
+    @property
+    def username(self) -> str:
+        return self.current_user["name"]
+
+    def write_error(self, status_code, **kwargs):
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reason = exc.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish({"status": status_code, "message": reason})
+
+
+class WidgetHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        self.render(
+            "credentials.html",
+            status=status_of(self.store, self.username),
+            fmt=lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S"),
+            prefix=self.settings["prefix"],
+        )
+
+
+class StatusHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        self.finish(status_of(self.store, self.username))
+
+
+class RenewHandler(BaseHandler):
+    @web.authenticated
+    async def post(self):
+        if not self.store.has(self.username):
+            raise web.HTTPError(404, "INK holds no Kerberos ticket for you")
+        await self.settings["renewer"].renew_user(self.username)
+        self.finish(status_of(self.store, self.username))
+
+
+class LoginHandler(BaseHandler):
+    @web.authenticated
+    async def post(self):
+        password = (
+            self.get_body_argument("password", "")
+            if not self.request.headers.get("Content-Type", "").startswith("application/json")
+            else json.loads(self.request.body or b"{}").get("password", "")
+        )
+        if not isinstance(password, str) or not password:
+            raise web.HTTPError(400, "password: required")
+        principal = tickets.principal_for(self.username, self.settings["realm"])
+        try:
+            times = await asyncio.to_thread(
+                tickets.login_password, principal, password, self.store.ccache_path(self.username)
+            )
+        except tickets.TicketError as e:
+            raise web.HTTPError(503 if e.unreachable else 400, f"Kerberos refused the login: {e}") from None
+        self.store.record_login(self.username, times.to_dict())
+        self.finish(status_of(self.store, self.username))
+
+
+class KeytabHandler(BaseHandler):
+    @web.authenticated
+    async def post(self):
+        files = self.request.files.get("keytab") or []
+        if not files:
+            raise web.HTTPError(400, "keytab: a file is required")
+        data = files[0]["body"]
+        if len(data) > MAX_KEYTAB:
+            raise web.HTTPError(413, "keytab: larger than 64 KiB")
+        principal = tickets.principal_for(self.username, self.settings["realm"])
+        with tempfile.TemporaryDirectory(dir=self.store.directory) as tmp:
+            keytab = Path(tmp) / "keytab"
+            keytab.write_bytes(data)
+            try:
+                times = await asyncio.to_thread(
+                    tickets.login_keytab, principal, keytab, self.store.ccache_path(self.username)
+                )
+            except tickets.TicketError as e:
+                raise web.HTTPError(400, f"Kerberos refused the keytab: {e}") from None
+        self.store.record_login(self.username, times.to_dict())
+        self.finish(status_of(self.store, self.username))
+
+
+class TicketHandler(BaseHandler):
+    """The caller's own ticket: the job's agent asks with its server's token."""
+
+    @web.authenticated
+    def get(self):
+        data = self.store.read(self.username)
+        if data is None:
+            raise web.HTTPError(404, "INK holds no Kerberos ticket for you")
+        state = self.store.state(self.username)
+        if state.get("state") == "expired" or time.time() >= state.get("endtime", 0):
+            raise web.HTTPError(410, "your Kerberos ticket has expired: log in to INK again")
+        left = max(0, state.get("endtime", 0) - time.time())
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Ink-Refresh-After", str(int(max(5, min(300, left / 4)))))
+        self.finish(data)
+
+
+class MetricsHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        if "read:metrics" not in self.current_user.get("scopes", []):
+            raise web.HTTPError(403, "metrics need the read:metrics scope")
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest())
+
+
+def make_app(store: TicketStore, renewer: Renewer, realm: str, prefix: str) -> web.Application:
+    def route(path):
+        return url_path_join(prefix, path)
+
+    return web.Application(
+        [
+            (route("oauth_callback"), HubOAuthCallbackHandler),
+            (prefix, WidgetHandler),
+            (route("api/status"), StatusHandler),
+            (route("api/renew"), RenewHandler),
+            (route("api/login"), LoginHandler),
+            (route("api/keytab"), KeytabHandler),
+            (route("api/ticket"), TicketHandler),
+            (route("metrics"), MetricsHandler),
+        ],
+        store=store,
+        renewer=renewer,
+        realm=realm,
+        prefix=prefix,
+        cookie_secret=os.urandom(32),
+        xsrf_cookies=True,
+        template_path=str(Path(__file__).parent / "templates"),
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="ink-credentials")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--realm", default="")
+    parser.add_argument("--renew-fraction", type=float, default=0.5)
+    parser.add_argument("--interval", type=float, default=5)
+    parser.add_argument("--retry-base", type=float, default=5)
+    parser.add_argument("--retry-max", type=float, default=300)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-credentials] %(message)s"
+    )
+    store = TicketStore(args.store)
+    renewer = Renewer(
+        store, fraction=args.renew_fraction, retry_base=args.retry_base, retry_max=args.retry_max
+    )
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-credentials/")
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    app = make_app(store, renewer, args.realm, prefix)
+    app.listen(parsed.port, parsed.hostname)
+    log.info("serving %s on %s", prefix, url)
+    loop = ioloop.IOLoop.current()
+    loop.spawn_callback(renewer.run, args.interval)
+    loop.start()

@@ -1,0 +1,72 @@
+"""Ticket caches on disk: one FILE ccache per user, readable only by the service's account.
+
+Files: ``<user>.ccache`` (the ticket, mode 600, replaced atomically) and ``<user>.json``
+(state the service keeps: ok / renew-failed / expired, last error, counts). Never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+
+class TicketStore:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+
+    def _path(self, username: str, suffix: str) -> Path:
+        if not USERNAME.match(username or ""):
+            raise ValueError(f"not a valid user name: {username!r}")
+        return self.directory / f"{username}{suffix}"
+
+    def ccache_path(self, username: str) -> Path:
+        return self._path(username, ".ccache")
+
+    def has(self, username: str) -> bool:
+        return self.ccache_path(username).exists()
+
+    def users(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.ccache"))
+
+    def write_atomic(self, target: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")  # mode 600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def record_login(self, username: str, times: dict) -> dict:
+        """A fresh ticket landed in ccache_path(username): reset its state."""
+        return self.set_state(username, state="ok", error="", failures=0, **times)
+
+    def read(self, username: str) -> bytes | None:
+        try:
+            return self.ccache_path(username).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def state(self, username: str) -> dict:
+        try:
+            return json.loads(self._path(username, ".json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {"state": "ok", "error": "", "failures": 0, "renewals": 0}
+
+    def set_state(self, username: str, **changes) -> dict:
+        state = self.state(username)
+        state.update(changes)
+        self.write_atomic(self._path(username, ".json"), json.dumps(state).encode())
+        return state
+
+    def delete(self, username: str) -> None:
+        for suffix in (".ccache", ".json"):
+            self._path(username, suffix).unlink(missing_ok=True)

@@ -1,0 +1,172 @@
+"""Kerberos: login against a real MIT KDC, tickets renewed by the credentials service and
+delivered into running jobs (local and Slurm), KDC outage, isolation."""
+
+import base64
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from tests.conftest import kerberos_site
+from tests.helpers.hub import spawn_and_wait
+from tests.helpers.net import wait_for
+
+SERVICE = "/services/ink-credentials"
+
+
+def hub_login(hub, name, password) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login", timeout=10)
+    xsrf = session.cookies.get("_xsrf")
+    r = session.post(
+        f"{hub.url}/hub/login",
+        data={"username": name, "password": password, "_xsrf": xsrf},
+        allow_redirects=False,
+        timeout=30,
+    )
+    session.login_status = r.status_code
+    return session
+
+
+def store_state(hub, name):
+    import json
+
+    path = Path(hub.site["paths"]["state"]) / "credentials" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def expiries(home: Path) -> list[int]:
+    """'Expires' times of the krbtgt ticket from the job's klist loop, in order seen."""
+    text = (home / "klist.log").read_text() if (home / "klist.log").exists() else ""
+    found = []
+    for match in re.finditer(r"^(\S+ \S+)\s+(\S+ \S+)\s+krbtgt/", text, re.M):
+        stamp = time.mktime(time.strptime(match.group(2), "%m/%d/%y %H:%M:%S"))
+        if not found or found[-1] != stamp:
+            found.append(int(stamp))
+    return found
+
+
+def test_login_right_and_wrong_password_keeps_the_ticket(make_hub, kdc, unix_users):
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    bad = hub_login(hub, "inkt_alice", "wrong-password")
+    assert bad.login_status == 403
+    good = hub_login(hub, "inkt_alice", unix_users["inkt_alice"])
+    assert good.login_status == 302
+    ccache = Path(hub.site["paths"]["state"]) / "credentials" / "inkt_alice.ccache"
+    assert ccache.exists() and ccache.stat().st_mode & 0o777 == 0o600
+    state = store_state(hub, "inkt_alice")
+    assert state["principal"] == "inkt_alice@INK.TEST" and state["renew_till"] > state["endtime"]
+    # the status API (through the hub's proxy, as the logged-in user) never shows the ticket
+    token = hub.user_token("inkt_alice")
+    status = requests.get(
+        f"{hub.url}{SERVICE}/api/status", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    assert status.status_code == 200 and status.json()["held"] is True
+    ticket = ccache.read_bytes()
+    for text in (status.text, hub.log_text(), hub.api("GET", "/users/inkt_alice").text):
+        assert base64.b64encode(ticket[-64:]).decode() not in text
+        assert ticket[-64:].hex() not in text
+
+
+def test_tickets_stay_fresh_in_jobs_on_local_and_slurm(make_hub, kdc, slurm, unix_users):
+    hubs = {
+        "inkt_alice": make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc)),
+        "inkt_bob": make_hub(
+            {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}}, lambda s: kerberos_site(s, kdc)
+        ),
+    }
+    for name, hub in hubs.items():
+        Path(f"/home/{name}/klist.log").unlink(missing_ok=True)
+        assert hub_login(hub, name, unix_users[name]).login_status == 302
+    tokens = {name: hub.user_token(name) for name, hub in hubs.items()}
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda n: spawn_and_wait(hubs[n], n, tokens[n], {"experiment": "klist"}), hubs))
+    # three ticket lifetimes (1 minute each) with the jobs running
+    deadline = time.time() + 190
+    while time.time() < deadline:
+        time.sleep(10)
+    for name in hubs:
+        seen = expiries(Path(f"/home/{name}"))
+        assert len(seen) >= 4, f"{name}: the job's ticket expiry moved only {seen}"
+        assert seen == sorted(seen) and seen[-1] - seen[0] >= 120, seen
+        assert store_state(hubs[name], name)["renewals"] >= 4
+
+
+def test_kdc_outage_is_retried_and_jobs_keep_their_ticket(make_hub, kdc, unix_users):
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    assert hub_login(hub, "inkt_carol", unix_users["inkt_carol"]).login_status == 302
+    token = hub.user_token("inkt_carol")
+    spawn_and_wait(hub, "inkt_carol", token, {})
+    first = store_state(hub, "inkt_carol").get("renewals", 0)
+    wait_for(lambda: store_state(hub, "inkt_carol").get("renewals", 0) > first, 60, what="a renewal")
+    before = store_state(hub, "inkt_carol")
+    kdc.stop_kdc()
+    try:
+        time.sleep(38)  # longer than one renewal interval (30 s for a 1-minute ticket)
+        during = store_state(hub, "inkt_carol")
+        assert during["state"] == "renew-failed" and "cannot be reached" in during["error"]
+        assert during["failures"] >= 2, "retried with backoff"
+        assert during["endtime"] == before["endtime"] and during["endtime"] > time.time(), "still valid"
+        # the job still gets its still-valid ticket
+        r = requests.get(
+            f"{hub.url}/user/inkt_carol/api/status", headers={"Authorization": f"token {token}"}, timeout=10
+        )
+        assert r.status_code == 200
+    finally:
+        kdc.run_kdc()
+    wait_for(lambda: store_state(hub, "inkt_carol")["state"] == "ok", 30, what="the next renewal to land")
+    assert store_state(hub, "inkt_carol")["endtime"] > before["endtime"]
+    assert hub.proc.poll() is None
+
+
+def test_a_token_fetches_only_its_own_users_ticket(make_hub, kdc, unix_users):
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    assert hub_login(hub, "inkt_alice", unix_users["inkt_alice"]).login_status == 302
+    alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
+    mine = requests.get(
+        f"{hub.url}{SERVICE}/api/ticket", headers={"Authorization": f"token {alice}"}, timeout=10
+    )
+    assert mine.status_code == 200 and b"inkt_alice" in mine.content
+    for url in (f"{SERVICE}/api/ticket", f"{SERVICE}/api/ticket?user=inkt_alice"):
+        r = requests.get(f"{hub.url}{url}", headers={"Authorization": f"token {bob}"}, timeout=10)
+        assert r.status_code == 404 and b"inkt_alice" not in r.content
+    r = requests.get(
+        f"{hub.url}{SERVICE}/api/ticket", headers={"Authorization": f"token {hub.token}"}, timeout=10
+    )
+    assert r.status_code == 403 or b"inkt_alice" not in r.content
+    # a server token: bob's job cannot fetch alice's ticket either
+    spawn_and_wait(hub, "inkt_bob", bob, {})
+    from tests.integration.test_callback_security import server_token
+
+    r = requests.get(
+        f"{hub.url}{SERVICE}/api/ticket",
+        headers={"Authorization": f"token {server_token('inkt_bob')}"},
+        timeout=10,
+    )
+    assert r.status_code == 404
+
+
+def test_renew_now_and_metrics(make_hub, kdc, unix_users):
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    assert hub_login(hub, "inkt_alice", unix_users["inkt_alice"]).login_status == 302
+    token = hub.user_token("inkt_alice")
+    before = store_state(hub, "inkt_alice").get("renewals", 0)
+    time.sleep(1.1)
+    r = requests.post(
+        f"{hub.url}{SERVICE}/api/renew", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    assert store_state(hub, "inkt_alice")["renewals"] == before + 1
+    admin = hub.api("POST", "/users/inkt_carol/tokens", json={"scopes": ["read:metrics", "access:services"]})
+    metrics = requests.get(
+        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {admin.json()['token']}"}, timeout=10
+    )
+    assert metrics.status_code == 200
+    assert "ink_credentials_tickets_held 1.0" in metrics.text
+    assert 'ink_credentials_renewals_total{result="ok"}' in metrics.text
+    denied = requests.get(
+        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    assert denied.status_code == 403
