@@ -21,9 +21,15 @@ NEEDS_LOGIN = Gauge("ink_credentials_tickets_needing_login", "Tickets past their
 
 class Renewer:
     def __init__(
-        self, store: TicketStore, fraction: float = 0.5, retry_base: float = 5, retry_max: float = 300
+        self,
+        store: TicketStore,
+        fraction: float = 0.5,
+        retry_base: float = 5,
+        retry_max: float = 300,
+        concurrency: int = 16,
     ):
         self.store = store
+        self.concurrency = concurrency
         self.fraction = fraction
         self.retry_base = retry_base
         self.retry_max = retry_max
@@ -67,24 +73,29 @@ class Renewer:
     async def cycle(self) -> None:
         now = time.time()
         users = self.store.users()
-        soonest, expired = None, 0
+        states, due = {}, []
         for username in users:
             state = self.store.state(username)
             if state.get("state") == "expired" or now >= state.get("renew_till", 0):
                 if state.get("state") != "expired":
-                    self.store.set_state(username, state="expired", error="the renewable lifetime has ended")
-                expired += 1
-                continue
-            if now < self._next_try.get(username, 0):
-                continue
-            if self.due(state, now):
-                state = await self.renew_user(username)
-            if state.get("state") == "ok" or now < state.get("endtime", 0):
-                left = state.get("endtime", 0) - now
-                soonest = left if soonest is None else min(soonest, left)
+                    state = self.store.set_state(
+                        username, state="expired", error="the renewable lifetime has ended"
+                    )
+            elif now >= self._next_try.get(username, 0) and self.due(state, now):
+                due.append(username)
+            states[username] = state
+        # renew what is due, a bounded number at a time (the KDC is shared with everyone)
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def renew(username):
+            async with limit:
+                states[username] = await self.renew_user(username)
+
+        await asyncio.gather(*(renew(u) for u in due))
+        valid = [s.get("endtime", 0) - now for s in states.values() if s.get("state") != "expired"]
         TICKETS_HELD.set(len(users))
-        NEEDS_LOGIN.set(expired)
-        SECONDS_TO_EXPIRY.set(soonest if soonest is not None else 0)
+        NEEDS_LOGIN.set(sum(1 for s in states.values() if s.get("state") == "expired"))
+        SECONDS_TO_EXPIRY.set(min(valid) if valid else 0)
 
     async def run(self, interval: float = 5) -> None:
         while True:

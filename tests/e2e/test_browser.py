@@ -93,3 +93,26 @@ def test_progress_page_shows_scheduler_words(make_hub, browser, unix_users, outp
     assert "submitted" in log and "running" in log, log
     page.screenshot(path=str(output_dir / "progress.png"))
     page.wait_for_url("**/lab**", timeout=120_000)
+
+
+def test_kerberos_login_and_home_widget(make_hub, kdc, browser, unix_users, output_dir):
+    from tests.conftest import kerberos_site
+
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    page = browser.new_page()
+    login(page, hub, "inkt_bob", "wrong", output_dir, "krb-wrong")
+    expect(page.locator(".login_error")).to_be_visible()
+    login(page, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "krb-right")
+    page.goto(f"{hub.url}/hub/home")
+    widget = page.frame_locator("#ink-credentials")
+    expect(widget.locator("#ink-krb")).to_contain_text("Kerberos: valid until", timeout=30_000)
+    expect(widget.locator("#ink-krb")).to_contain_text("renewable until")
+    page.screenshot(path=str(output_dir / "home-kerberos.png"), full_page=True)
+    before = widget.locator("#ink-krb-valid").text_content()
+    page.wait_for_timeout(1500)
+    widget.locator("#ink-krb-renew button").click()
+    expect(widget.locator("#ink-krb-valid")).not_to_have_text(before, timeout=15_000)
+    page.screenshot(path=str(output_dir / "home-kerberos-renewed.png"), full_page=True)
+    # the ticket itself never reaches the browser
+    html = page.content() + widget.locator("body").inner_html()
+    assert "BEGIN" not in html and "krbtgt" not in html
