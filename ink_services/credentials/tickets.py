@@ -73,33 +73,37 @@ def principal_for(username: str, realm: str) -> str:
     return f"{username}@{realm}" if realm else username
 
 
-def login_password(principal: str, password: str, target: Path, renew_life: int = 7 * 86400) -> TicketTimes:
-    """AS exchange with a password; the renewable TGT lands in ``target``."""
+def _login(principal: str, target: Path, renew_life: int, obtain) -> TicketTimes:
+    """AS exchange (``obtain`` gets the creds); the renewable TGT lands in ``target``."""
     ctx = krb5.init_context()
     try:
         princ = krb5.parse_name_flags(ctx, principal.encode())
         opt = krb5.get_init_creds_opt_alloc(ctx)
         krb5.get_init_creds_opt_set_renew_life(opt, renew_life)
         krb5.get_init_creds_opt_set_forwardable(opt, True)
-        creds = krb5.get_init_creds_password(ctx, princ, opt, password=password.encode())
+        creds = obtain(ctx, princ, opt)
         _write_ccache(ctx, creds, target)
         return _times(ctx, creds)
     except krb5.Krb5Error as e:
         raise _explain(e) from None
+
+
+def login_password(principal: str, password: str, target: Path, renew_life: int = 7 * 86400) -> TicketTimes:
+    return _login(
+        principal,
+        target,
+        renew_life,
+        lambda ctx, princ, opt: krb5.get_init_creds_password(ctx, princ, opt, password=password.encode()),
+    )
 
 
 def login_keytab(principal: str, keytab: Path, target: Path, renew_life: int = 7 * 86400) -> TicketTimes:
-    ctx = krb5.init_context()
-    try:
-        princ = krb5.parse_name_flags(ctx, principal.encode())
-        opt = krb5.get_init_creds_opt_alloc(ctx)
-        krb5.get_init_creds_opt_set_renew_life(opt, renew_life)
-        kt = krb5.kt_resolve(ctx, f"FILE:{keytab}".encode())
-        creds = krb5.get_init_creds_keytab(ctx, princ, opt, keytab=kt)
-        _write_ccache(ctx, creds, target)
-        return _times(ctx, creds)
-    except krb5.Krb5Error as e:
-        raise _explain(e) from None
+    def obtain(ctx, princ, opt):
+        return krb5.get_init_creds_keytab(
+            ctx, princ, opt, keytab=krb5.kt_resolve(ctx, f"FILE:{keytab}".encode())
+        )
+
+    return _login(principal, target, renew_life, obtain)
 
 
 def renew(path: Path) -> TicketTimes:

@@ -12,9 +12,11 @@ from .net import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = socket.gethostname().split(".")[0]
-SLOTS = [
-    {
-        "Name": f"slot1@{NODE}",
+
+
+def slot(number: int) -> dict:
+    return {
+        "Name": f"slot{number}@{NODE}",
         "Machine": NODE,
         "Cpus": 2,
         "Memory": 8192,
@@ -22,17 +24,10 @@ SLOTS = [
         "HasContainer": True,
         # the pool's START expression for INK slots (etc/htcondor/ink-slots.conf)
         "Requirements": "TARGET.InkApp =!= undefined",
-    },
-    {
-        "Name": f"slot2@{NODE}",
-        "Machine": NODE,
-        "Cpus": 2,
-        "Memory": 8192,
-        "OpSysAndVer": "AlmaLinux9",
-        "HasContainer": True,
-        "Requirements": "TARGET.InkApp =!= undefined",
-    },
-]
+    }
+
+
+SLOTS = [slot(1), slot(2)]
 
 
 class TestScheddProcess:

@@ -170,3 +170,47 @@ def test_renew_now_and_metrics(make_hub, kdc, unix_users):
         f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {token}"}, timeout=10
     )
     assert denied.status_code == 403
+
+
+def test_sso_users_hand_in_a_ticket_by_password_or_keytab(make_hub, kdc, unix_users, tmp_path):
+    hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
+    bob, carol = hub.user_token("inkt_bob"), hub.user_token("inkt_carol")
+    status = requests.get(
+        f"{hub.url}{SERVICE}/api/status", headers={"Authorization": f"token {bob}"}, timeout=10
+    )
+    assert status.json() == {
+        "held": False,
+        "state": "none",
+        "message": "INK holds no Kerberos ticket for you.",
+    }
+    wrong = requests.post(
+        f"{hub.url}{SERVICE}/api/login",
+        json={"password": "nope"},
+        headers={"Authorization": f"token {bob}"},
+        timeout=30,
+    )
+    assert wrong.status_code == 400 and "wrong password" in wrong.json()["message"]
+    right = requests.post(
+        f"{hub.url}{SERVICE}/api/login",
+        json={"password": unix_users["inkt_bob"]},
+        headers={"Authorization": f"token {bob}"},
+        timeout=30,
+    )
+    assert right.status_code == 200 and right.json()["held"] is True
+    keytab = tmp_path / "carol.keytab"
+    kdc.kadmin(f"ktadd -k {keytab} -norandkey inkt_carol")
+    r = requests.post(
+        f"{hub.url}{SERVICE}/api/keytab",
+        files={"keytab": keytab.read_bytes()},
+        headers={"Authorization": f"token {carol}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert store_state(hub, "inkt_carol")["principal"] == "inkt_carol@INK.TEST"
+    garbage = requests.post(
+        f"{hub.url}{SERVICE}/api/keytab",
+        files={"keytab": b"not a keytab"},
+        headers={"Authorization": f"token {carol}"},
+        timeout=30,
+    )
+    assert garbage.status_code == 400

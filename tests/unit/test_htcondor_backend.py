@@ -10,7 +10,7 @@ import pytest
 
 from ink_spawner.backends.base import BackendError, JobState
 from ink_spawner.backends.htcondor import HTCondorBackend, status_from_ad, submit_description
-from ink_spawner.jobspec import JobSpec
+from tests.helpers.specs import job_spec
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor"
 
@@ -36,25 +36,14 @@ def test_recorded_ads_map_onto_states_and_reasons():
 
 
 def spec(**kw):
-    base = dict(
-        username="alice",
-        name="ink-jupyterlab",
-        app="jupyterlab",
-        cpus=2,
-        memory_mb=6144,
-        walltime_s=86400,
-        gpus=1,
-        image="alma9",
-        experiment="juno",
-        opsys="AlmaLinux9",
-        command=["/opt/ink/bin/python", "-m", "ink_spawner.jobscript", "--app", "jupyter'lab"],
-        env={"JUPYTERHUB_API_TOKEN": "secret"},
-        log_path="/home/alice/.ink/logs/d.log",
-        workdir="/home/alice",
-        accounting_group="group_juno",
-    )
-    base.update(kw)
-    return JobSpec(**base)
+    condor = {
+        "image": "alma9",
+        "opsys": "AlmaLinux9",
+        "command": ["/opt/ink/bin/python", "-m", "ink_spawner.jobscript", "--app", "jupyter'lab"],
+        "log_path": "/home/alice/.ink/logs/d.log",
+        "accounting_group": "group_juno",
+    }
+    return job_spec(**{**condor, **kw})
 
 
 def test_submit_description_is_a_real_submit():

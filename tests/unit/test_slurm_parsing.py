@@ -6,7 +6,7 @@ import pytest
 
 from ink_spawner.backends.base import BackendError, JobState
 from ink_spawner.backends.slurm import SlurmBackend, batch_script, parse_sbatch, parse_squeue
-from ink_spawner.jobspec import JobSpec
+from tests.helpers.specs import job_spec
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "slurm"
 
@@ -32,23 +32,7 @@ def test_sbatch_parsable():
 
 
 def spec(**kw):
-    base = dict(
-        username="alice",
-        name="ink-jupyterlab",
-        app="jupyterlab",
-        cpus=2,
-        memory_mb=6144,
-        walltime_s=86400 + 30 * 60,
-        gpus=1,
-        image="host",
-        experiment="juno",
-        command=["/opt/ink/bin/python", "-m", "ink_spawner.jobscript", "--app", "jupyterlab"],
-        env={"TOKEN": "a'b; rm -rf /"},
-        log_path="/home/alice/.ink/logs/x.log",
-        workdir="/home/alice",
-    )
-    base.update(kw)
-    return JobSpec(**base)
+    return job_spec(**{"walltime_s": 86400 + 30 * 60, "env": {"TOKEN": "a'b; rm -rf /"}, **kw})
 
 
 def test_sbatch_arguments_from_jobspec():
