@@ -24,7 +24,9 @@ AUTHENTICATORS = {
     "kerberos": ("ink_services.credentials.authenticator.KerberosAuthenticator", "KerberosAuthenticator"),
 }
 CREDENTIALS_SERVICE = "ink-credentials"
+DASHBOARD_SERVICE = "ink-dashboard"
 TOP_LEVEL = {
+    "dashboard",
     "hub",
     "authenticator",
     "backend",
@@ -62,6 +64,7 @@ class SiteConfig:
     backend: dict
     spawner: dict
     credentials: dict
+    dashboard: dict
     default_allowance: dict
     experiments: dict
     users: dict
@@ -169,6 +172,7 @@ def load_site_config(path=None) -> SiteConfig:
         backend=backend,
         spawner=_section(path, data, "spawner"),
         credentials=_section(path, data, "credentials"),
+        dashboard=_section(path, data, "dashboard"),
         default_allowance=data.get("default_allowance") or {},
         experiments=experiments,
         users=users,
@@ -263,7 +267,12 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key, value in (auth.get("options") or {}).items():
         setattr(getattr(c, section), key, value)
 
+    # every INK service checks per user what it serves; users may reach them
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services"]}]
+    c.JupyterHub.services = []
+    c.JupyterHub.template_vars = {}
     apply_credentials(c, site)
+    apply_dashboard(c, site)
 
     spawner = site.spawner
     c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
@@ -294,7 +303,6 @@ def apply_credentials(c, site: SiteConfig) -> None:
     """The Kerberos credentials service (hub-managed), the login that feeds it, ticket delivery."""
     creds = site.credentials
     # every INK service checks per user what it serves; users may reach them
-    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services"]}]
     if not creds.get("enabled"):
         return
     store = str(Path(creds.get("store") or site.state_dir / "credentials"))
@@ -303,7 +311,7 @@ def apply_credentials(c, site: SiteConfig) -> None:
         os.environ["KRB5_CONFIG"] = str((site.path.parent / creds["krb5_config"]).resolve())
     port = int(creds.get("port", 8082))
     environment = {"KRB5_CONFIG": os.environ["KRB5_CONFIG"]} if "KRB5_CONFIG" in os.environ else {}
-    c.JupyterHub.services = [
+    c.JupyterHub.services.append(
         {
             "name": CREDENTIALS_SERVICE,
             "url": f"http://127.0.0.1:{port}",
@@ -327,7 +335,7 @@ def apply_credentials(c, site: SiteConfig) -> None:
             "environment": environment,
             "oauth_no_confirm": True,
         }
-    ]
+    )
     c.Spawner.server_token_scopes = [
         "users:activity!user",
         "access:servers!server",
@@ -337,6 +345,42 @@ def apply_credentials(c, site: SiteConfig) -> None:
     c.KerberosAuthenticator.store_dir = store
     base = site.url.rstrip("/")
     c.InkSpawner.credentials_url = creds.get("job_url") or f"{base}/services/{CREDENTIALS_SERVICE}/api/ticket"
-    c.JupyterHub.template_vars = {
-        "ink_credentials_url": f"{site.hub.get('base_url', '/')}services/{CREDENTIALS_SERVICE}/"
-    }
+    c.JupyterHub.template_vars["ink_credentials_url"] = (
+        f"{site.hub.get('base_url', '/')}services/{CREDENTIALS_SERVICE}/"
+    )
+
+
+def apply_dashboard(c, site: SiteConfig) -> None:
+    """The dashboard service: the user's jobs, per-app counts, cluster load (on the home page)."""
+    port = int(site.dashboard.get("port", 8083))
+    c.JupyterHub.services.append(
+        {
+            "name": DASHBOARD_SERVICE,
+            "url": f"http://127.0.0.1:{port}",
+            "command": [
+                sys.executable,
+                "-m",
+                "ink_services.dashboard",
+                "--refresh",
+                str(site.dashboard.get("refresh", 5)),
+            ],
+            "environment": {"INK_CONFIG": str(site.path), **_passthrough_env()},
+            "oauth_no_confirm": True,
+        }
+    )
+    # it reads users' servers and the job id INK keeps in the server state
+    c.JupyterHub.load_roles.append(
+        {
+            "name": DASHBOARD_SERVICE,
+            "scopes": ["read:users", "read:servers", "admin:server_state"],
+            "services": [DASHBOARD_SERVICE],
+        }
+    )
+    c.JupyterHub.template_vars["ink_dashboard_url"] = (
+        f"{site.hub.get('base_url', '/')}services/{DASHBOARD_SERVICE}/"
+    )
+
+
+def _passthrough_env() -> dict:
+    """Settings the hub's environment gives INK's services (tests point at their test schedd)."""
+    return {k: v for k, v in os.environ.items() if k in ("INK_TEST_SCHEDD", "PYTHONPATH", "KRB5_CONFIG")}

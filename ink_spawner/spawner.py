@@ -95,6 +95,8 @@ class InkSpawner(Spawner):
     choice = Instance(Choice, allow_none=True)
     job_id = Unicode("")
     job_log = Unicode("")
+    job_host = Unicode("")  # where the job reported from
+    job_node = Unicode("")  # the scheduler's name for the node (the dashboard shows it)
     # False from submit until the job reported: a job found in that phase after a hub
     # restart is an interrupted start, cancelled rather than left queued forever
     job_reported_ok = Bool(False)
@@ -269,6 +271,7 @@ class InkSpawner(Spawner):
         if self._report is None or self._report.done():
             return False
         self._report.set_result((host, port))
+        self.job_host = host
         return True
 
     async def _failure(self, what: str) -> web.HTTPError:
@@ -325,6 +328,7 @@ class InkSpawner(Spawner):
             if status.state == JobState.PENDING:
                 self._event(30, f"queued ({status.reason})" if status.reason else "queued")
             elif status.state == JobState.RUNNING:
+                self.job_node = status.host
                 where = f"running on node {status.host}" if status.host else "running"
                 self._event(50, where)
                 self._event(60, f"starting {choice.app.display_name}")
@@ -384,6 +388,8 @@ class InkSpawner(Spawner):
             state["job_id"] = self.job_id
             state["job_log"] = self.job_log
             state["job_reported"] = self.job_reported_ok
+            state["job_host"] = self.job_host
+            state["job_node"] = self.job_node
         return state
 
     def load_state(self, state):
@@ -391,8 +397,12 @@ class InkSpawner(Spawner):
         self.job_id = state.get("job_id", "")
         self.job_log = state.get("job_log", "")
         self.job_reported_ok = state.get("job_reported", True)
+        self.job_host = state.get("job_host", "")
+        self.job_node = state.get("job_node", "")
 
     def clear_state(self):
         super().clear_state()
         self.job_id = ""
         self.job_log = ""
+        self.job_host = ""
+        self.job_node = ""

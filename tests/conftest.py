@@ -84,6 +84,7 @@ def site_config(backend: dict) -> dict:
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
+        "dashboard": {"port": free_port(), "refresh": 1},
     }
 
 

@@ -1,0 +1,1 @@
+"""The dashboard: the user's jobs, interactive jobs per app, cluster load."""

@@ -1,0 +1,172 @@
+"""The dashboard service (hub-managed, HubOAuth).
+
+  GET ./             the dashboard widget (the hub's home page embeds it)
+  GET api/summary    JSON: the caller's servers (state, node, app, image, start, walltime left),
+                     running interactive jobs per app (site-wide), cluster running/queued
+
+Cluster figures come from the backend's queue_stats(), refreshed in the background: a slow
+scheduler makes the figures older (the answer says how old), never the page slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from urllib.parse import quote, urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import httpclient, ioloop, web
+from traitlets.config import Config
+from traitlets.utils.importstring import import_item
+
+from ink_spawner.backends import BACKENDS, Backend
+from ink_spawner.configurer import apply_site_config
+from ink_spawner.units import parse_duration_s
+
+log = logging.getLogger("ink.dashboard")
+
+
+class QueueCache:
+    """The backend's queue_stats(), refreshed by one background loop."""
+
+    def __init__(self, backend: Backend, timeout: float = 20):
+        self.backend = backend
+        self.timeout = timeout
+        self.stats = None
+        self.updated = 0.0
+        self.error = ""
+
+    async def refresh(self):
+        try:
+            self.stats = await asyncio.wait_for(self.backend.queue_stats(), self.timeout)
+            self.updated, self.error = time.time(), ""
+        except Exception as e:  # shown to users as "figures from N s ago"
+            self.error = str(e) or type(e).__name__
+            log.warning("queue_stats failed: %s", self.error)
+
+    async def run(self, interval: float):
+        while True:
+            await self.refresh()
+            await asyncio.sleep(interval)
+
+    def summary(self) -> dict:
+        stats = (
+            asdict(self.stats) if self.stats is not None else {"running": None, "queued": None, "per_app": {}}
+        )
+        return {
+            **stats,
+            "age_s": round(time.time() - self.updated, 1) if self.updated else None,
+            "error": self.error,
+        }
+
+
+def server_rows(user_model: dict, now: float) -> list[dict]:
+    rows = []
+    for name, server in sorted((user_model.get("servers") or {}).items()):
+        options = server.get("user_options") or {}
+        state = server.get("state") or {}
+        started = server.get("started")
+        started_ts = (
+            datetime.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() if started else None
+        )
+        try:
+            walltime = parse_duration_s(options.get("walltime", 0))
+        except ValueError:
+            walltime = 0
+        rows.append(
+            {
+                "name": name,
+                "url": server.get("url"),
+                "state": "ready" if server.get("ready") else (server.get("pending") or "stopped"),
+                "job_id": state.get("job_id", ""),
+                "node": state.get("job_node") or state.get("job_host", ""),
+                "app": options.get("app", ""),
+                "image": options.get("image", ""),
+                "experiment": options.get("experiment", ""),
+                "cpus": options.get("cpus"),
+                "memory": options.get("memory"),
+                "started": started,
+                "walltime_left_s": int(started_ts + walltime - now) if started_ts and walltime else None,
+            }
+        )
+    return rows
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    async def user_model(self, name: str) -> dict:
+        url = url_path_join(self.hub_auth.api_url, "users", quote(name, safe=""))
+        response = await httpclient.AsyncHTTPClient().fetch(
+            url, headers={"Authorization": f"token {self.hub_auth.api_token}"}, request_timeout=10
+        )
+        return json.loads(response.body)
+
+    async def summary(self) -> dict:
+        me = self.current_user["name"]  # only ever the caller's own servers
+        cache: QueueCache = self.settings["queue"]
+        return {
+            "user": me,
+            "servers": server_rows(await self.user_model(me), time.time()),
+            "cluster": cache.summary(),
+        }
+
+
+class WidgetHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        self.render(
+            "dashboard.html",
+            prefix=self.settings["prefix"],
+            refresh=self.settings["refresh"],
+            xsrf=self.xsrf_token.decode(),
+        )
+
+
+class SummaryHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        self.set_header("Cache-Control", "no-store")
+        self.finish(await self.summary())
+
+
+def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
+    return web.Application(
+        [
+            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+            (prefix, WidgetHandler),
+            (url_path_join(prefix, "api/summary"), SummaryHandler),
+        ],
+        queue=queue,
+        prefix=prefix,
+        refresh=refresh,
+        cookie_secret=os.urandom(32),
+        xsrf_cookies=True,
+        template_path=os.path.join(os.path.dirname(__file__), "templates"),
+    )
+
+
+def backend_from_site_config() -> Backend:
+    config = Config()
+    apply_site_config(config)
+    return import_item(BACKENDS[config.InkSpawner.backend])(config=config)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="ink-dashboard")
+    parser.add_argument("--refresh", type=float, default=5, help="seconds between queue_stats() calls")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-dashboard] %(message)s")
+    queue = QueueCache(backend_from_site_config())
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-dashboard/")
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083"))
+    make_app(queue, prefix, args.refresh).listen(url.port, url.hostname)
+    loop = ioloop.IOLoop.current()
+    loop.spawn_callback(queue.run, args.refresh)
+    log.info("serving %s on %s", prefix, url.geturl())
+    loop.start()

@@ -1,0 +1,66 @@
+"""The dashboard: my jobs (node, app), per-app counts and cluster load match the scheduler."""
+
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+from tests.e2e.test_browser import CHROMIUM_ARGS, login
+from tests.helpers.hub import spawn_and_wait
+from tests.helpers.net import wait_for
+
+SUMMARY = "/services/ink-dashboard/api/summary"
+
+
+def summary(hub, token):
+    r = requests.get(f"{hub.url}{SUMMARY}", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, output_dir):
+    hub = make_hub({"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}})
+    alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
+    spawn_and_wait(hub, "inkt_alice", alice, {"memory": "1G", "walltime": "1h"})
+    # a second, queued job from someone else (too big to run now)
+    node_mb = int(slurm.run(["sinfo", "-h", "-o", "%m"]).stdout.strip())
+    slurm.run(["sbatch", "--hold", f"--mem={node_mb}M", "--output=/dev/null", "--wrap", "sleep 1"])
+
+    def figures_match():
+        jobs = slurm.squeue()
+        running = sum(1 for j in jobs if j[2] == "RUNNING")
+        queued = sum(1 for j in jobs if j[2] == "PENDING")
+        cluster = summary(hub, alice)["cluster"]
+        return (cluster["running"], cluster["queued"]) == (running, queued) and cluster
+
+    cluster = wait_for(figures_match, 30, what="dashboard figures to match squeue")
+    assert cluster["per_app"]["jupyterlab"]["running"] == 1
+    mine = summary(hub, alice)["servers"]
+    node = [
+        j for j in slurm.run(["squeue", "-h", "-o", "%u|%N"]).stdout.split() if j.startswith("inkt_alice|")
+    ]
+    assert len(mine) == 1 and mine[0]["app"] == "jupyterlab" and mine[0]["node"] == node[0].split("|")[1]
+    assert 0 < mine[0]["walltime_left_s"] <= 3600 and mine[0]["job_id"].isdigit()
+    # bob sees the cluster, not alice's jobs
+    theirs = summary(hub, bob)
+    assert theirs["user"] == "inkt_bob" and theirs["servers"] == []
+    assert (
+        requests.get(
+            f"{hub.url}{SUMMARY}?user=inkt_alice", headers={"Authorization": f"token {bob}"}, timeout=10
+        ).json()["servers"]
+        == []
+    )
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
+        page.goto(f"{hub.url}/hub/home")
+        frame = page.frame_locator("#ink-dashboard")
+        row = frame.locator("#ink-jobs tbody tr[data-app=jupyterlab]")
+        expect(row).to_have_count(1, timeout=30_000)
+        expect(row).to_contain_text(mine[0]["node"])
+        expect(frame.locator("#ink-running")).to_have_text(str(cluster["running"]), timeout=15_000)
+        expect(frame.locator("#ink-queued")).to_have_text(str(cluster["queued"]))
+        expect(frame.locator("#ink-apps")).to_contain_text("jupyterlab: 1")
+        page.screenshot(path=str(output_dir / "home-dashboard.png"), full_page=True)
+        browser.close()
+    slurm.run(["scancel", "--state=PENDING", "--user=root"])
