@@ -59,7 +59,12 @@ def site_config(backend: dict) -> dict:
     return {
         "authenticator": {"type": "pam", "allow_all": True, "admin_users": ["inkt_carol"]},
         "backend": backend,
-        "spawner": {"job_ip": "127.0.0.1", "log_dir": "{home}/.ink/logs", "start_timeout": 180},
+        "spawner": {
+            "job_ip": "127.0.0.1",
+            "log_dir": "{home}/.ink/logs",
+            "start_timeout": 180,
+            "monitor_interval": 1,
+        },
         "default_allowance": {
             "apps": ["jupyterlab"],
             "images": ["host"],
@@ -81,6 +86,7 @@ def site_config(backend: dict) -> dict:
             "broken": {"members": ["inkt_carol"], "allowance": {}},
             "slow": {"members": ["inkt_alice", "inkt_carol"], "allowance": {}},
             "klist": {"members": ["inkt_alice", "inkt_bob"], "allowance": {}},
+            "memhog": {"members": ["inkt_alice"], "allowance": {}},
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
@@ -147,6 +153,15 @@ def profiles_dir():
     klist.write_text('(while true; do date +%s; klist; sleep 5; done >> "$HOME/klist.log" 2>&1 &)\n')
     klist.chmod(0o644)
     (root / "profiles" / "experiments" / "klist.yaml").write_text(f"name: klist\nsetup: {klist}\n")
+    # a job that allocates memory step by step: +100 MB every 2 s from 6 s on, to 600 MB
+    hog = root / "memhog-setup.sh"
+    hog.write_text(
+        "/usr/bin/python3 -c 'import time; time.sleep(6); b=[]\n"
+        "for i in range(6): b.append(bytearray(100*1024*1024)); time.sleep(2)\n"
+        "time.sleep(3600)' </dev/null >/dev/null 2>&1 &\n"
+    )
+    hog.chmod(0o644)
+    (root / "profiles" / "experiments" / "memhog.yaml").write_text(f"name: memhog\nsetup: {hog}\n")
     yield root / "profiles"
     shutil.rmtree(root, ignore_errors=True)
 
