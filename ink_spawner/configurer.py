@@ -271,6 +271,8 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services"]}]
     c.JupyterHub.services = []
     c.JupyterHub.template_vars = {}
+    # what a job's own token may do: report activity, be reached, and talk to INK's services
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
     apply_credentials(c, site)
     apply_dashboard(c, site)
 
@@ -336,11 +338,7 @@ def apply_credentials(c, site: SiteConfig) -> None:
             "oauth_no_confirm": True,
         }
     )
-    c.Spawner.server_token_scopes = [
-        "users:activity!user",
-        "access:servers!server",
-        f"access:services!service={CREDENTIALS_SERVICE}",
-    ]
+    c.Spawner.server_token_scopes.append(f"access:services!service={CREDENTIALS_SERVICE}")
     c.KerberosAuthenticator.realm = realm
     c.KerberosAuthenticator.store_dir = store
     base = site.url.rstrip("/")
@@ -376,6 +374,8 @@ def apply_dashboard(c, site: SiteConfig) -> None:
             "services": [DASHBOARD_SERVICE],
         }
     )
+    c.Spawner.server_token_scopes.append(f"access:services!service={DASHBOARD_SERVICE}")
+    c.InkSpawner.monitor_url = f"{site.url.rstrip('/')}/services/{DASHBOARD_SERVICE}/api/samples"
     c.JupyterHub.template_vars["ink_dashboard_url"] = (
         f"{site.hub.get('base_url', '/')}services/{DASHBOARD_SERVICE}/"
     )

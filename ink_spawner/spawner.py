@@ -84,6 +84,10 @@ class InkSpawner(Spawner):
         config=True,
         help="URL of the credentials service's ticket endpoint as jobs reach it (empty: no ticket delivery).",
     )
+    monitor_url = Unicode(
+        "", config=True, help="Dashboard endpoint the job's agent sends resource samples to (empty: none)."
+    )
+    monitor_interval = Float(5, config=True, help="Seconds between the job's resource samples.")
     status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
     log_tail_lines = Float(20, config=True, help="Lines of the job's log shown when a start fails.")
     server_command = List(
@@ -227,6 +231,9 @@ class InkSpawner(Spawner):
         )
         if self.credentials_url:
             env["INK_CREDENTIALS_URL"] = self.credentials_url
+        if self.monitor_url:
+            env["INK_MONITOR_URL"] = self.monitor_url
+            env["INK_MONITOR_INTERVAL"] = str(self.monitor_interval)
         if choice.app.server_proxy:
             env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
         return env

@@ -16,7 +16,9 @@ import datetime
 import json
 import logging
 import os
+import sys
 import time
+from collections import OrderedDict, deque
 from dataclasses import asdict
 from urllib.parse import quote, urlparse
 
@@ -65,6 +67,47 @@ class QueueCache:
             "age_s": round(time.time() - self.updated, 1) if self.updated else None,
             "error": self.error,
         }
+
+
+class SampleStore:
+    """Recent resource samples per (user, server): bounded in samples and in series."""
+
+    FIELDS = ("t", "cpu_percent", "rss_bytes", "read_bytes", "write_bytes", "processes")
+
+    def __init__(self, per_series: int = 720, max_series: int = 5000):
+        self.per_series = per_series
+        self.max_series = max_series
+        self.series: OrderedDict[tuple[str, str], deque] = OrderedDict()
+
+    def add(self, user: str, server: str, sample: dict) -> None:
+        key = (user, server)
+        if key not in self.series:
+            if len(self.series) >= self.max_series:
+                self.series.popitem(last=False)  # the longest-silent series goes first
+            self.series[key] = deque(maxlen=self.per_series)
+        self.series.move_to_end(key)
+        self.series[key].append(sample)
+
+    def of_user(self, user: str) -> dict:
+        return {server: list(samples) for (owner, server), samples in self.series.items() if owner == user}
+
+    @classmethod
+    def validate(cls, body) -> tuple[str, dict]:
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "expected a JSON object")
+        server = body.get("server", "")
+        if not isinstance(server, str) or len(server) > 255:
+            raise web.HTTPError(400, "server: expected a server name")
+        unknown = sorted(set(body) - set(cls.FIELDS) - {"server"})
+        if unknown:
+            raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
+        sample = {}
+        for field in cls.FIELDS:
+            value = body.get(field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise web.HTTPError(400, f"{field}: expected a number >= 0")
+            sample[field] = value
+        return server, sample
 
 
 def server_rows(user_model: dict, now: float) -> list[dict]:
@@ -117,6 +160,32 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         }
 
 
+class SamplesHandler(BaseHandler):
+    """POST: a job's agent reports (server token). GET: the caller's own series."""
+
+    def check_xsrf_cookie(self):
+        # token-authenticated agents are not browser forms (a cross-site form cannot set headers)
+        if self.request.headers.get("Authorization", "").lower().startswith(("token ", "bearer ")):
+            return
+        return super().check_xsrf_cookie()
+
+    @web.authenticated
+    def post(self):
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "expected a JSON object") from None
+        server, sample = SampleStore.validate(body)
+        self.settings["samples"].add(self.current_user["name"], server, sample)
+        self.set_status(204)
+
+    @web.authenticated
+    def get(self):
+        self.set_header("Cache-Control", "no-store")
+        me = self.current_user["name"]
+        self.finish({"user": me, "servers": self.settings["samples"].of_user(me)})
+
+
 class WidgetHandler(BaseHandler):
     @web.authenticated
     def get(self):
@@ -135,14 +204,22 @@ class SummaryHandler(BaseHandler):
         self.finish(await self.summary())
 
 
+def uplot_dir() -> str:
+    """uPlot (npm), installed by scripts/install into the prefix."""
+    return os.path.join(sys.prefix, "node_modules", "uplot", "dist")
+
+
 def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
     return web.Application(
         [
             (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
             (prefix, WidgetHandler),
             (url_path_join(prefix, "api/summary"), SummaryHandler),
+            (url_path_join(prefix, "api/samples"), SamplesHandler),
+            (url_path_join(prefix, "static/uplot/(.*)"), web.StaticFileHandler, {"path": uplot_dir()}),
         ],
         queue=queue,
+        samples=SampleStore(),
         prefix=prefix,
         refresh=refresh,
         cookie_secret=os.urandom(32),

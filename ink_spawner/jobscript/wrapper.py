@@ -22,6 +22,7 @@ import urllib.request
 import psutil
 
 from .credentials_agent import start_agent
+from .monitor_agent import start_monitor
 
 CALLBACK_RETRIES = 10
 
@@ -186,6 +187,7 @@ def main(argv=None) -> int:
     port = free_port(bind_ip)
     prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
+    start_monitor(env, log)
     for key in [k for k in env if k.startswith("INK_") and k != "INK_APP"]:
         env.pop(key)  # the server and the user's code do not need the wrapper's settings
     command = json.loads(os.environ["INK_SERVER_COMMAND"])

@@ -13,7 +13,9 @@ ALLOCATED = 600 * 1024 * 1024
 
 
 def samples(hub, token, **params):
-    r = requests.get(f"{hub.url}{SAMPLES}", params=params, headers={"Authorization": f"token {token}"}, timeout=10)
+    r = requests.get(
+        f"{hub.url}{SAMPLES}", params=params, headers={"Authorization": f"token {token}"}, timeout=10
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
