@@ -79,6 +79,8 @@ def main():
         shutil.copytree(FIXTURES / "profiles", profiles)
         site = site_config(condor_backend())
         site["paths"]["profiles"] = str(profiles)
+        # bench users are hub users only (PAM would want 200 Unix accounts)
+        site["authenticator"] = {"type": "shared-password", "admin_users": ["benchadmin"]}
         hub = Hub(work / "hub", site).start()
         names = [f"bench{i:03d}" for i in range(args.users)]
         hub.api("POST", "/users", json={"usernames": names})
