@@ -4,7 +4,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.condor import TestScheddProcess
 from tests.helpers.hub import Hub
 from tests.helpers.kdc import KDC
@@ -24,6 +26,14 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "integration" in item.nodeid or "e2e" in item.nodeid:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from jupyterhub.utils import url_path_join
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import ioloop, web
 
+from ..auth import TokenRequestsSkipXsrf
 from . import tickets
 from .renewer import Renewer
 from .store import TicketStore
@@ -59,13 +60,7 @@ def status_of(store: TicketStore, username: str, warn_before: float = WARN_BEFOR
     return answer
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
-    def check_xsrf_cookie(self):
-        # a request carrying a token is not a browser form (a cross-site form cannot set headers)
-        if self.request.headers.get("Authorization", "").lower().startswith(("token ", "bearer ")):
-            return
-        return super().check_xsrf_cookie()
-
+class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     @property
     def store(self) -> TicketStore:
         return self.settings["store"]

@@ -32,6 +32,8 @@ from ink_spawner.backends import BACKENDS, Backend
 from ink_spawner.configurer import apply_site_config
 from ink_spawner.units import parse_duration_s
 
+from ..auth import TokenRequestsSkipXsrf
+
 log = logging.getLogger("ink.dashboard")
 
 
@@ -142,7 +144,7 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
     return rows
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     async def user_model(self, name: str) -> dict:
         url = url_path_join(self.hub_auth.api_url, "users", quote(name, safe=""))
         response = await httpclient.AsyncHTTPClient().fetch(
@@ -162,12 +164,6 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
 class SamplesHandler(BaseHandler):
     """POST: a job's agent reports (server token). GET: the caller's own series."""
-
-    def check_xsrf_cookie(self):
-        # token-authenticated agents are not browser forms (a cross-site form cannot set headers)
-        if self.request.headers.get("Authorization", "").lower().startswith(("token ", "bearer ")):
-            return
-        return super().check_xsrf_cookie()
 
     @web.authenticated
     def post(self):

@@ -1,35 +1,8 @@
 """A physicist's path in a real browser: login, spawn menu, progress, JupyterLab."""
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def login(page, hub, name, password, shots, label):
-    page.goto(f"{hub.url}/hub/login")
-    expect(page.locator(".ink-login-banner")).to_contain_text("INK")
-    page.screenshot(path=str(shots / f"{label}-login.png"))
-    page.fill("#username_input", name)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
+from tests.helpers.browser import login
 
 
 def test_wrong_password_is_refused(make_hub, browser, unix_users, output_dir):

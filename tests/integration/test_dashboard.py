@@ -1,9 +1,9 @@
 """The dashboard: my jobs (node, app), per-app counts and cluster load match the scheduler."""
 
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, login
+from tests.helpers.browser import open_home_frame
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
 
@@ -16,7 +16,7 @@ def summary(hub, token):
     return r.json()
 
 
-def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, output_dir):
+def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, output_dir, browser):
     hub = make_hub({"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}})
     alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
     spawn_and_wait(hub, "inkt_alice", alice, {"memory": "1G", "walltime": "1h"})
@@ -49,18 +49,14 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
         == []
     )
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-        page.goto(f"{hub.url}/hub/home")
-        frame = page.frame_locator("#ink-dashboard")
-        row = frame.locator("#ink-jobs tbody tr[data-app=jupyterlab]")
-        expect(row).to_have_count(1, timeout=30_000)
-        expect(row).to_contain_text(mine[0]["node"])
-        expect(frame.locator("#ink-running")).to_have_text(str(cluster["running"]), timeout=15_000)
-        expect(frame.locator("#ink-queued")).to_have_text(str(cluster["queued"]))
-        expect(frame.locator("#ink-apps")).to_contain_text("jupyterlab: 1")
-        page.screenshot(path=str(output_dir / "home-dashboard.png"), full_page=True)
-        browser.close()
+    page, frame = open_home_frame(
+        browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "ink-dashboard"
+    )
+    row = frame.locator("#ink-jobs tbody tr[data-app=jupyterlab]")
+    expect(row).to_have_count(1, timeout=30_000)
+    expect(row).to_contain_text(mine[0]["node"])
+    expect(frame.locator("#ink-running")).to_have_text(str(cluster["running"]), timeout=15_000)
+    expect(frame.locator("#ink-queued")).to_have_text(str(cluster["queued"]))
+    expect(frame.locator("#ink-apps")).to_contain_text("jupyterlab: 1")
+    page.screenshot(path=str(output_dir / "home-dashboard.png"), full_page=True)
     slurm.run(["scancel", "--state=PENDING", "--user=root"])

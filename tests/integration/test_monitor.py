@@ -2,9 +2,9 @@
 it allocated (within 20%); users see only their own jobs' samples."""
 
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.e2e.test_browser import CHROMIUM_ARGS, login
+from tests.helpers.browser import open_home_frame
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
 
@@ -20,7 +20,7 @@ def samples(hub, token, **params):
     return r.json()
 
 
-def test_memory_chart_follows_the_job(make_hub, unix_users, output_dir):
+def test_memory_chart_follows_the_job(make_hub, unix_users, output_dir, browser):
     hub = make_hub({"type": "local"})
     alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
     spawn_and_wait(hub, "inkt_alice", alice, {"experiment": "memhog", "memory": "2G"})
@@ -38,15 +38,11 @@ def test_memory_chart_follows_the_job(make_hub, unix_users, output_dir):
     assert samples(hub, bob)["servers"] == {}
     assert samples(hub, bob, user="inkt_alice")["servers"] == {}
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-        page.goto(f"{hub.url}/hub/home")
-        frame = page.frame_locator("#ink-dashboard")
-        chart = frame.locator(".ink-chart[data-server=''] .uplot")
-        expect(chart).to_have_count(1, timeout=30_000)
-        plotted = frame.locator("#ink-monitor").evaluate("el => JSON.parse(el.dataset.rss || '[]')")
-        assert max(plotted) - min(plotted) > 0.8 * ALLOCATED
-        page.screenshot(path=str(output_dir / "monitor.png"), full_page=True)
-        browser.close()
+    page, frame = open_home_frame(
+        browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "ink-dashboard"
+    )
+    chart = frame.locator(".ink-chart[data-server=''] .uplot")
+    expect(chart).to_have_count(1, timeout=30_000)
+    plotted = frame.locator("#ink-monitor").evaluate("el => JSON.parse(el.dataset.rss || '[]')")
+    assert max(plotted) - min(plotted) > 0.8 * ALLOCATED
+    page.screenshot(path=str(output_dir / "monitor.png"), full_page=True)
