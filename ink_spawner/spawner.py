@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import os
@@ -16,7 +17,7 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import url_path_join
 from sqlalchemy.orm import object_session
 from tornado import web
-from traitlets import Bool, Dict, Float, Instance, List, Unicode, default
+from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
 from .allowances import Allowance, allowance_for_groups, parse_allowance
@@ -27,15 +28,19 @@ from .options import Choice, OptionsError, allowed_experiments, unpack_form, val
 from .profiles import Profiles, load_profiles
 from .units import format_duration_human, format_memory
 
-_PROFILES: dict[str, Profiles] = {}
 _BACKENDS: dict[tuple, Backend] = {}
 HERE = Path(__file__).resolve().parent
 
 
+@functools.cache
 def cached_profiles(directory: str) -> Profiles:
-    if directory not in _PROFILES:
-        _PROFILES[directory] = load_profiles(directory)
-    return _PROFILES[directory]
+    return load_profiles(directory)
+
+
+@functools.cache
+def form_template(directory: str) -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=True)
+    return env.get_template("ink_spawn_form.html")
 
 
 def _apply_user_options(spawner, user_options):
@@ -89,7 +94,7 @@ class InkSpawner(Spawner):
     )
     monitor_interval = Float(5, config=True, help="Seconds between the job's resource samples.")
     status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
-    log_tail_lines = Float(20, config=True, help="Lines of the job's log shown when a start fails.")
+    log_tail_lines = Integer(20, config=True, help="Lines of the job's log shown when a start fails.")
     server_command = List(
         Unicode(),
         config=True,
@@ -166,8 +171,7 @@ class InkSpawner(Spawner):
             "walltime_s": min(allowance.max_walltime_s, profiles.ceiling.walltime_s),
             "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
         }
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.form_template_dir), autoescape=True)
-        return env.get_template("ink_spawn_form.html").render(
+        return form_template(self.form_template_dir).render(
             apps=apps,
             images=images,
             default_image=profiles.default_image,
@@ -282,7 +286,7 @@ class InkSpawner(Spawner):
         return True
 
     async def _failure(self, what: str) -> web.HTTPError:
-        tail = await self.backend_impl.log_tail(self.user.name, self.job_log, int(self.log_tail_lines))
+        tail = await self.backend_impl.log_tail(self.user.name, self.job_log, self.log_tail_lines)
         message = what
         if tail.strip():
             message += "\nLast lines of the job's log:\n" + tail.rstrip()

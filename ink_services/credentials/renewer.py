@@ -48,11 +48,10 @@ class Renewer:
             RENEWALS.labels("failed").inc()
             state = self.store.state(username)
             failures = state.get("failures", 0) + 1
-            status = "renew-failed"
-            if not e.unreachable and time.time() >= state.get("renew_till", 0) - 5:
-                status = "expired"
-            elif not e.unreachable and time.time() >= state.get("endtime", 0):
-                status = "expired"
+            # the KDC answered no and the ticket can no longer be used or renewed: ask for a login
+            now = time.time()
+            past_limit = now >= min(state.get("endtime", 0), state.get("renew_till", 0) - 5)
+            status = "expired" if past_limit and not e.unreachable else "renew-failed"
             self._next_try[username] = time.time() + min(
                 self.retry_base * 2 ** (failures - 1), self.retry_max
             )

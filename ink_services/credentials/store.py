@@ -66,7 +66,3 @@ class TicketStore:
         state.update(changes)
         self.write_atomic(self._path(username, ".json"), json.dumps(state).encode())
         return state
-
-    def delete(self, username: str) -> None:
-        for suffix in (".ccache", ".json"):
-            self._path(username, suffix).unlink(missing_ok=True)

@@ -161,11 +161,7 @@ def main(argv=None) -> int:
         os.dup2(fd, 2)
         os.close(fd)
 
-    stopping = False
-
     def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
         log(f"signal {signum}: stopping")
         kill_tree()
         sys.exit(128 + signum)

@@ -2,7 +2,7 @@
 
 from playwright.sync_api import expect
 
-from tests.helpers.browser import login
+from tests.helpers.browser import login, open_as
 
 
 def test_wrong_password_is_refused(make_hub, browser, unix_users, output_dir):
@@ -17,9 +17,7 @@ def test_spawn_menu_shows_only_allowed_cards_and_lab_opens(make_hub, browser, un
     hub = make_hub({"type": "local"})
 
     # bob: default allowance, JupyterLab only
-    page = browser.new_page()
-    login(page, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "bob")
-    page.goto(f"{hub.url}/hub/spawn")
+    page = open_as(browser, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "spawn")
     expect(page.locator(".ink-card")).to_have_count(1)
     expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
     expect(page.locator("#ink-image option")).to_have_count(1)
@@ -27,9 +25,7 @@ def test_spawn_menu_shows_only_allowed_cards_and_lab_opens(make_hub, browser, un
     page.close()
 
     # alice (juno): two cards, two images, her experiment
-    page = browser.new_page()
-    login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-    page.goto(f"{hub.url}/hub/spawn")
+    page = open_as(browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "spawn")
     expect(page.locator(".ink-card")).to_have_count(2)
     expect(page.locator(".ink-card[data-app=rootbrowser]")).to_be_visible()
     expect(page.locator("#ink-experiment option[value=juno]")).to_have_count(1)
@@ -56,9 +52,7 @@ def test_spawn_menu_shows_only_allowed_cards_and_lab_opens(make_hub, browser, un
 
 def test_progress_page_shows_scheduler_words(make_hub, browser, unix_users, output_dir):
     hub = make_hub({"type": "local"})
-    page = browser.new_page()
-    login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-    page.goto(f"{hub.url}/hub/spawn")
+    page = open_as(browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "spawn")
     page.select_option("#ink-experiment", "slow")
     page.click("#spawn_form button[type=submit]")
     expect(page.locator("#progress-message")).to_contain_text("starting JupyterLab", timeout=30_000)

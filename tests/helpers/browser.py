@@ -24,9 +24,15 @@ def login(page, hub, name, password, shots, label):
     page.click("#login_submit")
 
 
-def open_home_frame(browser, hub, name, password, shots, frame_id):
-    """Log in, open the hub's home page, return (page, the embedded INK frame)."""
+def open_as(browser, hub, name, password, shots, path):
+    """A new page, logged in as ``name``, at the hub's ``path`` (e.g. "spawn")."""
     page = browser.new_page()
     login(page, hub, name, password, shots, name)
-    page.goto(f"{hub.url}/hub/home")
+    page.goto(f"{hub.url}/hub/{path}")
+    return page
+
+
+def open_home_frame(browser, hub, name, password, shots, frame_id):
+    """Log in, open the hub's home page, return (page, the embedded INK frame)."""
+    page = open_as(browser, hub, name, password, shots, "home")
     return page, page.frame_locator(f"#{frame_id}")
