@@ -1,5 +1,7 @@
 """What INK's services share on top of HubOAuth."""
 
+from tornado import web
+
 
 class TokenRequestsSkipXsrf:
     """XSRF protects browser forms; a request that carries a token is not one (a cross-site
@@ -9,3 +11,27 @@ class TokenRequestsSkipXsrf:
         if self.request.headers.get("Authorization", "").lower().startswith(("token ", "bearer ")):
             return None
         return super().check_xsrf_cookie()
+
+
+class JsonErrors:
+    """Errors as {"status", "message"} JSON, with the handler's own message, never a traceback."""
+
+    def write_error(self, status_code, **kwargs):
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reason = exc.log_message
+        self.set_header("Content-Type", "application/json")
+        for name, value in getattr(exc, "headers", {}).items():
+            self.set_header(name, value)
+        self.finish({"status": status_code, "message": reason, **getattr(exc, "fields", {})})
+
+
+class AnswerError(web.HTTPError):
+    """An HTTP error that carries headers and JSON fields to its answer (JsonErrors writes them:
+    tornado's send_error would drop headers set before it)."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None, **fields):
+        super().__init__(status, message)
+        self.headers = headers or {}
+        self.fields = fields

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import yaml
 
+from ink_services.files.paths import ROOT_NAME as AREA_NAME
+
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
 from .hubapi import ROUTE, JobReadyHandler
 from .profiles import NAME, ProfileError, load_profiles
+from .units import parse_memory_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTHENTICATORS = {
@@ -25,7 +28,11 @@ AUTHENTICATORS = {
 }
 CREDENTIALS_SERVICE = "ink-credentials"
 DASHBOARD_SERVICE = "ink-dashboard"
+SHELL_SERVICE = "ink-shell"
+FILES_SERVICE = "ink-files"
 TOP_LEVEL = {
+    "files",
+    "shell",
     "dashboard",
     "hub",
     "authenticator",
@@ -65,6 +72,8 @@ class SiteConfig:
     spawner: dict
     credentials: dict
     dashboard: dict
+    shell: dict
+    files: dict
     default_allowance: dict
     experiments: dict
     users: dict
@@ -157,6 +166,16 @@ def load_site_config(path=None) -> SiteConfig:
         parse_allowance(data.get("default_allowance"))
     except AllowanceError as e:
         raise SiteConfigError(path, "default_allowance", str(e)) from None
+    shell = _section(path, data, "shell")
+    try:
+        shell_settings(shell)
+    except (TypeError, ValueError) as e:
+        raise SiteConfigError(path, "shell", str(e)) from None
+    files = _section(path, data, "files")
+    try:
+        files_settings(files)
+    except (TypeError, ValueError) as e:
+        raise SiteConfigError(path, "files", str(e)) from None
     paths = _section(path, data, "paths")
     base = path.parent
 
@@ -173,6 +192,8 @@ def load_site_config(path=None) -> SiteConfig:
         spawner=_section(path, data, "spawner"),
         credentials=_section(path, data, "credentials"),
         dashboard=_section(path, data, "dashboard"),
+        shell=shell,
+        files=files,
         default_allowance=data.get("default_allowance") or {},
         experiments=experiments,
         users=users,
@@ -181,6 +202,47 @@ def load_site_config(path=None) -> SiteConfig:
         state_dir=Path(os.environ.get("INK_STATE_DIR") or resolve("state", state_default)),
         raw=data,
     )
+
+
+def shell_settings(shell: dict):
+    """The web shell's settings, checked (ink check reports a bad login host or ssh option)."""
+    from ink_services.shell.terminals import ShellSettings
+
+    known = {"enabled", "port", "mode", "hosts", "keep_sessions", "ssh_options", "max_per_user"}
+    unknown = sorted(set(shell) - known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return ShellSettings(
+        mode=shell.get("mode", "local"),
+        hosts=list(shell.get("hosts") or []),
+        keep_sessions=bool(shell.get("keep_sessions", False)),
+        ssh_options=list(shell.get("ssh_options") or []),
+    )
+
+
+def files_settings(files: dict) -> dict:
+    """The file service's settings, checked: areas (name -> folder template), upload limits."""
+    known = {"enabled", "port", "areas", "max_upload", "max_concurrent_uploads"}
+    unknown = sorted(set(files) - known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    areas = files.get("areas") or {"home": "{home}"}
+    if not isinstance(areas, dict):
+        raise ValueError("areas: expected a mapping of area name to folder, e.g. home: '{home}'")
+    for name, folder in areas.items():
+        if not isinstance(name, str) or not AREA_NAME.match(name):
+            raise ValueError(f"areas: {name!r} is not an area name (lower-case letters, digits, - and _)")
+        if not isinstance(folder, str) or not folder.startswith(("/", "{home}")):
+            raise ValueError(f"areas.{name}: expected an absolute folder (may use {{username}} and {{home}})")
+        try:
+            folder.format(username="u", home="/h")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"areas.{name}: only {{username}} and {{home}} may be used") from None
+    max_upload = parse_memory_mb(str(files.get("max_upload", "100G"))) * 1024 * 1024
+    concurrent = files.get("max_concurrent_uploads", 8)
+    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
+        raise ValueError("max_concurrent_uploads: expected a whole number >= 1")
+    return {"areas": areas, "max_upload": int(max_upload), "max_concurrent_uploads": concurrent}
 
 
 def check(path=None) -> list[str]:
@@ -275,6 +337,8 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
     apply_credentials(c, site)
     apply_dashboard(c, site)
+    apply_shell(c, site)
+    apply_files(c, site)
 
     spawner = site.spawner
     c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
@@ -301,13 +365,17 @@ def apply_site_config(c, path=None) -> SiteConfig:
     return site
 
 
+def credentials_store(site: SiteConfig) -> str:
+    return str(Path(site.credentials.get("store") or site.state_dir / "credentials"))
+
+
 def apply_credentials(c, site: SiteConfig) -> None:
     """The Kerberos credentials service (hub-managed), the login that feeds it, ticket delivery."""
     creds = site.credentials
     # every INK service checks per user what it serves; users may reach them
     if not creds.get("enabled"):
         return
-    store = str(Path(creds.get("store") or site.state_dir / "credentials"))
+    store = credentials_store(site)
     realm = creds.get("realm", "")
     if creds.get("krb5_config"):
         os.environ["KRB5_CONFIG"] = str((site.path.parent / creds["krb5_config"]).resolve())
@@ -370,7 +438,7 @@ def apply_dashboard(c, site: SiteConfig) -> None:
     c.JupyterHub.load_roles.append(
         {
             "name": DASHBOARD_SERVICE,
-            "scopes": ["read:users", "read:servers", "admin:server_state"],
+            "scopes": ["read:users", "list:users", "read:servers", "admin:server_state"],
             "services": [DASHBOARD_SERVICE],
         }
     )
@@ -379,6 +447,60 @@ def apply_dashboard(c, site: SiteConfig) -> None:
     c.JupyterHub.template_vars["ink_dashboard_url"] = (
         f"{site.hub.get('base_url', '/')}services/{DASHBOARD_SERVICE}/"
     )
+
+
+def apply_shell(c, site: SiteConfig) -> None:
+    """The web shell service: a terminal onto a login node, as the user (linked from the nav bar)."""
+    shell = site.shell
+    if not shell.get("enabled", True):
+        return
+    port = int(shell.get("port", 8084))
+    command = [sys.executable, "-m", "ink_services.shell", "--mode", shell.get("mode", "local")]
+    command += ["--prefs", str(site.state_dir / "shell-prefs")]
+    command += ["--max-per-user", str(int(shell.get("max_per_user", 8)))]
+    for host in shell.get("hosts") or []:
+        command += ["--host", str(host)]
+    for option in shell.get("ssh_options") or []:
+        command += ["--ssh-option", str(option)]
+    if shell.get("keep_sessions"):
+        command.append("--keep-sessions")
+    if site.credentials.get("enabled"):
+        command += ["--credentials-store", credentials_store(site)]
+    c.JupyterHub.services.append(
+        {
+            "name": SHELL_SERVICE,
+            "url": f"http://127.0.0.1:{port}",
+            "command": command,
+            "environment": _passthrough_env(),
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+    )
+    c.JupyterHub.template_vars["ink_shell_url"] = f"{site.hub.get('base_url', '/')}services/{SHELL_SERVICE}/"
+
+
+def apply_files(c, site: SiteConfig) -> None:
+    """The file service: the user's storage areas in the browser (linked from the nav bar)."""
+    if not site.files.get("enabled", True):
+        return
+    settings = files_settings(site.files)
+    port = int(site.files.get("port", 8085))
+    command = [sys.executable, "-m", "ink_services.files", "--shares", str(site.state_dir / "shares")]
+    command += ["--max-upload", str(settings["max_upload"])]
+    command += ["--max-concurrent-uploads", str(settings["max_concurrent_uploads"])]
+    for name, folder in settings["areas"].items():
+        command += ["--area", f"{name}={folder}"]
+    c.JupyterHub.services.append(
+        {
+            "name": FILES_SERVICE,
+            "url": f"http://127.0.0.1:{port}",
+            "command": command,
+            "environment": _passthrough_env(),
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+    )
+    c.JupyterHub.template_vars["ink_files_url"] = f"{site.hub.get('base_url', '/')}services/{FILES_SERVICE}/"
 
 
 def _passthrough_env() -> dict:

@@ -101,6 +101,8 @@ def site_config(backend: dict) -> dict:
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
         "dashboard": {"port": free_port(), "refresh": 1},
+        "shell": {"port": free_port()},
+        "files": {"port": free_port()},
     }
 
 

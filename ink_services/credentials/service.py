@@ -24,10 +24,10 @@ from pathlib import Path
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import ioloop, web
 
-from ..auth import TokenRequestsSkipXsrf
+from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..metrics import MetricsHandler
 from . import tickets
 from .renewer import Renewer
 from .store import TicketStore
@@ -60,7 +60,7 @@ def status_of(store: TicketStore, username: str, warn_before: float = WARN_BEFOR
     return answer
 
 
-class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     @property
     def store(self) -> TicketStore:
         return self.settings["store"]
@@ -68,14 +68,6 @@ class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     @property
     def username(self) -> str:
         return self.current_user["name"]
-
-    def write_error(self, status_code, **kwargs):
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            reason = exc.log_message
-        self.set_header("Content-Type", "application/json")
-        self.finish({"status": status_code, "message": reason})
 
 
 class WidgetHandler(BaseHandler):
@@ -164,15 +156,6 @@ class TicketHandler(BaseHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Ink-Refresh-After", str(int(max(5, min(300, left / 4)))))
         self.finish(data)
-
-
-class MetricsHandler(BaseHandler):
-    @web.authenticated
-    def get(self):
-        if "read:metrics" not in self.current_user.get("scopes", []):
-            raise web.HTTPError(403, "metrics need the read:metrics scope")
-        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest())
 
 
 def make_app(store: TicketStore, renewer: Renewer, realm: str, prefix: str) -> web.Application:

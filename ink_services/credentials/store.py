@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from pathlib import Path
 
-USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+from ink_spawner.jobscript.private_file import write_private
+from ink_spawner.jobspec import USERNAME
 
 
 class TicketStore:
@@ -36,14 +35,7 @@ class TicketStore:
         return sorted(p.stem for p in self.directory.glob("*.ccache"))
 
     def write_atomic(self, target: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")  # mode 600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(target, data)
 
     def record_login(self, username: str, times: dict) -> dict:
         """A fresh ticket landed in ccache_path(username): reset its state."""

@@ -2,7 +2,11 @@
 
   GET ./             the dashboard widget (the hub's home page embeds it)
   GET api/summary    JSON: the caller's servers (state, node, app, image, start, walltime left),
-                     running interactive jobs per app (site-wide), cluster running/queued
+                     running interactive jobs per app (site-wide), cluster running/queued;
+                     for hub admins also every user's active servers ("all_servers")
+  GET api/samples    the caller's live resource samples (an admin may add ?user=NAME)
+  POST api/samples   a job's agent reports a sample (with its server's own token)
+  GET metrics        Prometheus, for tokens with read:metrics
 
 Cluster figures come from the backend's queue_stats(), refreshed in the background: a slow
 scheduler makes the figures older (the answer says how old), never the page slower.
@@ -24,6 +28,7 @@ from urllib.parse import quote, urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
+from prometheus_client import Counter, Gauge, Histogram
 from tornado import httpclient, ioloop, web
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
@@ -32,9 +37,18 @@ from ink_spawner.backends import BACKENDS, Backend
 from ink_spawner.configurer import apply_site_config
 from ink_spawner.units import parse_duration_s
 
-from ..auth import TokenRequestsSkipXsrf
+from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..metrics import MetricsHandler
 
 log = logging.getLogger("ink.dashboard")
+QUEUE_SECONDS = Histogram("ink_dashboard_queue_stats_seconds", "time the backend's queue_stats() took")
+QUEUE_FAILURES = Counter("ink_dashboard_queue_stats_failures_total", "queue_stats() calls that failed")
+CLUSTER_JOBS = Gauge("ink_dashboard_cluster_jobs", "cluster jobs by state, from queue_stats()", ["state"])
+INTERACTIVE = Gauge("ink_dashboard_interactive_jobs", "running interactive INK jobs per app", ["app"])
+SAMPLES = Counter("ink_dashboard_samples_total", "resource samples received from jobs")
+SERIES = Gauge("ink_dashboard_monitor_series", "job resource series held in memory")
+SUMMARY_SECONDS = Histogram("ink_dashboard_summary_seconds", "time to answer api/summary")
+PAGE_SIZE = 200
 
 
 class QueueCache:
@@ -49,11 +63,18 @@ class QueueCache:
 
     async def refresh(self):
         try:
-            self.stats = await asyncio.wait_for(self.backend.queue_stats(), self.timeout)
+            with QUEUE_SECONDS.time():
+                self.stats = await asyncio.wait_for(self.backend.queue_stats(), self.timeout)
             self.updated, self.error = time.time(), ""
         except Exception as e:  # shown to users as "figures from N s ago"
+            QUEUE_FAILURES.inc()
             self.error = str(e) or type(e).__name__
             log.warning("queue_stats failed: %s", self.error)
+            return
+        CLUSTER_JOBS.labels("running").set(self.stats.running)
+        CLUSTER_JOBS.labels("queued").set(self.stats.queued)
+        for app, counts in self.stats.per_app.items():
+            INTERACTIVE.labels(app).set(counts.get("running", 0))
 
     async def run(self, interval: float):
         while True:
@@ -89,6 +110,8 @@ class SampleStore:
             self.series[key] = deque(maxlen=self.per_series)
         self.series.move_to_end(key)
         self.series[key].append(sample)
+        SAMPLES.inc()
+        SERIES.set(len(self.series))
 
     def of_user(self, user: str) -> dict:
         return {server: list(samples) for (owner, server), samples in self.series.items() if owner == user}
@@ -144,22 +167,48 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
     return rows
 
 
-class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
-    async def user_model(self, name: str) -> dict:
-        url = url_path_join(self.hub_auth.api_url, "users", quote(name, safe=""))
+class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    async def hub_get(self, path: str):
         response = await httpclient.AsyncHTTPClient().fetch(
-            url, headers={"Authorization": f"token {self.hub_auth.api_token}"}, request_timeout=10
+            url_path_join(self.hub_auth.api_url, path),
+            headers={"Authorization": f"token {self.hub_auth.api_token}"},
+            request_timeout=10,
         )
         return json.loads(response.body)
+
+    async def user_model(self, name: str) -> dict:
+        return await self.hub_get(f"users/{quote(name, safe='')}")
+
+    async def active_users(self) -> list[dict]:
+        users, offset = [], 0
+        while True:
+            page = await self.hub_get(f"users?state=active&limit={PAGE_SIZE}&offset={offset}")
+            users += page
+            if len(page) < PAGE_SIZE:
+                return users
+            offset += len(page)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.current_user.get("admin"))
 
     async def summary(self) -> dict:
         me = self.current_user["name"]  # only ever the caller's own servers
         cache: QueueCache = self.settings["queue"]
-        return {
+        now = time.time()
+        answer = {
             "user": me,
-            "servers": server_rows(await self.user_model(me), time.time()),
+            "admin": self.is_admin,
+            "servers": server_rows(await self.user_model(me), now),
             "cluster": cache.summary(),
         }
+        if self.is_admin:
+            answer["all_servers"] = [
+                {"user": user["name"], **row}
+                for user in await self.active_users()
+                for row in server_rows(user, now)
+            ]
+        return answer
 
 
 class SamplesHandler(BaseHandler):
@@ -179,7 +228,8 @@ class SamplesHandler(BaseHandler):
     def get(self):
         self.set_header("Cache-Control", "no-store")
         me = self.current_user["name"]
-        self.finish({"user": me, "servers": self.settings["samples"].of_user(me)})
+        user = self.get_argument("user", me) if self.is_admin else me  # others' only for admins
+        self.finish({"user": user, "servers": self.settings["samples"].of_user(user)})
 
 
 class WidgetHandler(BaseHandler):
@@ -197,7 +247,9 @@ class SummaryHandler(BaseHandler):
     @web.authenticated
     async def get(self):
         self.set_header("Cache-Control", "no-store")
-        self.finish(await self.summary())
+        with SUMMARY_SECONDS.time():
+            answer = await self.summary()
+        self.finish(answer)
 
 
 def uplot_dir() -> str:
@@ -212,6 +264,7 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
             (prefix, WidgetHandler),
             (url_path_join(prefix, "api/summary"), SummaryHandler),
             (url_path_join(prefix, "api/samples"), SamplesHandler),
+            (url_path_join(prefix, "metrics"), MetricsHandler),
             (url_path_join(prefix, "static/uplot/(.*)"), web.StaticFileHandler, {"path": uplot_dir()}),
         ],
         queue=queue,

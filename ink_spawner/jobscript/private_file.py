@@ -1,12 +1,13 @@
-"""Write stdin to a file only its owner can read, atomically (run as the user by the hub)."""
+"""Write a file only its owner can read, atomically: a temp file beside it (mode 600), then a
+rename, so a reader sees the old content or the new one, never a part. As a command (run as
+the user by the hub) it writes stdin to the path given."""
 
 import os
 import sys
 import tempfile
 
 
-def main(path: str) -> int:
-    data = sys.stdin.buffer.read()
+def write_private(path, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ink-")  # mkstemp creates mode 600
@@ -17,6 +18,10 @@ def main(path: str) -> int:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def main(path: str) -> int:
+    write_private(path, sys.stdin.buffer.read())
     return 0
 
 

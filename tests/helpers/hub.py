@@ -1,6 +1,7 @@
 """Start a real INK hub (jupyterhub + configurable-http-proxy) as a subprocess for tests."""
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 LAYERED_CONFIG = """
 # A site's own config layered on INK's, as sites do: load INK's, then override.
 import os
+import re
 load_subconfig({repo_config!r})
 c.JupyterHub.services.append({{"name": "ink-test", "api_token": os.environ["INK_TEST_TOKEN"]}})
 c.JupyterHub.load_roles.append({{
@@ -109,6 +111,12 @@ class Hub:
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
+    def metrics_token(self, admin: str = "inkt_carol") -> str:
+        """A token of an admin with read:metrics, for the services' Prometheus endpoints."""
+        r = self.api("POST", f"/users/{admin}/tokens", json={"scopes": ["read:metrics", "access:services"]})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
     def wait_ready(self, name: str, token: str, timeout: float = 180, server: str = ""):
         def ready():
             model = self.api("GET", f"/users/{name}", token=token).json()
@@ -136,3 +144,18 @@ def spawn_and_wait(hub: Hub, name: str, token: str, options=None, timeout=180):
     assert r.status_code in (201, 202), r.text
     hub.wait_ready(name, token, timeout)
     return time.monotonic() - started
+
+
+def login_session(hub: Hub, name: str, password: str, service_path: str):
+    """A requests session logged in through the hub's login form, opened on a service's page:
+    (session, the XSRF token that page carries)."""
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login", timeout=10)
+    xsrf = next(c.value for c in session.cookies if c.name == "_xsrf")
+    r = session.post(
+        f"{hub.url}/hub/login", data={"username": name, "password": password, "_xsrf": xsrf}, timeout=30
+    )
+    assert r.status_code == 200, r.text[-500:]
+    page = session.get(f"{hub.url}{service_path}", timeout=30)
+    assert page.status_code == 200, page.text[-500:]
+    return session, re.search(r'const xsrf = "([^"]+)"', page.text).group(1)

@@ -39,9 +39,25 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
     ]
     assert len(mine) == 1 and mine[0]["app"] == "jupyterlab" and mine[0]["node"] == node[0].split("|")[1]
     assert 0 < mine[0]["walltime_left_s"] <= 3600 and mine[0]["job_id"].isdigit()
-    # bob sees the cluster, not alice's jobs
+    # bob sees the cluster, not alice's jobs; carol (admin) sees everyone's
     theirs = summary(hub, bob)
-    assert theirs["user"] == "inkt_bob" and theirs["servers"] == []
+    assert theirs["user"] == "inkt_bob" and theirs["servers"] == [] and "all_servers" not in theirs
+    everyone = summary(hub, hub.user_token("inkt_carol"))["all_servers"]
+    assert [(r["user"], r["node"], r["job_id"]) for r in everyone] == [
+        ("inkt_alice", mine[0]["node"], mine[0]["job_id"])
+    ]
+    metrics = requests.get(
+        f"{hub.url}/services/ink-dashboard/metrics",
+        headers={"Authorization": f"token {hub.metrics_token()}"},
+        timeout=10,
+    )
+    assert metrics.status_code == 200
+    assert 'ink_dashboard_interactive_jobs{app="jupyterlab"} 1.0' in metrics.text
+    assert "ink_dashboard_queue_stats_seconds_count" in metrics.text
+    denied = requests.get(
+        f"{hub.url}/services/ink-dashboard/metrics", headers={"Authorization": f"token {bob}"}, timeout=10
+    )
+    assert denied.status_code == 403
     assert (
         requests.get(
             f"{hub.url}{SUMMARY}?user=inkt_alice", headers={"Authorization": f"token {bob}"}, timeout=10
@@ -59,4 +75,10 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
     expect(frame.locator("#ink-queued")).to_have_text(str(cluster["queued"]))
     expect(frame.locator("#ink-apps")).to_contain_text("jupyterlab: 1")
     page.screenshot(path=str(output_dir / "home-dashboard.png"), full_page=True)
+    expect(frame.locator("#ink-admin")).to_be_hidden()
+    page, frame = open_home_frame(
+        browser, hub, "inkt_carol", unix_users["inkt_carol"], output_dir, "ink-dashboard"
+    )
+    expect(frame.locator("#ink-all-jobs tbody tr[data-user=inkt_alice]")).to_contain_text(mine[0]["node"])
+    page.screenshot(path=str(output_dir / "home-dashboard-admin.png"), full_page=True)
     slurm.run(["scancel", "--state=PENDING", "--user=root"])

@@ -159,9 +159,8 @@ def test_renew_now_and_metrics(make_hub, kdc, unix_users):
     )
     assert r.status_code == 200, r.text
     assert store_state(hub, "inkt_alice")["renewals"] == before + 1
-    admin = hub.api("POST", "/users/inkt_carol/tokens", json={"scopes": ["read:metrics", "access:services"]})
     metrics = requests.get(
-        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {admin.json()['token']}"}, timeout=10
+        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {hub.metrics_token()}"}, timeout=10
     )
     assert metrics.status_code == 200
     assert "ink_credentials_tickets_held 1.0" in metrics.text

@@ -37,6 +37,9 @@ def test_memory_chart_follows_the_job(make_hub, unix_users, output_dir, browser)
     # bob's token sees none of alice's samples, even when asking for them
     assert samples(hub, bob)["servers"] == {}
     assert samples(hub, bob, user="inkt_alice")["servers"] == {}
+    # an admin may look at anyone's job
+    carol = hub.user_token("inkt_carol")
+    assert len(samples(hub, carol, user="inkt_alice")["servers"][""]) >= len(series)
 
     page, frame = open_home_frame(
         browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "ink-dashboard"

@@ -1,0 +1,668 @@
+"""The file service (hub-managed, HubOAuth): the user's storage in the browser, no job needed.
+
+API (stable, versioned under api/v1/; PATH is ``<area>/<path inside it>``, e.g. ``home/a.txt``):
+  GET    api/v1/areas                 the caller's storage areas
+  GET    api/v1/list/PATH             a folder, paged: sort=name|size|mtime, order=asc|desc,
+                                      offset, limit (<= 1000), hidden=0|1
+  GET    api/v1/stat/PATH             one entry
+  GET    api/v1/files/PATH            download (HTTP Range; a folder comes as a streamed zip);
+                                      inline=1 for previews
+  PUT    api/v1/files/PATH            upload, streamed; resumable with X-Ink-Upload: ID and
+                                      Content-Range: bytes START-END/TOTAL; overwrite=1
+  GET    api/v1/uploads/PATH?upload=ID  bytes received so far of an unfinished upload
+  DELETE api/v1/uploads/PATH?upload=ID  abandon an unfinished upload
+  DELETE api/v1/files/PATH            delete (a folder needs recursive=1)
+  POST   api/v1/mkdir/PATH            (parents=1)
+  POST   api/v1/move  {"from", "to", "overwrite"}     POST api/v1/copy  (the same)
+  POST   api/v1/chmod/PATH  {"mode": 0-511}
+  GET    api/v1/shares   POST api/v1/shares {"path", "expires_in"}   DELETE api/v1/shares/ID
+Share links (no login): s/SECRET/ (page), s/SECRET/list/SUB, s/SECRET/files/SUB.
+  GET    metrics                      Prometheus, for tokens with read:metrics
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import mimetypes
+import os
+import re
+import secrets
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from prometheus_client import Counter, Gauge
+from tornado import ioloop, web
+
+from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf
+from ..metrics import MetricsHandler
+from . import paths
+from .shares import ShareError, ShareStore
+from .storage import PosixStorage, StorageError
+
+log = logging.getLogger("ink.files")
+CHUNK = 4 * 1024 * 1024
+MAX_REQUEST_BODY = 1024 * 1024  # everything but an upload's body
+UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+SAFE_INLINE = re.compile(r"^(image/(png|jpeg|gif|webp|bmp)|application/pdf|text/plain|video/\w+|audio/\w+)$")
+BYTES_OUT = Counter("ink_files_bytes_sent_total", "bytes downloaded from the file service")
+BYTES_IN = Counter("ink_files_bytes_received_total", "bytes uploaded to the file service")
+REQUESTS = Counter("ink_files_operations_total", "file operations", ["op", "outcome"])
+UPLOADS = Gauge("ink_files_uploads_in_progress", "uploads being received now")
+
+
+class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    @property
+    def storage(self) -> PosixStorage:
+        return self.settings["storage"]
+
+    @property
+    def username(self) -> str:
+        return self.current_user["name"]
+
+    def split(self, user_path: str) -> tuple[str, list[str]]:
+        try:
+            return paths.split(user_path)
+        except paths.PathRefused as e:
+            raise web.HTTPError(400, str(e)) from None
+
+    async def ask(self, op: str, owner: str | None = None, **request) -> dict:
+        try:
+            answer = await self.storage.request(owner or self.username, op, **request)
+        except StorageError as e:
+            REQUESTS.labels(op, str(e.status)).inc()
+            raise web.HTTPError(e.status, str(e)) from None
+        REQUESTS.labels(op, "ok").inc()
+        return answer
+
+    async def open_file(self, root, parts, owner=None) -> tuple[dict, int]:
+        try:
+            return await self.storage.call(owner or self.username, "open", root=root, parts=parts)
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+
+    def json_body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "expected a JSON object") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "expected a JSON object")
+        return body
+
+    def flag(self, name: str) -> bool:
+        return self.get_argument(name, "0").lower() in ("1", "true", "yes")
+
+    def int_argument(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_argument(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise web.HTTPError(400, f"{name}: expected a whole number") from None
+        if not low <= value <= high:
+            raise web.HTTPError(400, f"{name}: expected {low} to {high}")
+        return value
+
+    # -- shared by owners' and share-link requests ---------------------------------------------
+    async def listing(self, root, parts, owner=None) -> dict:
+        sort = self.get_argument("sort", "name")
+        if sort not in ("name", "size", "mtime"):
+            raise web.HTTPError(400, "sort: expected name, size or mtime")
+        order = self.get_argument("order", "asc")
+        if order not in ("asc", "desc"):
+            raise web.HTTPError(400, "order: expected asc or desc")
+        answer = await self.ask(
+            "list",
+            owner,
+            root=root,
+            parts=parts,
+            sort=sort,
+            reverse=order == "desc",
+            offset=self.int_argument("offset", 0, 0, 10**9),
+            limit=self.int_argument("limit", 200, 1, 1000),
+            hidden=self.flag("hidden"),
+        )
+        return {"path": paths.join(root, parts), **answer}
+
+    async def send_file(self, root, parts, owner=None, head=False):
+        entry = await self.ask("stat", owner, root=root, parts=parts)
+        if entry["type"] == "dir":
+            return await self.send_zip(root, parts, owner, head)
+        info, fd = await self.open_file(root, parts, owner)
+        try:
+            size = info["size"]
+            start, end = 0, size - 1
+            header = self.request.headers.get("Range")
+            if header:
+                match = RANGE.match(header.strip())
+                if not match or match.groups() == ("", ""):
+                    raise web.HTTPError(416, "Range: expected bytes=START-END (one range)")
+                first, last = match.groups()
+                if first == "":  # the last N bytes
+                    start, end = max(0, size - int(last)), size - 1
+                else:
+                    start, end = int(first), min(int(last) if last else size - 1, size - 1)
+                if start >= size or start > end:  # answered here: send_error would drop the header
+                    self.set_status(416)
+                    self.set_header("Content-Range", f"bytes */{size}")
+                    self.finish(
+                        {"status": 416, "message": f"range not satisfiable: the file has {size} bytes"}
+                    )
+                    return
+                self.set_status(206)
+                self.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.set_header("Accept-Ranges", "bytes")
+            self.set_header("Content-Length", str(max(0, end - start + 1)))
+            self.set_header(
+                "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(info["mtime"]))
+            )
+            self.content_headers(parts[-1])
+            if head:
+                return
+            offset = start
+            while offset <= end:
+                chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, end - offset + 1), offset)
+                if not chunk:
+                    break
+                self.write(chunk)
+                await self.flush()
+                offset += len(chunk)
+                BYTES_OUT.inc(len(chunk))
+        finally:
+            os.close(fd)
+
+    def content_headers(self, name: str, zip_file: bool = False):
+        kind = (
+            "application/zip" if zip_file else (mimetypes.guess_type(name)[0] or "application/octet-stream")
+        )
+        inline = self.flag("inline") and (kind.startswith("text/") or SAFE_INLINE.match(kind))
+        if inline and kind.startswith("text/"):
+            kind = "text/plain; charset=utf-8"  # never run a user's HTML or SVG in our origin
+        self.set_header("Content-Type", kind)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        # a sandbox (no scripts, no same origin) for anything a browser might render; PDF is
+        # left to the browser's own viewer, which a sandbox would block
+        if kind != "application/pdf":
+            self.set_header("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'")
+        disposition = "inline" if inline else "attachment"
+        self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(name)}")
+
+    async def send_zip(self, root, parts, owner=None, head=False):
+        listing = await self.ask("walk", owner, root=root, parts=parts)
+        name = (parts[-1] if parts else root) + ".zip"
+        self.content_headers(name, zip_file=True)
+        if head:
+            return
+        stream = ZipStream()
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for item in listing["files"]:
+                try:
+                    _, fd = await self.open_file(root, parts + item["path"], owner)
+                except web.HTTPError:
+                    continue  # unreadable or gone since the walk: left out, not a broken zip
+                try:
+                    info = zipfile.ZipInfo("/".join(item["path"]), time.localtime(item["mtime"])[:6])
+                    with archive.open(info, "w", force_zip64=True) as member:
+                        offset = 0
+                        while chunk := await asyncio.to_thread(os.pread, fd, CHUNK, offset):
+                            member.write(chunk)
+                            offset += len(chunk)
+                            await self.drain(stream)
+                finally:
+                    os.close(fd)
+            await self.drain(stream)
+        await self.drain(stream)
+
+    async def drain(self, stream: ZipStream):
+        data = stream.take()
+        if data:
+            self.write(data)
+            BYTES_OUT.inc(len(data))
+            await self.flush()
+
+
+class ZipStream:
+    """A write-only, non-seekable file for zipfile; the handler takes what was written so far."""
+
+    def __init__(self):
+        self.buffer = bytearray()
+        self.position = 0
+
+    def write(self, data) -> int:
+        self.buffer += data
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self):
+        pass
+
+    def take(self) -> bytes:
+        data, self.buffer = bytes(self.buffer), bytearray()
+        return data
+
+
+class AreasHandler(FilesHandler):
+    @web.authenticated
+    async def get(self):
+        areas = await asyncio.to_thread(self.storage.areas_of, self.username)
+        self.finish({"user": self.username, "areas": areas})
+
+
+class ListHandler(FilesHandler):
+    @web.authenticated
+    async def get(self, user_path):
+        root, parts = self.split(user_path)
+        self.finish(await self.listing(root, parts))
+
+
+class StatHandler(FilesHandler):
+    @web.authenticated
+    async def get(self, user_path):
+        root, parts = self.split(user_path)
+        self.finish({"path": paths.join(root, parts), **await self.ask("stat", root=root, parts=parts)})
+
+
+@web.stream_request_body
+class FileHandler(FilesHandler):
+    """Download (GET/HEAD), streamed upload (PUT), delete (DELETE)."""
+
+    upload = None
+
+    @web.authenticated
+    async def get(self, user_path):
+        root, parts = self.split(user_path)
+        await self.send_file(root, parts)
+
+    @web.authenticated
+    async def head(self, user_path):
+        root, parts = self.split(user_path)
+        await self.send_file(root, parts, head=True)
+
+    @web.authenticated
+    async def delete(self, user_path):
+        root, parts = self.split(user_path)
+        if not parts:
+            raise web.HTTPError(400, "a storage area itself cannot be deleted")
+        entry = await self.ask("stat", root=root, parts=parts)
+        if entry["type"] == "dir" and not self.flag("recursive"):
+            listing = await self.ask("list", root=root, parts=parts, limit=1, hidden=True)
+            if listing["total"]:
+                raise web.HTTPError(
+                    409, "the folder is not empty: pass recursive=1 to delete it with everything in it"
+                )
+        await self.ask("delete", root=root, parts=parts)
+        self.set_status(204)
+
+    async def prepare(self):
+        if self.request.method != "PUT":
+            self.request.connection.set_max_body_size(self.settings["max_request_body"])
+            return
+        # authenticate before a single byte of the body is accepted
+        if self.current_user is None:
+            raise web.HTTPError(403, "log in or send a token")
+        self.check_xsrf_cookie()
+        root, parts = self.split(self.path_args[0])
+        if not parts:
+            raise web.HTTPError(400, "upload to a file path inside a storage area")
+        paths.check_name(parts[-1])
+        limit = self.settings["max_upload"]
+        upload_id = self.request.headers.get("X-Ink-Upload") or secrets.token_urlsafe(16)
+        if not UPLOAD_ID.match(upload_id):
+            raise web.HTTPError(400, "X-Ink-Upload: expected 8-64 letters, digits, - or _")
+        length = self.request.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise web.HTTPError(411, "uploads need a Content-Length")
+        length = int(length)
+        header = self.request.headers.get("Content-Range")
+        if header:
+            match = CONTENT_RANGE.match(header)
+            if not match:
+                raise web.HTTPError(400, "Content-Range: expected bytes START-END/TOTAL")
+            start, end, total = (int(g) for g in match.groups())
+            if end < start or end >= total or end - start + 1 != length:
+                raise web.HTTPError(400, "Content-Range does not match the body's length")
+        else:
+            start, total = 0, length
+        if total > limit:
+            raise web.HTTPError(413, f"the file is larger than this site's upload limit of {limit} bytes")
+        active = self.settings["active_uploads"]
+        if active.get(self.username, 0) >= self.settings["max_concurrent_uploads"]:
+            raise web.HTTPError(429, "too many uploads at once: wait for one to finish")
+        try:
+            info, fd = await self.storage.call(
+                self.username, "partial", root=root, parts=parts, upload_id=upload_id
+            )
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        if info["size"] != start:
+            os.close(fd)
+            raise AnswerError(
+                409,
+                f"this upload has {info['size']} bytes so far: resume from there",
+                {"X-Ink-Received": str(info["size"])},
+                received=info["size"],
+            )
+        active[self.username] = active.get(self.username, 0) + 1
+        UPLOADS.inc()
+        self.upload = {
+            "root": root,
+            "parts": parts,
+            "id": upload_id,
+            "fd": fd,
+            "offset": start,
+            "total": total,
+        }
+        self.request.connection.set_max_body_size(length)
+
+    def data_received(self, chunk: bytes):
+        upload = self.upload
+        if upload is None:
+            return
+        try:
+            os.pwrite(upload["fd"], chunk, upload["offset"])
+        except OSError as e:
+            upload["error"] = e
+            return
+        upload["offset"] += len(chunk)
+        BYTES_IN.inc(len(chunk))
+
+    @web.authenticated
+    async def put(self, user_path):
+        upload = self.upload
+        try:
+            error = upload.get("error")
+            if error is None:
+                try:
+                    await asyncio.to_thread(os.fsync, upload["fd"])
+                except OSError as e:
+                    error = e
+        finally:
+            self.release_upload()
+        kwargs = {"root": upload["root"], "parts": upload["parts"], "upload_id": upload["id"]}
+        if error is not None:  # disk full, quota: nothing half-written stays behind
+            await self.storage.request(self.username, "abort", **kwargs)
+            if error.errno in (28, 122):
+                raise web.HTTPError(507, "the disk or your quota is full: the upload was removed")
+            raise web.HTTPError(500, "the upload could not be written")
+        if upload["offset"] < upload["total"]:
+            self.set_status(202)
+            self.finish({"upload": upload["id"], "received": upload["offset"], "total": upload["total"]})
+            return
+        entry = await self.ask("commit", **kwargs, overwrite=self.flag("overwrite"))
+        self.set_status(201)
+        self.finish({"path": paths.join(upload["root"], upload["parts"]), **entry})
+
+    def release_upload(self):
+        upload = self.upload
+        if upload is not None and "fd" in upload:
+            os.close(upload.pop("fd"))
+            active = self.settings["active_uploads"]
+            active[self.username] = max(0, active.get(self.username, 1) - 1)
+            UPLOADS.dec()
+
+    def on_connection_close(self):
+        self.release_upload()  # the partial file stays, to resume from
+
+    def on_finish(self):
+        self.release_upload()
+
+
+class UploadsHandler(FilesHandler):
+    def upload_of(self, user_path):
+        root, parts = self.split(user_path)
+        upload_id = self.get_argument("upload", "")
+        if not UPLOAD_ID.match(upload_id) or not parts:
+            raise web.HTTPError(400, "upload: expected the upload's id")
+        return root, parts, upload_id
+
+    @web.authenticated
+    async def get(self, user_path):
+        root, parts, upload_id = self.upload_of(user_path)
+        partial = parts[:-1] + [f".ink-upload-{upload_id}"]
+        try:
+            entry = await self.storage.request(self.username, "stat", root=root, parts=partial)
+            received = entry["size"]
+        except StorageError as e:
+            if e.status != 404:
+                raise web.HTTPError(e.status, str(e)) from None
+            received = 0
+        self.finish({"upload": upload_id, "received": received})
+
+    @web.authenticated
+    async def delete(self, user_path):
+        root, parts, upload_id = self.upload_of(user_path)
+        await self.ask("abort", root=root, parts=parts, upload_id=upload_id)
+        self.set_status(204)
+
+
+class MkdirHandler(FilesHandler):
+    @web.authenticated
+    async def post(self, user_path):
+        root, parts = self.split(user_path)
+        if not parts:
+            raise web.HTTPError(400, "name the new folder")
+        entry = await self.ask("mkdir", root=root, parts=parts, parents=self.flag("parents"))
+        self.set_status(201)
+        self.finish({"path": paths.join(root, parts), **entry})
+
+
+class TransferHandler(FilesHandler):
+    """move and copy: {"from": PATH, "to": PATH, "overwrite": false}"""
+
+    @web.authenticated
+    async def post(self, op):
+        body = self.json_body()
+        unknown = sorted(set(body) - {"from", "to", "overwrite"})
+        if unknown:
+            raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
+        root, parts = self.split(body.get("from"))
+        to_root, to_parts = self.split(body.get("to"))
+        if not parts or not to_parts:
+            raise web.HTTPError(400, "from and to must be paths inside storage areas")
+        paths.check_name(to_parts[-1])
+        overwrite = body.get("overwrite", False)
+        if not isinstance(overwrite, bool):
+            raise web.HTTPError(400, "overwrite: expected true or false")
+        entry = await self.ask(
+            {"move": "rename", "copy": "copy"}[op],
+            root=root,
+            parts=parts,
+            to_root=to_root,
+            to_parts=to_parts,
+            overwrite=overwrite,
+        )
+        self.finish({"path": paths.join(to_root, to_parts), **entry})
+
+
+class ChmodHandler(FilesHandler):
+    @web.authenticated
+    async def post(self, user_path):
+        root, parts = self.split(user_path)
+        mode = self.json_body().get("mode")
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+            raise web.HTTPError(400, "mode: expected permission bits, 0 to 511 (0o777)")
+        self.finish(
+            {"path": paths.join(root, parts), **await self.ask("chmod", root=root, parts=parts, mode=mode)}
+        )
+
+
+def share_model(link, secret: str | None, base: str) -> dict:
+    model = {
+        "id": link.id,
+        "path": link.path,
+        "created": link.created,
+        "expires": link.expires,
+        "is_dir": link.is_dir,
+    }
+    if secret is not None:
+        model["url"] = f"{base}s/{secret}/"
+    return model
+
+
+class SharesHandler(FilesHandler):
+    @property
+    def shares(self) -> ShareStore:
+        return self.settings["shares"]
+
+    @web.authenticated
+    def get(self):
+        links = self.shares.of_owner(self.username)
+        self.finish({"shares": [share_model(link, None, self.settings["prefix"]) for link in links]})
+
+    @web.authenticated
+    async def post(self):
+        body = self.json_body()
+        unknown = sorted(set(body) - {"path", "expires_in"})
+        if unknown:
+            raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
+        root, parts = self.split(body.get("path"))
+        entry = await self.ask("stat", root=root, parts=parts)
+        if entry["type"] not in ("file", "dir"):
+            raise web.HTTPError(400, "only files and folders can be shared")
+        try:
+            secret, link = self.shares.create(
+                self.username,
+                paths.join(root, parts),
+                body.get("expires_in", 7 * 24 * 3600),
+                entry["type"] == "dir",
+            )
+        except ShareError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        self.set_status(201)
+        self.finish(share_model(link, secret, self.settings["prefix"]))
+
+
+class ShareHandler(FilesHandler):
+    @web.authenticated
+    def delete(self, link_id):
+        try:
+            self.settings["shares"].revoke(self.username, link_id)
+        except ShareError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        self.set_status(204)
+
+
+class PublicShareHandler(FilesHandler):
+    """What a share link opens: read-only, confined to the shared file or folder, no login."""
+
+    def check_xsrf_cookie(self):
+        pass  # read-only GETs only
+
+    def resolve(self, secret: str, sub: str):
+        try:
+            link = self.settings["shares"].resolve(secret)
+        except ShareError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        root, parts = paths.split(link.path)
+        extra = [p for p in (sub or "").split("/") if p]
+        if extra and not link.is_dir:
+            raise web.HTTPError(404, "this link shares one file")
+        if "\x00" in (sub or "") or any(p in (".", "..") for p in extra):
+            raise web.HTTPError(400, "path: '.' and '..' are not allowed")
+        return link, root, parts + extra
+
+    async def get(self, secret, kind, sub):
+        link, root, parts = self.resolve(secret, sub)
+        if kind == "list":
+            answer = await self.listing(root, parts, owner=link.owner)
+            prefix_len = len(link.path.split("/"))
+            answer["path"] = "/".join(answer["path"].split("/")[prefix_len:])
+            self.finish(answer)
+        elif kind == "files":
+            await self.send_file(root, parts, owner=link.owner)
+        else:
+            self.render(
+                "files.html",
+                prefix=self.settings["prefix"],
+                xsrf="",
+                user="",
+                share=secret,
+                share_name=link.path.rsplit("/", 1)[-1],
+                share_is_dir=link.is_dir,
+                max_upload=0,
+            )
+
+
+class PageHandler(FilesHandler):
+    @web.authenticated
+    def get(self):
+        self.render(
+            "files.html",
+            prefix=self.settings["prefix"],
+            xsrf=self.xsrf_token.decode(),
+            user=self.username,
+            share="",
+            share_name="",
+            share_is_dir=False,
+            max_upload=self.settings["max_upload"],
+        )
+
+
+def make_app(
+    storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int
+) -> web.Application:
+    def route(path):
+        return url_path_join(prefix, path)
+
+    return web.Application(
+        [
+            (route("oauth_callback"), HubOAuthCallbackHandler),
+            (prefix, PageHandler),
+            (route("api/v1/areas"), AreasHandler),
+            (route("api/v1/list/(.*)"), ListHandler),
+            (route("api/v1/stat/(.*)"), StatHandler),
+            (route("api/v1/files/(.*)"), FileHandler),
+            (route("api/v1/uploads/(.*)"), UploadsHandler),
+            (route("api/v1/mkdir/(.*)"), MkdirHandler),
+            (route("api/v1/(move|copy)"), TransferHandler),
+            (route("api/v1/chmod/(.*)"), ChmodHandler),
+            (route("api/v1/shares"), SharesHandler),
+            (route("api/v1/shares/([^/]+)"), ShareHandler),
+            (route("s/([^/]+)/(list|files)/(.*)"), PublicShareHandler),
+            (route("s/([^/]+)/()()"), PublicShareHandler),
+            (route("metrics"), MetricsHandler),
+        ],
+        storage=storage,
+        shares=shares,
+        prefix=prefix,
+        max_upload=max_upload,
+        max_concurrent_uploads=max_concurrent_uploads,
+        max_request_body=MAX_REQUEST_BODY,
+        active_uploads={},
+        cookie_secret=os.urandom(32),
+        xsrf_cookies=True,
+        template_path=str(Path(__file__).parent / "templates"),
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="ink-files")
+    parser.add_argument(
+        "--area", action="append", default=[], help="NAME=FOLDER ({username}, {home}); repeatable"
+    )
+    parser.add_argument("--shares", required=True, help="folder of share links")
+    parser.add_argument("--max-upload", type=int, default=100 * 1024**3)
+    parser.add_argument("--max-concurrent-uploads", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
+    areas = dict(a.split("=", 1) for a in args.area) or {"home": "{home}"}
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-files/")
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085"))
+    app = make_app(
+        PosixStorage(areas), ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads
+    )
+    # small bodies everywhere; an upload's own limit is raised once it is authenticated (prepare)
+    app.listen(url.port, url.hostname, max_body_size=MAX_REQUEST_BODY, idle_connection_timeout=3600)
+    log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(areas))
+    ioloop.IOLoop.current().start()

@@ -1,0 +1,104 @@
+"""Share links: read-only access to one file or folder, for whoever holds the link, until it
+expires or its owner revokes it. The store keeps only a hash of each link's secret, so a leaked
+store does not leak working links."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ink_spawner.jobscript.private_file import write_private
+
+SECRET = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
+MAX_EXPIRY = 90 * 24 * 3600
+MAX_PER_USER = 500
+
+
+class ShareError(ValueError):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ShareLink:
+    id: str  # the hash's first 16 characters: names the link in lists, grants nothing
+    owner: str
+    path: str
+    created: float
+    expires: float
+    is_dir: bool
+
+    @property
+    def expired(self) -> bool:
+        return time.time() >= self.expires
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ShareStore:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def create(self, owner: str, path: str, expires_in: float, is_dir: bool) -> tuple[str, ShareLink]:
+        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+            raise ShareError(400, "expires_in: expected seconds")
+        if not 60 <= expires_in <= MAX_EXPIRY:
+            raise ShareError(400, f"expires_in: expected 60 to {MAX_EXPIRY} seconds (90 days)")
+        if len(self.of_owner(owner)) >= MAX_PER_USER:
+            raise ShareError(429, f"you have {MAX_PER_USER} share links: revoke some first")
+        secret = secrets.token_urlsafe(32)
+        now = time.time()
+        link = ShareLink(digest(secret)[:16], owner, path, now, now + expires_in, is_dir)
+        write_private(self.directory / f"{digest(secret)}.json", json.dumps(asdict(link)).encode())
+        return secret, link
+
+    def _load(self, file: Path) -> ShareLink | None:
+        try:
+            return ShareLink(**json.loads(file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def resolve(self, secret: str) -> ShareLink:
+        """The live link for a secret; 404 for unknown, expired or revoked ones alike."""
+        if not isinstance(secret, str) or not SECRET.match(secret):
+            raise ShareError(404, "no such share link")
+        file = self.directory / f"{digest(secret)}.json"
+        link = self._load(file)
+        if link is None:
+            raise ShareError(404, "no such share link (revoked, or never made)")
+        if link.expired:
+            file.unlink(missing_ok=True)
+            raise ShareError(410, "this share link has expired")
+        return link
+
+    def of_owner(self, owner: str) -> list[ShareLink]:
+        links = []
+        for file in self.directory.glob("*.json"):
+            link = self._load(file)
+            if link is None or link.owner != owner:
+                continue
+            if link.expired:
+                file.unlink(missing_ok=True)
+                continue
+            links.append(link)
+        return sorted(links, key=lambda link: link.created)
+
+    def revoke(self, owner: str, link_id: str) -> None:
+        if not re.match(r"^[0-9a-f]{16}$", link_id or ""):
+            raise ShareError(404, "no such share link")
+        for file in self.directory.glob(f"{link_id}*.json"):
+            link = self._load(file)
+            if link is not None and link.owner == owner:
+                os.unlink(file)
+                return
+        raise ShareError(404, "no such share link of yours")

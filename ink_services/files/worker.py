@@ -1,0 +1,413 @@
+"""The per-user file worker: runs with the user's uid and groups, so the kernel decides what the
+user may read and write. The file service (which may be root) never opens a user's file itself:
+it asks this worker, which opens it and hands the open file descriptor back over a Unix socket.
+
+Every path is walked one component at a time from the storage root with O_NOFOLLOW: a symlink
+anywhere in a path is refused (listed, never followed), and one swapped in during an operation
+cannot redirect it, because each step opens relative to the folder already open.
+
+Protocol (one request at a time): a frame is a 4-byte big-endian length and a JSON object.
+Answers are {"ok": true, ...} or {"ok": false, "status": 4xx, "error": "..."}; an answer that
+carries a file descriptor sends it with the frame's first bytes (SCM_RIGHTS).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import stat
+import struct
+import sys
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+PARTIAL_PREFIX = ".ink-upload-"
+TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
+ERRORS = {
+    errno.ENOENT: (404, "no such file or folder"),
+    errno.ENOTDIR: (404, "a part of the path is not a folder"),
+    errno.EACCES: (403, "permission denied"),
+    errno.EPERM: (403, "operation not permitted"),
+    errno.ELOOP: (403, "symbolic links are not followed"),
+    errno.EEXIST: (409, "already exists"),
+    errno.ENOTEMPTY: (409, "the folder is not empty"),
+    errno.EISDIR: (409, "is a folder"),
+    errno.ENOSPC: (507, "the disk is full"),
+    errno.EDQUOT: (507, "your disk quota is exceeded"),
+    errno.EXDEV: (409, "cannot move across storage areas; copy instead"),
+    errno.ENAMETOOLONG: (400, "name too long"),
+    errno.EROFS: (403, "read-only storage"),
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def send_frame(sock: socket.socket, obj: dict, fd: int | None = None) -> None:
+    data = json.dumps(obj).encode()
+    frame = HEADER.pack(len(data)) + data
+    if fd is None:
+        sock.sendall(frame)
+    else:
+        sent = socket.send_fds(sock, [frame], [fd])
+        if sent < len(frame):
+            sock.sendall(frame[sent:])
+
+
+def recv_exact(sock: socket.socket, n: int, first: bytes = b"") -> bytes:
+    buf = bytearray(first)
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError("worker connection closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket) -> tuple[dict, int | None]:
+    data, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, 1)
+    if not data:
+        raise EOFError("worker connection closed")
+    head = recv_exact(sock, HEADER.size, data)
+    (length,) = HEADER.unpack(head)
+    if length > MAX_FRAME:
+        raise EOFError("frame too large")
+    return json.loads(recv_exact(sock, length)), (fds[0] if fds else None)
+
+
+class Worker:
+    def __init__(self, roots: dict[str, str]):
+        self.roots = roots
+
+    # -- walking ------------------------------------------------------------------------------
+    def root_fd(self, root: str) -> int:
+        if root not in self.roots:
+            raise Refused(404, f"no storage area named {root!r}")
+        return os.open(self.roots[root], os.O_RDONLY | os.O_DIRECTORY)
+
+    def walk(self, root: str, parts: list[str]) -> int:
+        """An fd of the folder root/parts..., never through a symlink."""
+        fd = self.root_fd(root)
+        try:
+            for part in parts:
+                fd = descend(fd, part)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def parent(self, root: str, parts: list[str]) -> tuple[int, str]:
+        if not parts:
+            raise Refused(400, "this operation needs a path inside a storage area")
+        return self.walk(root, parts[:-1]), parts[-1]
+
+    # -- operations ---------------------------------------------------------------------------
+    @staticmethod
+    def entry(name: str, st: os.stat_result) -> dict:
+        return {
+            "name": name,
+            "type": TYPES.get(stat.S_IFMT(st.st_mode), "other"),
+            "size": st.st_size,
+            "mtime": st.st_mtime,
+            "mode": stat.S_IMODE(st.st_mode),
+        }
+
+    def op_stat(self, root, parts):
+        if not parts:
+            fd = self.root_fd(root)
+            try:
+                return self.entry(root, os.fstat(fd))
+            finally:
+                os.close(fd)
+        fd, name = self.parent(root, parts)
+        try:
+            return self.entry(name, os.stat(name, dir_fd=fd, follow_symlinks=False))
+        finally:
+            os.close(fd)
+
+    def op_list(self, root, parts, sort="name", reverse=False, offset=0, limit=200, hidden=False):
+        fd = self.walk(root, parts)
+        try:
+            with os.scandir(fd) as it:
+                names = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            if not hidden:
+                names = [(n, d) for n, d in names if not n.startswith(".")]
+            if sort == "name":  # folders first, then by name: no stat needed before the page
+                names.sort(key=lambda nd: (not nd[1], nd[0].lower(), nd[0]), reverse=reverse)
+                page = names[offset : offset + limit]
+                entries = [self.entry(n, os.stat(n, dir_fd=fd, follow_symlinks=False)) for n, _ in page]
+            else:
+                stats = []
+                for n, _ in names:
+                    try:
+                        stats.append(self.entry(n, os.stat(n, dir_fd=fd, follow_symlinks=False)))
+                    except FileNotFoundError:
+                        continue
+                key = {"size": lambda e: e["size"], "mtime": lambda e: e["mtime"]}[sort]
+                stats.sort(key=key, reverse=reverse)
+                entries = stats[offset : offset + limit]
+            return {"total": len(names), "entries": entries}
+        finally:
+            os.close(fd)
+
+    def op_open(self, root, parts):
+        fd, name = self.parent(root, parts)
+        try:
+            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        finally:
+            os.close(fd)
+        st = os.fstat(file_fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(file_fd)
+            raise Refused(409, "not a regular file")
+        os.set_blocking(file_fd, True)
+        return self.entry(parts[-1], st), file_fd
+
+    def op_partial(self, root, parts, upload_id):
+        """Open (or reopen, to resume) the partial file of an upload beside its target."""
+        fd, name = self.parent(root, parts)
+        try:
+            partial = f"{PARTIAL_PREFIX}{upload_id}"
+            file_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return {"size": os.fstat(file_fd).st_size}, file_fd
+
+    def op_commit(self, root, parts, upload_id, overwrite=False, mode=0o644):
+        fd, name = self.parent(root, parts)
+        try:
+            partial = f"{PARTIAL_PREFIX}{upload_id}"
+            os.chmod(partial, mode & ~current_umask() & 0o777, dir_fd=fd, follow_symlinks=False)
+            if overwrite:
+                os.rename(partial, name, src_dir_fd=fd, dst_dir_fd=fd)
+            else:  # a hard link fails if the name exists: no check-then-act race
+                os.link(partial, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                os.unlink(partial, dir_fd=fd)
+            return self.entry(name, os.stat(name, dir_fd=fd, follow_symlinks=False))
+        finally:
+            os.close(fd)
+
+    def op_abort(self, root, parts, upload_id):
+        fd, _ = self.parent(root, parts)
+        try:
+            os.unlink(f"{PARTIAL_PREFIX}{upload_id}", dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+        return {}
+
+    def op_mkdir(self, root, parts, parents=False):
+        if parents:
+            fd = self.root_fd(root)
+            try:
+                for part in parts:
+                    try:
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    fd = descend(fd, part)
+            finally:
+                os.close(fd)
+            return self.op_stat(root, parts)
+        fd, name = self.parent(root, parts)
+        try:
+            os.mkdir(name, 0o777, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return self.op_stat(root, parts)
+
+    def op_rename(self, root, parts, to_root, to_parts, overwrite=False):
+        if root != to_root:
+            raise Refused(409, "cannot move across storage areas; copy instead")
+        if to_parts[: len(parts)] == parts:
+            raise Refused(400, "cannot move a folder into itself")
+        src_fd, src = self.parent(root, parts)
+        try:
+            dst_fd, dst = self.parent(to_root, to_parts)
+            try:
+                if not overwrite and exists(dst, dst_fd):
+                    raise Refused(409, f"{'/'.join([to_root, *to_parts])} already exists")
+                os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
+        return self.op_stat(to_root, to_parts)
+
+    def op_copy(self, root, parts, to_root, to_parts, overwrite=False):
+        if root == to_root and to_parts[: len(parts)] == parts:
+            raise Refused(400, "cannot copy a folder into itself")
+        src_fd, src = self.parent(root, parts)
+        dst_fd, dst = self.parent(to_root, to_parts)
+        try:
+            if not overwrite and exists(dst, dst_fd):
+                raise Refused(409, f"{'/'.join([to_root, *to_parts])} already exists")
+            copy_tree(src_fd, src, dst_fd, dst)
+        finally:
+            os.close(src_fd)
+            os.close(dst_fd)
+        return self.op_stat(to_root, to_parts)
+
+    def op_delete(self, root, parts):
+        fd, name = self.parent(root, parts)
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(name, dir_fd=fd)  # the fd-based, symlink-safe rmtree
+            else:
+                os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return {}
+
+    def op_chmod(self, root, parts, mode):
+        if not isinstance(mode, int) or not 0 <= mode <= 0o777:
+            raise Refused(400, "mode: expected permission bits 0-0777")
+        fd, name = self.parent(root, parts)
+        try:
+            os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+        except NotImplementedError:  # Linux has no lchmod: open the name without following
+            file_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                os.chmod(f"/proc/self/fd/{file_fd}", mode)
+            finally:
+                os.close(file_fd)
+        finally:
+            os.close(fd)
+        return self.op_stat(root, parts)
+
+    def op_walk(self, root, parts, max_entries=100_000):
+        """Every regular file under a folder (for zip downloads), relative paths, no symlinks."""
+        files = []
+
+        def visit(fd, prefix):
+            with os.scandir(fd) as it:
+                entries = list(it)
+            for e in entries:
+                if len(files) >= max_entries:
+                    raise Refused(413, f"more than {max_entries} files: download a smaller folder")
+                if e.is_dir(follow_symlinks=False):
+                    sub = os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    try:
+                        visit(sub, prefix + [e.name])
+                    finally:
+                        os.close(sub)
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    files.append({"path": prefix + [e.name], "size": st.st_size, "mtime": st.st_mtime})
+
+        fd = self.walk(root, parts)
+        try:
+            visit(fd, [])
+        finally:
+            os.close(fd)
+        return {"files": files}
+
+    def handle(self, request: dict):
+        op = request.pop("op", "")
+        method = getattr(self, f"op_{op}", None)
+        if method is None:
+            raise Refused(400, f"unknown operation {op!r}")
+        return method(**request)
+
+
+def descend(fd: int, name: str) -> int:
+    """The folder ``name`` inside the open folder ``fd`` (which is closed); never a symlink."""
+    try:
+        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except NotADirectoryError:
+        if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            raise Refused(403, "symbolic links are not followed") from None
+        raise
+    os.close(fd)
+    return inner
+
+
+def exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def copy_tree(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+    st = os.stat(src, dir_fd=src_fd, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        os.mkdir(dst, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=dst_fd)
+        inner_src = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=src_fd)
+        inner_dst = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_fd)
+        try:
+            for name in os.listdir(inner_src):
+                copy_tree(inner_src, name, inner_dst, name)
+        finally:
+            os.close(inner_src)
+            os.close(inner_dst)
+    elif stat.S_ISREG(st.st_mode):
+        s = os.open(src, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src_fd)
+        try:
+            d = os.open(
+                dst,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                stat.S_IMODE(st.st_mode),
+                dir_fd=dst_fd,
+            )
+            try:
+                while os.sendfile(d, s, None, 1 << 30) > 0:
+                    pass
+            finally:
+                os.close(d)
+        finally:
+            os.close(s)
+    # symlinks and special files are not copied (never followed)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def serve(sock: socket.socket, worker: Worker) -> None:
+    while True:
+        try:
+            request, _ = recv_frame(sock)
+        except EOFError:
+            return
+        fd = None
+        try:
+            result = worker.handle(request)
+            if isinstance(result, tuple):
+                result, fd = result
+            answer = {"ok": True, **result}
+        except Refused as e:
+            answer = {"ok": False, "status": e.status, "error": str(e)}
+        except OSError as e:
+            status, message = ERRORS.get(e.errno, (500, "storage error"))
+            answer = {"ok": False, "status": status, "error": message, "errno": e.errno}
+        except (TypeError, ValueError, KeyError) as e:
+            answer = {"ok": False, "status": 400, "error": f"bad request: {e}"}
+        try:
+            send_frame(sock, answer, fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+def main() -> int:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    roots = json.loads(sys.argv[2])
+    os.umask(0o022)
+    serve(sock, Worker(roots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The web shell service (hub-managed, HubOAuth): a terminal in the browser onto a login node.
+
+  GET  ./              the terminal page (xterm.js)
+  WS   ./terminal      the caller's own new terminal (terminado's JSON messages)
+  GET  ./api/prefs     the caller's font size and theme
+  PUT  ./api/prefs     change them (XSRF or token)
+  GET  ./metrics       Prometheus, for tokens with read:metrics
+
+The websocket never takes a user name from the request: it opens a shell for whoever the hub
+says is calling, so one user cannot reach another's shell. Its origin must be the hub's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from prometheus_client import Counter, Gauge
+from terminado import TermSocket
+from terminado.management import MaxTerminalsReached
+from tornado import ioloop, web
+
+from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..metrics import MetricsHandler
+from .prefs import PrefsError, PrefsStore
+from .terminals import ShellRefused, ShellSettings, UserTermManager
+
+log = logging.getLogger("ink.shell")
+SESSIONS = Counter("ink_shell_sessions_total", "web shell sessions opened", ["outcome"])
+OPEN = Gauge("ink_shell_open_terminals", "web shell terminals open now")
+MAX_INPUT = 64 * 1024
+
+
+class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    pass
+
+
+class PageHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        me = self.current_user["name"]
+        self.render(
+            "shell.html",
+            prefix=self.settings["prefix"],
+            prefs=self.settings["prefs"].get(me),
+            xsrf=self.xsrf_token.decode(),
+            user=me,
+            mode=self.settings["shell"].mode,
+        )
+
+
+class PrefsHandler(JsonErrors, BaseHandler):
+    @web.authenticated
+    def get(self):
+        self.finish(self.settings["prefs"].get(self.current_user["name"]))
+
+    @web.authenticated
+    def put(self):
+        try:
+            body = json.loads(self.request.body or b"null")
+            prefs = self.settings["prefs"].update(self.current_user["name"], body)
+        except ValueError as e:  # PrefsError and bad JSON
+            raise web.HTTPError(
+                400, str(e) if isinstance(e, PrefsError) else "expected a JSON object"
+            ) from None
+        self.finish(prefs)
+
+
+class TerminalSocket(HubOAuthenticated, TermSocket):
+    """terminado's socket, opened only for an authenticated caller, always onto their own shell."""
+
+    async def get(self, *args, **kwargs):
+        if self.current_user is None:
+            raise web.HTTPError(403, "log in to the hub first")
+        return await super().get(*args, **kwargs)
+
+    def open(self, *args):
+        manager: UserTermManager = self.term_manager
+        name = self.current_user["name"]
+        try:
+            self.terminal = manager.open_for(name)
+        except (ShellRefused, MaxTerminalsReached) as e:
+            SESSIONS.labels("refused").inc()
+            log.warning("shell refused for %s: %s", name, e)
+            self.send_json_message(["stdout", f"\r\nINK: {e}\r\n"])
+            self.send_json_message(["disconnect", 1])
+            self.close(1008, str(e)[:120])
+            return
+        except OSError as e:  # runuser/ssh missing, fork failed
+            SESSIONS.labels("failed").inc()
+            log.error("shell for %s failed to start: %s", name, e)
+            self.send_json_message(
+                ["stdout", "\r\nINK: the shell could not be started; see the service log.\r\n"]
+            )
+            self.close(1011, "shell failed to start")
+            return
+        SESSIONS.labels("opened").inc()
+        OPEN.set(len(manager.ptys_by_fd))
+        self.term_name = name
+        self.terminal.clients.append(self)
+        self.send_json_message(["setup", {}])
+
+    async def on_message(self, message):
+        """terminado's messages, checked: ["stdin", text] and ["set_size", rows, cols]."""
+        if self.terminal is None:
+            return
+        try:
+            command = json.loads(message)
+        except ValueError:
+            return
+        if not isinstance(command, list) or not command:
+            return
+        if command[0] == "stdin" and len(command) == 2 and isinstance(command[1], str):
+            await self.stdin_to_ptyproc(command[1][:MAX_INPUT])
+        elif command[0] == "set_size" and len(command) >= 3:
+            rows, cols = command[1], command[2]
+            if all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000 for v in (rows, cols)):
+                self.size = (rows, cols)
+                self.terminal.resize_to_smallest()
+
+    def on_close(self):
+        if self.terminal is not None:
+            super().on_close()
+        OPEN.set(len(self.term_manager.ptys_by_fd))
+
+
+def xterm_dir() -> str:
+    """xterm.js and its fit add-on (npm), installed by scripts/install into the prefix."""
+    return os.path.join(sys.prefix, "node_modules", "@xterm")
+
+
+def make_app(settings: ShellSettings, prefs: PrefsStore, prefix: str) -> web.Application:
+    manager = UserTermManager(settings)
+
+    def route(path):
+        return url_path_join(prefix, path)
+
+    return web.Application(
+        [
+            (route("oauth_callback"), HubOAuthCallbackHandler),
+            (prefix, PageHandler),
+            (route("terminal"), TerminalSocket, {"term_manager": manager}),
+            (route("api/prefs"), PrefsHandler),
+            (route("metrics"), MetricsHandler),
+            (route("static/xterm/(.*)"), web.StaticFileHandler, {"path": xterm_dir()}),
+        ],
+        shell=settings,
+        prefs=prefs,
+        prefix=prefix,
+        term_manager=manager,
+        cookie_secret=os.urandom(32),
+        xsrf_cookies=True,
+        template_path=str(Path(__file__).parent / "templates"),
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="ink-shell")
+    parser.add_argument("--mode", default="local", choices=["local", "ssh"])
+    parser.add_argument("--host", action="append", default=[], help="a login host (ssh mode); repeatable")
+    parser.add_argument("--ssh-option", action="append", default=[], help="Name=value for ssh -o")
+    parser.add_argument("--keep-sessions", action="store_true", help="keep shells in tmux across tabs")
+    parser.add_argument("--credentials-store", default="", help="the credentials service's ticket folder")
+    parser.add_argument("--prefs", required=True, help="folder of users' terminal preferences")
+    parser.add_argument("--max-per-user", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-shell] %(message)s")
+    settings = ShellSettings(
+        mode=args.mode,
+        hosts=args.host,
+        keep_sessions=args.keep_sessions,
+        ssh_options=args.ssh_option,
+        credentials_store=args.credentials_store,
+        max_per_user=args.max_per_user,
+    )
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-shell/")
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084"))
+    app = make_app(settings, PrefsStore(args.prefs), prefix)
+    app.listen(url.port, url.hostname)
+    log.info("serving %s on %s (%s mode)", prefix, url.geturl(), settings.mode)
+    ioloop.IOLoop.current().start()

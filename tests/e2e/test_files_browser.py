@@ -1,0 +1,86 @@
+"""The file manager in Chromium: browse, upload with progress, preview text, an image and a PDF,
+make a share link and open it in a fresh browser context without logging in."""
+
+import pwd
+import re
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from tests.helpers.browser import login
+from tests.helpers.samples import pdf, png
+
+
+def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
+    hub = make_hub({"type": "local"})
+    home = Path(pwd.getpwnam("inkt_alice").pw_dir)
+    for name in ("notes.txt", "plot.png", "paper.pdf"):
+        (home / name).unlink(missing_ok=True)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "notes.txt").write_text("E = mc^2\nfirst line of the notes\n")
+    (uploads / "plot.png").write_bytes(png())
+    (uploads / "paper.pdf").write_bytes(pdf("INK preview"))
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
+    page.click("#ink-nav-files")
+    expect(page.locator("#ink-pager")).to_have_attribute("data-total", re.compile(r"\d+"), timeout=20_000)
+    expect(page.locator("#ink-crumbs")).to_contain_text("home")
+
+    page.set_input_files("#ink-upload", [str(uploads / n) for n in ("notes.txt", "plot.png", "paper.pdf")])
+    for name in ("notes.txt", "plot.png", "paper.pdf"):
+        expect(page.locator(f".ink-upload[data-name='home/{name}']")).to_have_attribute("data-state", "done")
+    assert (home / "plot.png").read_bytes() == png()
+    assert (home / "paper.pdf").stat().st_uid == pwd.getpwnam("inkt_alice").pw_uid
+    sent = page.locator(".ink-upload[data-name='home/paper.pdf']").get_attribute("data-sent")
+    assert int(sent) == len(pdf("INK preview"))  # the progress bar reached the file's size
+    page.screenshot(path=str(output_dir / "files-uploaded.png"), full_page=True)
+
+    page.click("#ink-list tr[data-name='notes.txt'] td.name a")
+    expect(page.locator("#ink-preview-text")).to_contain_text("first line of the notes")
+    page.screenshot(path=str(output_dir / "files-preview-text.png"))
+
+    page.click("#ink-list tr[data-name='plot.png'] td.name a")
+    image = page.locator("#ink-preview-image")
+    expect(image).to_be_visible()
+    page.wait_for_function("document.getElementById('ink-preview-image').complete")
+    assert image.evaluate("img => img.naturalWidth") == 64
+    page.screenshot(path=str(output_dir / "files-preview-image.png"))
+
+    with page.expect_response(lambda r: "paper.pdf" in r.url) as pdf_response:
+        page.click("#ink-list tr[data-name='paper.pdf'] td.name a")
+    assert pdf_response.value.status == 200
+    assert pdf_response.value.headers["content-type"] == "application/pdf"
+    # Chromium hands the PDF to its viewer; the bytes the viewer got are the file's
+    assert page.request.get(pdf_response.value.url).body() == (home / "paper.pdf").read_bytes()
+    expect(page.locator("#ink-preview-pdf")).to_be_visible()
+    page.wait_for_timeout(1500)  # the viewer draws the page after it loads
+    page.locator("#ink-preview-pdf").screenshot(path=str(output_dir / "files-preview-pdf.png"))
+
+    # a share link, opened by someone who is not logged in
+    page.once("dialog", lambda dialog: dialog.accept("1"))
+    page.click("#ink-list tr[data-name='plot.png'] button:has-text('share')")
+    url = page.locator("#ink-share-url").input_value()
+    assert "/services/ink-files/s/" in url
+    page.screenshot(path=str(output_dir / "files-share-made.png"))
+    stranger = browser.new_context()
+    other = stranger.new_page()
+    other.goto(url)
+    expect(other.locator("#ink-preview-image")).to_be_visible(timeout=20_000)
+    other.wait_for_function("document.getElementById('ink-preview-image').complete")
+    assert other.locator("#ink-preview-image").evaluate("img => img.naturalWidth") == 64
+    other.screenshot(path=str(output_dir / "files-share-opened.png"))
+    stranger.close()
+
+    # and revoked by its owner: the stranger's link stops working
+    page.click("#ink-shares")
+    expect(page.locator("#ink-share-list tr")).to_have_count(1)
+    page.click("#ink-share-list button:has-text('revoke')")
+    expect(page.locator("#ink-share-list tr")).to_have_count(0)
+    stranger = browser.new_context()
+    response = stranger.new_page().goto(url)
+    assert response.status == 404
+    stranger.close()
+    context.close()

@@ -1,0 +1,350 @@
+"""The file service through a real hub, as real Unix users: every operation, its confinement
+(paths, symlinks, other users, the kernel's own permission checks), uploads that survive a
+dropped connection, Range downloads, zips, share links, XSRF."""
+
+import hashlib
+import io
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import USERS, site_config
+from tests.helpers.hub import Hub, login_session
+
+API = "/services/ink-files/api/v1/"
+SHARED = Path("/srv/inkt-files-shared")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, unix_users, profiles_dir):
+    SHARED.mkdir(parents=True, exist_ok=True)
+    SHARED.chmod(0o1777)
+    site = site_config({"type": "local"})
+    site["paths"]["profiles"] = str(profiles_dir)
+    site["files"] = {
+        "port": site["files"]["port"],
+        "areas": {"home": "{home}", "shared": str(SHARED)},
+        "max_upload": "64M",
+        "max_concurrent_uploads": 2,
+    }
+    server = Hub(tmp_path_factory.mktemp("files-hub"), site).start()
+    yield server
+    server.stop()
+    shutil.rmtree(SHARED, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tokens(hub):
+    return {name: hub.user_token(name) for name in USERS}
+
+
+def home(name) -> Path:
+    return Path(pwd.getpwnam(name).pw_dir)
+
+
+def api(hub, method, path, token, **kwargs):
+    headers = {"Authorization": f"token {token}", **kwargs.pop("headers", {})}
+    return requests.request(method, f"{hub.url}{API}{path}", headers=headers, timeout=60, **kwargs)
+
+
+def as_user(name, *argv):
+    subprocess.run(["runuser", "-u", name, "--", *argv], check=True)
+
+
+def test_round_trip_as_the_user(hub, tokens):
+    alice = tokens["inkt_alice"]
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    r = api(hub, "PUT", "files/home/ft/round.bin", alice, data=data)
+    assert r.status_code == 404  # the folder does not exist yet: nothing is created on the way
+    assert api(hub, "POST", "mkdir/home/ft", alice).status_code == 201
+    r = api(hub, "PUT", "files/home/ft/round.bin", alice, data=data)
+    assert r.status_code == 201, r.text
+    target = home("inkt_alice") / "ft" / "round.bin"
+    assert target.read_bytes() == data and target.stat().st_uid == pwd.getpwnam("inkt_alice").pw_uid
+    assert api(hub, "GET", "files/home/ft/round.bin", alice).content == data
+    # the same name again is refused unless overwrite=1: nothing is lost by accident
+    assert api(hub, "PUT", "files/home/ft/round.bin", alice, data=b"x").status_code == 409
+    assert target.read_bytes() == data
+    assert api(hub, "PUT", "files/home/ft/round.bin?overwrite=1", alice, data=b"x").status_code == 201
+    assert target.read_bytes() == b"x"
+    stat = api(hub, "GET", "stat/home/ft/round.bin", alice).json()
+    assert stat["size"] == 1 and stat["type"] == "file" and stat["path"] == "home/ft/round.bin"
+
+
+def test_range_downloads_resume_with_identical_bytes(hub, tokens):
+    alice = tokens["inkt_alice"]
+    data = os.urandom(5 * 1024 * 1024)
+    assert api(hub, "PUT", "files/home/range.bin?overwrite=1", alice, data=data).status_code == 201
+    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": "bytes=1000-"})
+    assert r.status_code == 206 and r.headers["Content-Range"] == f"bytes 1000-{len(data) - 1}/{len(data)}"
+    assert r.content == data[1000:]
+    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": "bytes=-10"})
+    assert r.content == data[-10:]
+    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": f"bytes={len(data)}-"})
+    assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{len(data)}"
+    # curl -C - resumes a partial download to identical bytes
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "range.bin"
+        out.write_bytes(data[:12345])
+        subprocess.run(
+            [
+                "curl",
+                "-sf",
+                "-C",
+                "-",
+                "-o",
+                str(out),
+                "-H",
+                f"Authorization: token {alice}",
+                f"{hub.url}{API}files/home/range.bin",
+            ],
+            check=True,
+        )
+        assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def send_half_and_drop(hub, token, path, upload_id, data, sent):
+    """A PUT whose connection dies after ``sent`` bytes of the body."""
+    with socket.create_connection(("127.0.0.1", hub.port)) as sock:
+        head = (
+            f"PUT {API}files/{path} HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\n"
+            f"Authorization: token {token}\r\nX-Ink-Upload: {upload_id}\r\n"
+            f"Content-Range: bytes 0-{len(data) - 1}/{len(data)}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data[:sent])
+        time.sleep(1)
+
+
+def test_an_upload_killed_midway_leaves_nothing_and_resumes(hub, tokens):
+    alice = tokens["inkt_alice"]
+    data = os.urandom(8 * 1024 * 1024)
+    upload_id = "resume-" + os.urandom(6).hex()
+    send_half_and_drop(hub, alice, "home/resumed.bin", upload_id, data, 3 * 1024 * 1024)
+    assert not (home("inkt_alice") / "resumed.bin").exists()
+    received = api(hub, "GET", f"uploads/home/resumed.bin?upload={upload_id}", alice).json()["received"]
+    assert 0 < received <= 3 * 1024 * 1024
+    # resuming from a wrong offset is refused with what the server has
+    r = api(
+        hub,
+        "PUT",
+        "files/home/resumed.bin",
+        alice,
+        data=data[:10],
+        headers={"X-Ink-Upload": upload_id, "Content-Range": f"bytes 0-9/{len(data)}"},
+    )
+    assert r.status_code == 409 and int(r.headers["X-Ink-Received"]) == received
+    rest = data[received:]
+    r = api(
+        hub,
+        "PUT",
+        "files/home/resumed.bin",
+        alice,
+        data=rest,
+        headers={"X-Ink-Upload": upload_id, "Content-Range": f"bytes {received}-{len(data) - 1}/{len(data)}"},
+    )
+    assert r.status_code == 201, r.text
+    assert (home("inkt_alice") / "resumed.bin").read_bytes() == data
+    assert not [p for p in os.listdir(home("inkt_alice")) if p.startswith(".ink-upload-")]
+
+
+def test_two_uploads_of_one_name_do_not_interleave(hub, tokens):
+    alice = tokens["inkt_alice"]
+    one, two = b"1" * (6 * 1024 * 1024), b"2" * (6 * 1024 * 1024)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda d: api(hub, "PUT", "files/home/same.bin?overwrite=1", alice, data=d).status_code,
+                [one, two],
+            )
+        )
+    assert answers == [201, 201]
+    assert (home("inkt_alice") / "same.bin").read_bytes() in (one, two)
+
+
+def test_limits_answer_clearly(hub, tokens):
+    alice = tokens["inkt_alice"]
+    r = api(
+        hub,
+        "PUT",
+        "files/home/big.bin",
+        alice,
+        data=b"x",
+        headers={"Content-Range": f"bytes 0-0/{65 * 1024 * 1024}"},
+    )
+    assert r.status_code == 413 and "upload limit" in r.json()["message"]
+    assert api(hub, "GET", "list/home?limit=5000", alice).status_code == 400
+    assert api(hub, "GET", "list/home?sort=owner", alice).status_code == 400
+
+
+def test_folder_operations(hub, tokens):
+    alice = tokens["inkt_alice"]
+    assert api(hub, "POST", "mkdir/home/ops/deep/er?parents=1", alice).status_code == 201
+    api(hub, "PUT", "files/home/ops/deep/a.txt", alice, data=b"A")
+    api(hub, "PUT", "files/home/ops/deep/er/b.txt", alice, data=b"B")
+    r = api(hub, "POST", "copy", alice, json={"from": "home/ops/deep", "to": "home/ops/copy"})
+    assert r.status_code == 200, r.text
+    assert (
+        api(hub, "POST", "move", alice, json={"from": "home/ops/copy", "to": "home/ops/moved"}).status_code
+        == 200
+    )
+    assert (home("inkt_alice") / "ops/moved/er/b.txt").read_text() == "B"
+    assert (
+        api(hub, "POST", "move", alice, json={"from": "home/ops/moved", "to": "home/ops/deep"}).status_code
+        == 409
+    )
+    assert (
+        api(hub, "POST", "move", alice, json={"from": "home/ops/deep", "to": "shared/x"}).status_code == 409
+    )
+    assert api(hub, "POST", "chmod/home/ops/deep/a.txt", alice, json={"mode": 0o600}).json()["mode"] == 0o600
+    assert api(hub, "POST", "chmod/home/ops/deep/a.txt", alice, json={"mode": "777"}).status_code == 400
+    r = api(hub, "DELETE", "files/home/ops/moved", alice)
+    assert r.status_code == 409 and "recursive=1" in r.json()["message"]
+    assert api(hub, "DELETE", "files/home/ops/moved?recursive=1", alice).status_code == 204
+    assert not (home("inkt_alice") / "ops/moved").exists()
+    # a folder downloads as a zip of what is in it
+    r = api(hub, "GET", "files/home/ops/deep", alice)
+    assert r.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert sorted(z.namelist()) == ["a.txt", "er/b.txt"] and z.read("er/b.txt") == b"B"
+    for _ in range(3):
+        listing = api(hub, "GET", "list/home/ops", alice).json()
+    assert [e["name"] for e in listing["entries"]] == ["deep"] and listing["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "files/home/%2e%2e/inkt_bob/.bashrc",
+        "files/home/..%2finkt_bob%2f.bashrc",
+        "files/%2fetc/passwd",
+        "files/home/a%00b",
+        "list/home/%2e%2e",
+        "files//etc/passwd",
+        "files/etc/passwd",
+    ],
+)
+def test_escapes_are_refused(hub, tokens, path):
+    r = requests.get(
+        f"{hub.url}{API}{path}", headers={"Authorization": f"token {tokens['inkt_alice']}"}, timeout=30
+    )
+    assert 400 <= r.status_code < 500 and "root:" not in r.text and "message" in r.json()
+
+
+def test_symlinks_and_other_users_are_refused(hub, tokens):
+    alice = tokens["inkt_alice"]
+    ahome = home("inkt_alice")
+    for name, target in (
+        ("link-etc", "/etc"),
+        ("link-bob", str(home("inkt_bob"))),
+        ("link-shadow", "/etc/shadow"),
+    ):
+        (ahome / name).unlink(missing_ok=True)
+        as_user("inkt_alice", "ln", "-s", target, str(ahome / name))
+    for path in (
+        "files/home/link-etc/passwd",
+        "files/home/link-shadow",
+        "list/home/link-bob",
+        "files/home/link-bob/.bashrc",
+    ):
+        r = api(hub, "GET", path, alice)
+        assert r.status_code == 403 and "symbolic links" in r.json()["message"], (path, r.text)
+    r = api(hub, "PUT", "files/home/link-bob/planted.txt", alice, data=b"x")
+    assert r.status_code == 403 and not (home("inkt_bob") / "planted.txt").exists()
+    # the kernel's own check: bob's private file in the shared area is closed to alice
+    (SHARED / "bob-only.txt").unlink(missing_ok=True)
+    as_user(
+        "inkt_bob", "sh", "-c", f"echo private > {SHARED}/bob-only.txt && chmod 600 {SHARED}/bob-only.txt"
+    )
+    assert api(hub, "GET", "files/shared/bob-only.txt", tokens["inkt_bob"]).content == b"private\n"
+    r = api(hub, "GET", "files/shared/bob-only.txt", alice)
+    assert r.status_code == 403 and r.json()["message"] == "permission denied"
+    assert api(hub, "DELETE", "files/shared/bob-only.txt", alice).status_code == 403  # sticky folder
+    assert (SHARED / "bob-only.txt").exists()
+    # "home" is always the caller's own
+    api(hub, "PUT", "files/home/mine.txt?overwrite=1", tokens["inkt_bob"], data=b"bob's")
+    assert api(hub, "GET", "files/home/mine.txt", alice).status_code == 404
+    # no token, a wrong token
+    assert requests.get(f"{hub.url}{API}list/home", timeout=10, allow_redirects=False).status_code in (
+        302,
+        403,
+    )
+    assert api(hub, "GET", "list/home", "wrong", allow_redirects=False).status_code in (302, 403)
+
+
+def test_cookie_requests_need_xsrf(hub, tokens, unix_users):
+    session, xsrf = login_session(hub, "inkt_alice", unix_users["inkt_alice"], "/services/ink-files/")
+    assert session.get(f"{hub.url}{API}list/home").status_code == 200
+    assert session.post(f"{hub.url}{API}mkdir/home/xsrf-dir").status_code == 403
+    assert not (home("inkt_alice") / "xsrf-dir").exists()
+    r = session.post(f"{hub.url}{API}mkdir/home/xsrf-dir", headers={"X-XSRFToken": xsrf})
+    assert r.status_code == 201, r.text
+    assert session.put(f"{hub.url}{API}files/home/xsrf.txt", data=b"x").status_code == 403
+    assert not (home("inkt_alice") / "xsrf.txt").exists()
+
+
+def test_share_links(hub, tokens):
+    alice = tokens["inkt_alice"]
+    api(hub, "POST", "mkdir/home/shared-dir/inner?parents=1", alice)
+    api(hub, "PUT", "files/home/shared-dir/inner/data.txt?overwrite=1", alice, data=b"shared data")
+    api(hub, "PUT", "files/home/sibling.txt?overwrite=1", alice, data=b"not shared")
+    r = api(hub, "POST", "shares", alice, json={"path": "home/shared-dir", "expires_in": 3600})
+    assert r.status_code == 201, r.text
+    link = r.json()
+    url = f"{hub.url}{link['url']}"
+    # no login needed; read-only; confined to the shared folder
+    assert requests.get(f"{url}list/inner", timeout=10).json()["entries"][0]["name"] == "data.txt"
+    assert requests.get(f"{url}files/inner/data.txt", timeout=10).content == b"shared data"
+    assert (
+        requests.get(f"{url}files/inner/data.txt", headers={"Range": "bytes=7-"}, timeout=10).content
+        == b"data"
+    )
+    for sub in ("files/../sibling.txt", "files/%2e%2e/sibling.txt", "files/inner/../../sibling.txt"):
+        r = requests.get(f"{url}{sub}", timeout=10)
+        assert r.status_code in (400, 404) and b"not shared" not in r.content, sub
+    assert requests.put(f"{url}files/inner/new.txt", data=b"x", timeout=10).status_code in (403, 405)
+    assert requests.get(f"{url}", timeout=10).status_code == 200
+    # a file link opens that file only
+    file_link = api(hub, "POST", "shares", alice, json={"path": "home/sibling.txt", "expires_in": 600}).json()
+    assert requests.get(f"{hub.url}{file_link['url']}files/", timeout=10).content == b"not shared"
+    assert requests.get(f"{hub.url}{file_link['url']}files/x", timeout=10).status_code == 404
+    # listed for their owner only; revocable by the owner only
+    mine = api(hub, "GET", "shares", alice).json()["shares"]
+    assert {s["id"] for s in mine} >= {link["id"], file_link["id"]} and all("url" not in s for s in mine)
+    assert api(hub, "GET", "shares", tokens["inkt_bob"]).json()["shares"] == []
+    assert api(hub, "DELETE", f"shares/{link['id']}", tokens["inkt_bob"]).status_code == 404
+    assert api(hub, "DELETE", f"shares/{link['id']}", alice).status_code == 204
+    assert requests.get(f"{url}files/inner/data.txt", timeout=10).status_code == 404
+    # an expired link is gone
+    store = Path(hub.site["paths"]["state"]) / "shares"
+    for file in store.glob(f"{file_link['id']}*.json"):
+        data = json.loads(file.read_text())
+        data["expires"] = time.time() - 1
+        file.write_text(json.dumps(data))
+    assert requests.get(f"{hub.url}{file_link['url']}files/", timeout=10).status_code == 410
+    # bad requests get a 400 naming the field
+    r = api(hub, "POST", "shares", alice, json={"path": "home/sibling.txt", "expires_in": 10**9})
+    assert r.status_code == 400 and "expires_in" in r.json()["message"]
+    assert requests.get(f"{hub.url}/services/ink-files/s/guess/files/", timeout=10).status_code == 404
+
+
+def test_metrics(hub, tokens):
+    r = requests.get(
+        f"{hub.url}/services/ink-files/metrics", headers={"Authorization": f"token {hub.metrics_token()}"}
+    )
+    assert r.status_code == 200 and "ink_files_bytes_received_total" in r.text
+    r = requests.get(
+        f"{hub.url}/services/ink-files/metrics", headers={"Authorization": f"token {tokens['inkt_bob']}"}
+    )
+    assert r.status_code == 403
