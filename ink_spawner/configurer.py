@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ink_services.files.paths import ROOT_NAME as AREA_NAME
+from ink_services.files.storage import parse_areas
 
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
@@ -229,15 +230,7 @@ def files_settings(files: dict) -> dict:
     areas = files.get("areas") or {"home": "{home}"}
     if not isinstance(areas, dict):
         raise ValueError("areas: expected a mapping of area name to folder, e.g. home: '{home}'")
-    for name, folder in areas.items():
-        if not isinstance(name, str) or not AREA_NAME.match(name):
-            raise ValueError(f"areas: {name!r} is not an area name (lower-case letters, digits, - and _)")
-        if not isinstance(folder, str) or not folder.startswith(("/", "{home}")):
-            raise ValueError(f"areas.{name}: expected an absolute folder (may use {{username}} and {{home}})")
-        try:
-            folder.format(username="u", home="/h")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(f"areas.{name}: only {{username}} and {{home}} may be used") from None
+    parse_areas(areas)
     max_upload = parse_memory_mb(str(files.get("max_upload", "100G"))) * 1024 * 1024
     concurrent = files.get("max_concurrent_uploads", 8)
     if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
@@ -488,8 +481,9 @@ def apply_files(c, site: SiteConfig) -> None:
     command = [sys.executable, "-m", "ink_services.files", "--shares", str(site.state_dir / "shares")]
     command += ["--max-upload", str(settings["max_upload"])]
     command += ["--max-concurrent-uploads", str(settings["max_concurrent_uploads"])]
-    for name, folder in settings["areas"].items():
-        command += ["--area", f"{name}={folder}"]
+    command += ["--areas", json.dumps(settings["areas"])]
+    if site.credentials.get("enabled"):
+        command += ["--credentials-store", credentials_store(site)]
     c.JupyterHub.services.append(
         {
             "name": FILES_SERVICE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from ink_spawner.jobscript.private_file import write_private
@@ -58,3 +59,27 @@ class TicketStore:
         state.update(changes)
         self.write_atomic(self._path(username, ".json"), json.dumps(state).encode())
         return state
+
+
+def deliver_ticket(store_dir, user, target: str | None = None) -> str:
+    """Copy ``user``'s ticket from the store into a file the user owns (mode 600): ``target``
+    (replaced atomically, never followed if it is a symlink) or a new temporary file.
+    Raises FileNotFoundError when the store holds no ticket for the user."""
+    source = Path(store_dir) / f"{user.pw_name}.ccache"
+    if not USERNAME.match(user.pw_name):
+        raise FileNotFoundError(source)
+    data = source.read_bytes()
+    folder = os.path.dirname(target) if target else None
+    fd, tmp = tempfile.mkstemp(prefix=f"krb5cc_ink_{user.pw_name}_", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
+        if target:
+            os.replace(tmp, target)
+            return target
+        return tmp
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

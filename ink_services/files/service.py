@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import mimetypes
@@ -41,10 +42,11 @@ from prometheus_client import Counter, Gauge
 from tornado import ioloop, web
 
 from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf
+from ..credentials.store import deliver_ticket
 from ..metrics import MetricsHandler
 from . import paths
 from .shares import ShareError, ShareStore
-from .storage import PosixStorage, StorageError
+from .storage import Storage, StorageError
 
 log = logging.getLogger("ink.files")
 CHUNK = 4 * 1024 * 1024
@@ -61,7 +63,7 @@ UPLOADS = Gauge("ink_files_uploads_in_progress", "uploads being received now")
 
 class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     @property
-    def storage(self) -> PosixStorage:
+    def storage(self) -> Storage:
         return self.settings["storage"]
 
     @property
@@ -83,9 +85,9 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         REQUESTS.labels(op, "ok").inc()
         return answer
 
-    async def open_file(self, root, parts, owner=None) -> tuple[dict, int]:
+    async def reader(self, root, parts, owner=None):
         try:
-            return await self.storage.call(owner or self.username, "open", root=root, parts=parts)
+            return await self.storage.reader(owner or self.username, root, parts)
         except StorageError as e:
             raise web.HTTPError(e.status, str(e)) from None
 
@@ -136,48 +138,65 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         entry = await self.ask("stat", owner, root=root, parts=parts)
         if entry["type"] == "dir":
             return await self.send_zip(root, parts, owner, head)
-        info, fd = await self.open_file(root, parts, owner)
+        reader = await self.reader(root, parts, owner)
         try:
-            size = info["size"]
-            start, end = 0, size - 1
-            header = self.request.headers.get("Range")
-            if header:
-                match = RANGE.match(header.strip())
-                if not match or match.groups() == ("", ""):
-                    raise web.HTTPError(416, "Range: expected bytes=START-END (one range)")
-                first, last = match.groups()
-                if first == "":  # the last N bytes
-                    start, end = max(0, size - int(last)), size - 1
-                else:
-                    start, end = int(first), min(int(last) if last else size - 1, size - 1)
-                if start >= size or start > end:  # answered here: send_error would drop the header
-                    self.set_status(416)
-                    self.set_header("Content-Range", f"bytes */{size}")
-                    self.finish(
-                        {"status": 416, "message": f"range not satisfiable: the file has {size} bytes"}
-                    )
-                    return
-                self.set_status(206)
-                self.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+            size = reader.size
+            ranges = parse_ranges(self.request.headers.get("Range"), size)
+            partial = bool(ranges)
+            ranges = ranges if ranges != [] else [(0, size - 1)]
+            if ranges is None:  # answered here: send_error would drop the header
+                self.set_status(416)
+                self.set_header("Content-Range", f"bytes */{size}")
+                self.finish({"status": 416, "message": f"range not satisfiable: the file has {size} bytes"})
+                return
             self.set_header("Accept-Ranges", "bytes")
-            self.set_header("Content-Length", str(max(0, end - start + 1)))
             self.set_header(
-                "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(info["mtime"]))
+                "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reader.mtime))
             )
-            self.content_headers(parts[-1])
+            self.content_headers(parts[-1] if parts else root)
+            if len(ranges) == 1:
+                start, end = ranges[0]
+                if partial:
+                    self.set_status(206)
+                    self.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+                self.set_header("Content-Length", str(max(0, end - start + 1)))
+                if not head:
+                    await self.copy_out(reader, start, end)
+                return
+            # several ranges (JSROOT reads ROOT files this way): multipart/byteranges
+            boundary = secrets.token_hex(16)
+            kind = self._headers.get("Content-Type", "application/octet-stream")
+            heads = [
+                f"--{boundary}\r\nContent-Type: {kind}\r\nContent-Range: bytes {a}-{b}/{size}\r\n\r\n".encode()
+                for a, b in ranges
+            ]
+            tail = f"--{boundary}--\r\n".encode()
+            length = sum(len(h) + (b - a + 1) + 2 for h, (a, b) in zip(heads, ranges, strict=True)) + len(
+                tail
+            )
+            self.set_status(206)
+            self.set_header("Content-Type", f"multipart/byteranges; boundary={boundary}")
+            self.set_header("Content-Length", str(length))
             if head:
                 return
-            offset = start
-            while offset <= end:
-                chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, end - offset + 1), offset)
-                if not chunk:
-                    break
-                self.write(chunk)
-                await self.flush()
-                offset += len(chunk)
-                BYTES_OUT.inc(len(chunk))
+            for part_head, (start, end) in zip(heads, ranges, strict=True):
+                self.write(part_head)
+                await self.copy_out(reader, start, end)
+                self.write(b"\r\n")
+            self.write(tail)
         finally:
-            os.close(fd)
+            reader.close()
+
+    async def copy_out(self, reader, start: int, end: int):
+        offset = start
+        while offset <= end:
+            chunk = await reader.read(offset, min(CHUNK, end - offset + 1))
+            if not chunk:
+                break
+            self.write(chunk)
+            await self.flush()
+            offset += len(chunk)
+            BYTES_OUT.inc(len(chunk))
 
     def content_headers(self, name: str, zip_file: bool = False):
         kind = (
@@ -205,19 +224,19 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
             for item in listing["files"]:
                 try:
-                    _, fd = await self.open_file(root, parts + item["path"], owner)
+                    reader = await self.reader(root, parts + item["path"], owner)
                 except web.HTTPError:
                     continue  # unreadable or gone since the walk: left out, not a broken zip
                 try:
                     info = zipfile.ZipInfo("/".join(item["path"]), time.localtime(item["mtime"])[:6])
                     with archive.open(info, "w", force_zip64=True) as member:
                         offset = 0
-                        while chunk := await asyncio.to_thread(os.pread, fd, CHUNK, offset):
+                        while chunk := await reader.read(offset, CHUNK):
                             member.write(chunk)
                             offset += len(chunk)
                             await self.drain(stream)
                 finally:
-                    os.close(fd)
+                    reader.close()
             await self.drain(stream)
         await self.drain(stream)
 
@@ -227,6 +246,28 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             self.write(data)
             BYTES_OUT.inc(len(data))
             await self.flush()
+
+
+def parse_ranges(header: str | None, size: int, limit: int = 256) -> list[tuple[int, int]] | None:
+    """``bytes=a-b,c-,-n`` -> [(start, end), ...] within the file; None when none is satisfiable;
+    [] when there is no usable Range header (the whole file is sent: RFC 9110 lets a server
+    ignore a Range it does not understand)."""
+    header = (header or "").strip()
+    if not header.startswith("bytes="):
+        return []
+    ranges = []
+    for spec in header[len("bytes=") :].split(",")[:limit]:
+        match = RANGE.match("bytes=" + spec.strip())
+        if not match or match.groups() == ("", ""):
+            return []
+        first, last = match.groups()
+        if first == "":  # the last N bytes
+            start, end = max(0, size - int(last)), size - 1
+        else:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        if start < size and start <= end:
+            ranges.append((start, end))
+    return ranges or None
 
 
 class ZipStream:
@@ -278,6 +319,7 @@ class FileHandler(FilesHandler):
     """Download (GET/HEAD), streamed upload (PUT), delete (DELETE)."""
 
     upload = None
+    refusal = None
 
     @web.authenticated
     async def get(self, user_path):
@@ -308,7 +350,21 @@ class FileHandler(FilesHandler):
         if self.request.method != "PUT":
             self.request.connection.set_max_body_size(self.settings["max_request_body"])
             return
-        # authenticate before a single byte of the body is accepted
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.settings["max_upload"]:
+            limit = self.settings["max_upload"]
+            raise web.HTTPError(413, f"the file is larger than this site's upload limit of {limit} bytes")
+        if length.isdigit():
+            self.request.connection.set_max_body_size(int(length))
+        # A refused upload's body is read and dropped, never stored: the answer comes after it.
+        # (Cutting the connection instead makes the hub's proxy answer 503, hiding the reason.)
+        try:
+            await self.start_upload()
+        except (web.HTTPError, paths.PathRefused) as e:
+            self.refusal = e if isinstance(e, web.HTTPError) else web.HTTPError(400, str(e))
+
+    async def start_upload(self):
+        # authenticate before a single byte of the body is stored
         if self.current_user is None:
             raise web.HTTPError(403, "log in or send a token")
         self.check_xsrf_cookie()
@@ -340,61 +396,57 @@ class FileHandler(FilesHandler):
         if active.get(self.username, 0) >= self.settings["max_concurrent_uploads"]:
             raise web.HTTPError(429, "too many uploads at once: wait for one to finish")
         try:
-            info, fd = await self.storage.call(
-                self.username, "partial", root=root, parts=parts, upload_id=upload_id
-            )
+            writer = await self.storage.writer(self.username, root, parts, upload_id)
         except StorageError as e:
             raise web.HTTPError(e.status, str(e)) from None
-        if info["size"] != start:
-            os.close(fd)
+        if writer.size != start:
+            writer.close()
             raise AnswerError(
                 409,
-                f"this upload has {info['size']} bytes so far: resume from there",
-                {"X-Ink-Received": str(info["size"])},
-                received=info["size"],
+                f"this upload has {writer.size} bytes so far: resume from there",
+                {"X-Ink-Received": str(writer.size)},
+                received=writer.size,
             )
         active[self.username] = active.get(self.username, 0) + 1
         UPLOADS.inc()
-        self.upload = {
-            "root": root,
-            "parts": parts,
-            "id": upload_id,
-            "fd": fd,
-            "offset": start,
-            "total": total,
-        }
-        self.request.connection.set_max_body_size(length)
+        self.upload = {"root": root, "parts": parts, "id": upload_id, "writer": writer, "offset": start}
+        self.upload["total"] = total
 
-    def data_received(self, chunk: bytes):
+    async def data_received(self, chunk: bytes):
         upload = self.upload
-        if upload is None:
+        if upload is None or "error" in upload:
             return
         try:
-            os.pwrite(upload["fd"], chunk, upload["offset"])
-        except OSError as e:
+            await upload["writer"].write(upload["offset"], chunk)
+        except (OSError, StorageError) as e:
             upload["error"] = e
             return
         upload["offset"] += len(chunk)
         BYTES_IN.inc(len(chunk))
 
-    @web.authenticated
     async def put(self, user_path):
+        if self.refusal is not None:
+            raise self.refusal
         upload = self.upload
         try:
             error = upload.get("error")
             if error is None:
                 try:
-                    await asyncio.to_thread(os.fsync, upload["fd"])
-                except OSError as e:
+                    await upload["writer"].sync()
+                except (OSError, StorageError) as e:
                     error = e
         finally:
             self.release_upload()
         kwargs = {"root": upload["root"], "parts": upload["parts"], "upload_id": upload["id"]}
         if error is not None:  # disk full, quota: nothing half-written stays behind
             await self.storage.request(self.username, "abort", **kwargs)
-            if error.errno in (28, 122):
+            if (
+                getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+                or getattr(error, "status", 0) == 507
+            ):
                 raise web.HTTPError(507, "the disk or your quota is full: the upload was removed")
-            raise web.HTTPError(500, "the upload could not be written")
+            log.error("upload of %s failed: %s", self.username, error)
+            raise web.HTTPError(500, "the upload could not be written; it was removed")
         if upload["offset"] < upload["total"]:
             self.set_status(202)
             self.finish({"upload": upload["id"], "received": upload["offset"], "total": upload["total"]})
@@ -405,14 +457,18 @@ class FileHandler(FilesHandler):
 
     def release_upload(self):
         upload = self.upload
-        if upload is not None and "fd" in upload:
-            os.close(upload.pop("fd"))
+        if upload is not None and "writer" in upload:
+            upload.pop("writer").close()
             active = self.settings["active_uploads"]
             active[self.username] = max(0, active.get(self.username, 1) - 1)
             UPLOADS.dec()
 
     def on_connection_close(self):
-        self.release_upload()  # the partial file stays, to resume from
+        # the partial file stays, to resume from; what a writer still holds goes into it first
+        upload = self.upload
+        if upload is not None and "writer" in upload and hasattr(upload["writer"], "flush"):
+            ioloop.IOLoop.current().add_callback(upload["writer"].flush)
+        self.release_upload()
 
     def on_finish(self):
         self.release_upload()
@@ -649,20 +705,25 @@ def make_app(
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ink-files")
     parser.add_argument(
-        "--area", action="append", default=[], help="NAME=FOLDER ({username}, {home}); repeatable"
+        "--areas", default='{"home": "{home}"}', help="JSON: area name -> folder or xrootd spec"
     )
     parser.add_argument("--shares", required=True, help="folder of share links")
+    parser.add_argument("--credentials-store", default="", help="the credentials service's tickets (xrootd)")
     parser.add_argument("--max-upload", type=int, default=100 * 1024**3)
     parser.add_argument("--max-concurrent-uploads", type=int, default=8)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
-    areas = dict(a.split("=", 1) for a in args.area) or {"home": "{home}"}
+    ticket_for = None
+    if args.credentials_store:
+
+        def ticket_for(user):
+            return deliver_ticket(args.credentials_store, user, f"/tmp/krb5cc_ink_files_{user.pw_uid}")
+
+    storage = Storage(json.loads(args.areas), ticket_for)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-files/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085"))
-    app = make_app(
-        PosixStorage(areas), ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads
-    )
+    app = make_app(storage, ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads)
     # small bodies everywhere; an upload's own limit is raised once it is authenticated (prepare)
     app.listen(url.port, url.hostname, max_body_size=MAX_REQUEST_BODY, idle_connection_timeout=3600)
-    log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(areas))
+    log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(storage.areas))
     ioloop.IOLoop.current().start()

@@ -1,6 +1,13 @@
-"""The POSIX storage adapter: one worker process per user, running with that user's uid and
-groups (see worker.py), started on first use and reused; the service talks to it over a Unix
-socket and receives open file descriptors from it."""
+"""Storage adapters behind one interface, chosen per area (a path prefix) in the site YAML.
+
+  posix   a worker process per user with the user's uid and groups (worker.py): the kernel
+          checks every access; open files come back as file descriptors.
+  xrootd  a worker process per user holding the user's Kerberos ticket (xrootd_worker.py): the
+          XRootD server (EOS, ...) checks every access; file data comes back in frames.
+
+The service sees the same operations for both: ``request(user, op, root=AREA, parts=[...])``,
+``reader(...)`` for downloads and previews, ``writer(...)`` for uploads.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,15 @@ import socket
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 
 from ink_spawner.jobspec import USERNAME
 
 from . import paths
-from .worker import recv_frame, send_frame
+from .protocol import recv_frame, send_frame
 
 log = logging.getLogger("ink.files")
+WRITE_CHUNK = 1024 * 1024
 
 
 class StorageError(Exception):
@@ -28,24 +37,69 @@ class StorageError(Exception):
         self.status = status
 
 
-class UserWorker:
-    """One worker process for one user; requests go one at a time."""
+@dataclass
+class Area:
+    name: str
+    kind: str  # posix | xrootd
+    template: str  # a folder, or a root:// URL; {username} and {home} are filled in
 
-    def __init__(self, username: str, roots: dict[str, str]):
-        user = pwd.getpwnam(username)
-        self.username = username
-        self.roots = roots
+    def location(self, user: pwd.struct_passwd) -> str:
+        return self.template.format(username=user.pw_name, home=user.pw_dir)
+
+
+def parse_areas(areas: dict) -> dict[str, Area]:
+    """The site's ``files.areas``: ``name: /folder/{username}`` (POSIX) or
+    ``name: {type: xrootd, url: root://host//path/{username}}``."""
+    parsed = {}
+    for name, spec in areas.items():
+        if not isinstance(name, str) or not paths.ROOT_NAME.match(name):
+            raise ValueError(f"areas: {name!r} is not an area name (lower-case letters, digits, - and _)")
+        if isinstance(spec, str):
+            kind, template = "posix", spec
+        elif isinstance(spec, dict) and spec.get("type") in ("posix", "xrootd"):
+            kind = spec["type"]
+            template = spec.get("url" if kind == "xrootd" else "path", "")
+        else:
+            raise ValueError(f"areas.{name}: expected a folder or {{type: xrootd, url: root://...}}")
+        if not isinstance(template, str):
+            raise ValueError(f"areas.{name}: expected text")
+        if kind == "posix" and not template.startswith(("/", "{home}")):
+            raise ValueError(f"areas.{name}: expected an absolute folder (may use {{username}} and {{home}})")
+        if kind == "xrootd" and not template.startswith(("root://", "roots://")):
+            raise ValueError(f"areas.{name}: expected a root:// URL")
+        try:
+            template.format(username="u", home="/h")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"areas.{name}: only {{username}} and {{home}} may be filled in") from None
+        parsed[name] = Area(name, kind, template)
+    return parsed
+
+
+def worker_env(user: pwd.struct_passwd, extra: dict | None = None) -> dict:
+    """A clean environment (never the service's: it holds the service's hub token)."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": user.pw_dir, **(extra or {})}
+    for name in ("PYTHONPATH", "KRB5_CONFIG"):  # a development checkout; the site's krb5.conf
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+class WorkerProcess:
+    """One worker process for one user and one kind of storage; requests go one at a time."""
+
+    def __init__(self, user: pwd.struct_passwd, module: str, roots: dict[str, str], env: dict):
+        self.username = user.pw_name
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         as_user = {}
         if os.geteuid() == 0:
-            groups = os.getgrouplist(username, user.pw_gid)
+            groups = os.getgrouplist(user.pw_name, user.pw_gid)
             as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
         elif user.pw_uid != os.geteuid():
             raise StorageError(403, "this INK runs without root: it serves files only to its own account")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ink_services.files.worker", str(theirs.fileno()), json.dumps(roots)],
+            [sys.executable, "-m", module, str(theirs.fileno()), json.dumps(roots)],
             pass_fds=[theirs.fileno()],
-            env=worker_env(user),
+            env=env,
             cwd="/",
             stdin=subprocess.DEVNULL,
             **as_user,
@@ -54,10 +108,10 @@ class UserWorker:
         self.sock = ours
         self.lock = threading.Lock()
 
-    def call(self, request: dict) -> tuple[dict, int | None]:
+    def call(self, request: dict, payload: bytes | None = None) -> tuple[dict, int | None]:
         with self.lock:
             try:
-                send_frame(self.sock, request)
+                send_frame(self.sock, request, payload=payload)
                 answer, fd = recv_frame(self.sock)
             except (OSError, EOFError) as e:
                 log.error("file worker of %s failed: %s", self.username, e)
@@ -83,50 +137,145 @@ class UserWorker:
                     self.proc.kill()
 
 
-def worker_env(user: pwd.struct_passwd) -> dict:
-    """A clean environment (never the service's: it holds the service's hub token)."""
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": user.pw_dir}
-    if "PYTHONPATH" in os.environ:  # a development checkout run in place
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
+class FdReader:
+    """A POSIX file opened by the user's worker: reads straight from the descriptor."""
+
+    def __init__(self, info: dict, fd: int):
+        self.size, self.mtime, self.fd = info["size"], info["mtime"], fd
+
+    async def read(self, offset: int, n: int) -> bytes:
+        return await asyncio.to_thread(os.pread, self.fd, n, offset)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
-class PosixStorage:
-    """Users' storage areas (name -> folder template with {username} and {home})."""
+class FdWriter:
+    def __init__(self, info: dict, fd: int):
+        self.size, self.fd = info["size"], fd
 
-    def __init__(self, areas: dict[str, str]):
-        for name in areas:
-            if not paths.ROOT_NAME.match(name):
-                raise ValueError(f"files.areas: not an area name: {name!r}")
-        self.areas = areas
-        self.workers: dict[str, UserWorker] = {}
+    async def write(self, offset: int, data: bytes) -> None:
+        os.pwrite(self.fd, data, offset)  # page-cache writes: cheaper inline than a thread hop
+
+    async def sync(self) -> None:
+        await asyncio.to_thread(os.fsync, self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class WorkerReader:
+    """A file the worker reads for us (XRootD): data comes back in frames."""
+
+    def __init__(self, storage: Storage, username: str, info: dict, request: dict):
+        self.storage, self.username, self.request = storage, username, request
+        self.size, self.mtime = info["size"], info["mtime"]
+
+    async def read(self, offset: int, n: int) -> bytes:
+        answer, _ = await self.storage.call(self.username, "read", **self.request, offset=offset, length=n)
+        return answer.get("_payload") or b""
+
+    def close(self):
+        pass
+
+
+class WorkerWriter:
+    """Writes through the worker (XRootD), gathered into WRITE_CHUNK-sized frames: big enough
+    to be cheap, small enough that a dropped connection loses little to resend."""
+
+    def __init__(self, storage: Storage, username: str, info: dict, request: dict):
+        self.storage, self.username, self.request = storage, username, request
+        self.size = info["size"]
+        self.buffer, self.buffer_offset = bytearray(), 0
+
+    async def write(self, offset: int, data: bytes) -> None:
+        if self.buffer and self.buffer_offset + len(self.buffer) != offset:
+            await self.flush()
+        if not self.buffer:
+            self.buffer_offset = offset
+        self.buffer += data
+        if len(self.buffer) >= WRITE_CHUNK:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.buffer:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            await self.storage.call(
+                self.username, "write", **self.request, offset=self.buffer_offset, payload=data
+            )
+
+    async def sync(self) -> None:
+        await self.flush()
+        await self.storage.call(self.username, "sync", **self.request)
+
+    def close(self):
+        pass
+
+
+class Storage:
+    """The areas of a site; one worker per (user, kind of storage), started on first use."""
+
+    def __init__(self, areas: dict, ticket_for=None):
+        self.areas = parse_areas(areas)
+        self.ticket_for = ticket_for  # user -> path of a ticket copy the user owns (xrootd)
+        self.workers: dict[tuple[str, str], WorkerProcess] = {}
         self.lock = threading.Lock()
 
-    def roots_of(self, username: str) -> dict[str, str]:
-        user = pwd.getpwnam(username)
-        roots = {}
-        for name, template in self.areas.items():
-            folder = template.format(username=username, home=user.pw_dir)
-            if os.path.isdir(folder):
-                roots[name] = folder
-        return roots
-
-    def worker(self, username: str) -> UserWorker:
+    def user(self, username: str) -> pwd.struct_passwd:
         if not USERNAME.match(username or ""):
             raise StorageError(403, "not a valid user name")
+        try:
+            return pwd.getpwnam(username)
+        except KeyError:
+            raise StorageError(403, f"there is no account {username!r} on this machine") from None
+
+    def areas_of(self, username: str) -> list[str]:
+        user = self.user(username)
+        return sorted(
+            name
+            for name, area in self.areas.items()
+            if area.kind != "posix" or os.path.isdir(area.location(user))
+        )
+
+    def kind_of(self, root: str) -> str:
+        area = self.areas.get(root)
+        if area is None:
+            raise StorageError(404, f"no storage area named {root!r}")
+        return area.kind
+
+    def worker(self, username: str, kind: str) -> WorkerProcess:
+        user = self.user(username)
         with self.lock:
-            worker = self.workers.get(username)
-            if worker is None or not worker.alive:
-                try:
-                    worker = UserWorker(username, self.roots_of(username))
-                except KeyError:
-                    raise StorageError(403, f"there is no account {username!r} on this machine") from None
-                self.workers[username] = worker
+            worker = self.workers.get((username, kind))
+            if worker is not None and worker.alive:
+                return worker
+            roots = {n: a.location(user) for n, a in self.areas.items() if a.kind == kind}
+            if kind == "posix":
+                roots = {n: folder for n, folder in roots.items() if os.path.isdir(folder)}
+                worker = WorkerProcess(user, "ink_services.files.worker", roots, worker_env(user))
+            else:
+                extra = {"XrdSecPROTOCOL": "krb5"}
+                if self.ticket_for is not None:
+                    extra["KRB5CCNAME"] = f"FILE:{self.ticket_for(user)}"
+                worker = WorkerProcess(
+                    user, "ink_services.files.xrootd_worker", roots, worker_env(user, extra)
+                )
+            self.workers[(username, kind)] = worker
             return worker
 
     async def call(self, username: str, op: str, **request) -> tuple[dict, int | None]:
-        worker = await asyncio.to_thread(self.worker, username)
-        return await asyncio.to_thread(worker.call, {"op": op, **request})
+        kind = self.kind_of(request.get("root", ""))
+        if "to_root" in request and self.kind_of(request["to_root"]) != kind:
+            raise StorageError(409, "cannot move or copy between different kinds of storage here")
+        if kind == "xrootd" and self.ticket_for is not None:
+            await asyncio.to_thread(self.ticket_for, self.user(username))  # the freshest ticket
+        worker = await asyncio.to_thread(self.worker, username, kind)
+        payload = request.pop("payload", None)
+        return await asyncio.to_thread(worker.call, {"op": op, **request}, payload)
 
     async def request(self, username: str, op: str, **request) -> dict:
         answer, fd = await self.call(username, op, **request)
@@ -134,8 +283,18 @@ class PosixStorage:
             os.close(fd)
         return answer
 
-    def areas_of(self, username: str) -> list[str]:
-        return sorted(self.roots_of(username))
+    async def reader(self, username: str, root: str, parts: list[str]):
+        info, fd = await self.call(username, "open", root=root, parts=parts)
+        if fd is not None:
+            return FdReader(info, fd)
+        return WorkerReader(self, username, info, {"root": root, "parts": parts})
+
+    async def writer(self, username: str, root: str, parts: list[str], upload_id: str):
+        request = {"root": root, "parts": parts, "upload_id": upload_id}
+        info, fd = await self.call(username, "partial", **request)
+        if fd is not None:
+            return FdWriter(info, fd)
+        return WorkerWriter(self, username, info, request)
 
     def close(self):
         for worker in self.workers.values():

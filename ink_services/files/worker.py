@@ -1,4 +1,4 @@
-"""The per-user file worker: runs with the user's uid and groups, so the kernel decides what the
+"""The per-user POSIX file worker: runs with the user's uid and groups, so the kernel decides what the
 user may read and write. The file service (which may be root) never opens a user's file itself:
 it asks this worker, which opens it and hands the open file descriptor back over a Unix socket.
 
@@ -6,82 +6,24 @@ Every path is walked one component at a time from the storage root with O_NOFOLL
 anywhere in a path is refused (listed, never followed), and one swapped in during an operation
 cannot redirect it, because each step opens relative to the folder already open.
 
-Protocol (one request at a time): a frame is a 4-byte big-endian length and a JSON object.
-Answers are {"ok": true, ...} or {"ok": false, "status": 4xx, "error": "..."}; an answer that
-carries a file descriptor sends it with the frame's first bytes (SCM_RIGHTS).
+It speaks protocol.py's frames, one request at a time.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
 import socket
 import stat
-import struct
 import sys
 
-HEADER = struct.Struct(">I")
-MAX_FRAME = 64 * 1024 * 1024
-PARTIAL_PREFIX = ".ink-upload-"
+from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
+
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
-ERRORS = {
-    errno.ENOENT: (404, "no such file or folder"),
-    errno.ENOTDIR: (404, "a part of the path is not a folder"),
-    errno.EACCES: (403, "permission denied"),
-    errno.EPERM: (403, "operation not permitted"),
-    errno.ELOOP: (403, "symbolic links are not followed"),
-    errno.EEXIST: (409, "already exists"),
-    errno.ENOTEMPTY: (409, "the folder is not empty"),
-    errno.EISDIR: (409, "is a folder"),
-    errno.ENOSPC: (507, "the disk is full"),
-    errno.EDQUOT: (507, "your disk quota is exceeded"),
-    errno.EXDEV: (409, "cannot move across storage areas; copy instead"),
-    errno.ENAMETOOLONG: (400, "name too long"),
-    errno.EROFS: (403, "read-only storage"),
-}
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def send_frame(sock: socket.socket, obj: dict, fd: int | None = None) -> None:
-    data = json.dumps(obj).encode()
-    frame = HEADER.pack(len(data)) + data
-    if fd is None:
-        sock.sendall(frame)
-    else:
-        sent = socket.send_fds(sock, [frame], [fd])
-        if sent < len(frame):
-            sock.sendall(frame[sent:])
-
-
-def recv_exact(sock: socket.socket, n: int, first: bytes = b"") -> bytes:
-    buf = bytearray(first)
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
-            raise EOFError("worker connection closed")
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_frame(sock: socket.socket) -> tuple[dict, int | None]:
-    data, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, 1)
-    if not data:
-        raise EOFError("worker connection closed")
-    head = recv_exact(sock, HEADER.size, data)
-    (length,) = HEADER.unpack(head)
-    if length > MAX_FRAME:
-        raise EOFError("frame too large")
-    return json.loads(recv_exact(sock, length)), (fds[0] if fds else None)
-
-
-class Worker:
+class Worker(Operations):
     def __init__(self, roots: dict[str, str]):
         self.roots = roots
 
@@ -310,12 +252,18 @@ class Worker:
             os.close(fd)
         return {"files": files}
 
-    def handle(self, request: dict):
-        op = request.pop("op", "")
-        method = getattr(self, f"op_{op}", None)
-        if method is None:
-            raise Refused(400, f"unknown operation {op!r}")
-        return method(**request)
+
+def list_page(entries: list[dict], sort="name", reverse=False, offset=0, limit=200, hidden=False) -> dict:
+    """A page of a listing whose entries are already stat'ed (storage that lists with stats)."""
+    if not hidden:
+        entries = [e for e in entries if not e["name"].startswith(".")]
+    keys = {
+        "name": lambda e: (e["type"] != "dir", e["name"].lower(), e["name"]),
+        "size": lambda e: e["size"],
+        "mtime": lambda e: e["mtime"],
+    }
+    entries = sorted(entries, key=keys[sort], reverse=reverse)
+    return {"total": len(entries), "entries": entries[offset : offset + limit]}
 
 
 def descend(fd: int, name: str) -> int:
@@ -375,37 +323,11 @@ def current_umask() -> int:
     return mask
 
 
-def serve(sock: socket.socket, worker: Worker) -> None:
-    while True:
-        try:
-            request, _ = recv_frame(sock)
-        except EOFError:
-            return
-        fd = None
-        try:
-            result = worker.handle(request)
-            if isinstance(result, tuple):
-                result, fd = result
-            answer = {"ok": True, **result}
-        except Refused as e:
-            answer = {"ok": False, "status": e.status, "error": str(e)}
-        except OSError as e:
-            status, message = ERRORS.get(e.errno, (500, "storage error"))
-            answer = {"ok": False, "status": status, "error": message, "errno": e.errno}
-        except (TypeError, ValueError, KeyError) as e:
-            answer = {"ok": False, "status": 400, "error": f"bad request: {e}"}
-        try:
-            send_frame(sock, answer, fd)
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-
 def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
     roots = json.loads(sys.argv[2])
     os.umask(0o022)
-    serve(sock, Worker(roots))
+    serve(sock, Worker(roots).handle)
     return 0
 
 

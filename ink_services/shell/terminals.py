@@ -18,9 +18,7 @@ import os
 import pwd
 import random
 import re
-import shutil
 import signal
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,8 @@ from terminado import UniqueTermManager
 from terminado.management import PtyWithClients
 
 from ink_spawner.jobspec import USERNAME
+
+from ..credentials.store import deliver_ticket
 
 log = logging.getLogger("ink.shell")
 HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
@@ -106,19 +106,14 @@ def ssh_command(settings: ShellSettings, user: pwd.struct_passwd, ccache: str) -
 
 def session_ticket(settings: ShellSettings, user: pwd.struct_passwd) -> str:
     """A copy of the user's ticket for this session, owned by the user, mode 600."""
-    source = Path(settings.credentials_store) / f"{user.pw_name}.ccache"
-    if not settings.credentials_store or not source.exists():
-        raise ShellRefused("INK holds no Kerberos ticket for you: log in again or renew it on the home page")
-    fd, path = tempfile.mkstemp(prefix=f"krb5cc_ink_shell_{user.pw_name}_")
     try:
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        if os.geteuid() == 0:
-            os.chown(path, user.pw_uid, user.pw_gid)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
+        if not settings.credentials_store:
+            raise FileNotFoundError
+        return deliver_ticket(settings.credentials_store, user)
+    except FileNotFoundError:
+        raise ShellRefused(
+            "INK holds no Kerberos ticket for you: log in again or renew it on the home page"
+        ) from None
 
 
 class UserTermManager(UniqueTermManager):

@@ -5,6 +5,7 @@ one user's token or cookie never reaches another user's shell."""
 import asyncio
 import json
 import pwd
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -153,3 +154,24 @@ def test_shell_isolation(make_hub, unix_users):
         f"{hub.url}{SHELL}metrics", headers={"Authorization": f"token {hub.metrics_token()}"}
     )
     assert metrics.status_code == 200 and 'ink_shell_sessions_total{outcome="opened"}' in metrics.text
+
+
+def test_kept_sessions_survive_a_closed_tab(make_hub, unix_users):
+    def keep(site):
+        site["shell"] = {**site["shell"], "keep_sessions": True}
+        return site
+
+    hub = make_hub({"type": "local"}, adjust=keep)
+    url = f"ws://127.0.0.1:{hub.port}{SHELL}terminal"
+    headers = {"Authorization": f"token {hub.user_token('inkt_bob')}"}
+    subprocess.run(["runuser", "-u", "inkt_bob", "--", "tmux", "kill-server"], capture_output=True)
+    try:
+        out = terminal_output(
+            url, headers, "export INK_MARK=kept-$((20+22)); echo set-$INK_MARK", "set-kept-42"
+        )
+        assert "set-kept-42" in out
+        # the tab closed; a new one finds the same shell inside tmux
+        out = terminal_output(url, headers, "echo again-$INK_MARK-$TMUX", "again-kept-42-")
+        assert "again-kept-42-/tmp/tmux-" in out
+    finally:
+        subprocess.run(["runuser", "-u", "inkt_bob", "--", "tmux", "kill-server"], capture_output=True)

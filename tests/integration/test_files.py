@@ -18,26 +18,43 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import USERS, site_config
+from tests.conftest import USERS, kerberos_site, site_config
 from tests.helpers.hub import Hub, login_session
+from tests.helpers.xrootd import SERVER_USER, XRootD
 
 API = "/services/ink-files/api/v1/"
 SHARED = Path("/srv/inkt-files-shared")
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, unix_users, profiles_dir):
+def xrootd(kdc):
+    root = Path(tempfile.mkdtemp(prefix="ink-xrootd-"))
+    server = XRootD(root, kdc, USERS).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
     SHARED.mkdir(parents=True, exist_ok=True)
     SHARED.chmod(0o1777)
-    site = site_config({"type": "local"})
+    site = kerberos_site(site_config({"type": "local"}), kdc)
     site["paths"]["profiles"] = str(profiles_dir)
     site["files"] = {
         "port": site["files"]["port"],
-        "areas": {"home": "{home}", "shared": str(SHARED)},
+        "areas": {
+            "home": "{home}",
+            "shared": str(SHARED),
+            "eos": {"type": "xrootd", "url": xrootd.url("/users/{username}")},
+            "eosall": {"type": "xrootd", "url": xrootd.url("/users")},
+        },
         "max_upload": "64M",
         "max_concurrent_uploads": 2,
     }
     server = Hub(tmp_path_factory.mktemp("files-hub"), site).start()
+    for name in USERS:  # a password login gives INK the Kerberos ticket XRootD wants
+        login_session(server, name, unix_users[name], "/services/ink-files/")
     yield server
     server.stop()
     shutil.rmtree(SHARED, ignore_errors=True)
@@ -46,6 +63,23 @@ def hub(tmp_path_factory, unix_users, profiles_dir):
 @pytest.fixture(scope="module")
 def tokens(hub):
     return {name: hub.user_token(name) for name in USERS}
+
+
+@pytest.fixture(params=["home", "eos"])
+def area(request):
+    """The same tests on both storage adapters: POSIX (the user's home) and XRootD."""
+    return request.param
+
+
+@pytest.fixture
+def stored(area, xrootd):
+    """Where a user's file of this area lies on the storage's own disk."""
+
+    def where(name: str, rel: str) -> Path:
+        base = home(name) if area == "home" else xrootd.data / "users" / name
+        return base / rel
+
+    return where
 
 
 def home(name) -> Path:
@@ -61,36 +95,38 @@ def as_user(name, *argv):
     subprocess.run(["runuser", "-u", name, "--", *argv], check=True)
 
 
-def test_round_trip_as_the_user(hub, tokens):
+def test_round_trip_as_the_user(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
     data = os.urandom(3 * 1024 * 1024 + 17)
-    r = api(hub, "PUT", "files/home/ft/round.bin", alice, data=data)
+    api(hub, "DELETE", f"files/{area}/ft?recursive=1", alice)
+    r = api(hub, "PUT", f"files/{area}/ft/round.bin", alice, data=data)
     assert r.status_code == 404  # the folder does not exist yet: nothing is created on the way
-    assert api(hub, "POST", "mkdir/home/ft", alice).status_code == 201
-    r = api(hub, "PUT", "files/home/ft/round.bin", alice, data=data)
+    assert api(hub, "POST", f"mkdir/{area}/ft", alice).status_code == 201
+    r = api(hub, "PUT", f"files/{area}/ft/round.bin", alice, data=data)
     assert r.status_code == 201, r.text
-    target = home("inkt_alice") / "ft" / "round.bin"
-    assert target.read_bytes() == data and target.stat().st_uid == pwd.getpwnam("inkt_alice").pw_uid
-    assert api(hub, "GET", "files/home/ft/round.bin", alice).content == data
+    target = stored("inkt_alice", "ft/round.bin")
+    owner = "inkt_alice" if area == "home" else SERVER_USER  # XRootD keeps files as its own user
+    assert target.read_bytes() == data and target.stat().st_uid == pwd.getpwnam(owner).pw_uid
+    assert api(hub, "GET", f"files/{area}/ft/round.bin", alice).content == data
     # the same name again is refused unless overwrite=1: nothing is lost by accident
-    assert api(hub, "PUT", "files/home/ft/round.bin", alice, data=b"x").status_code == 409
+    assert api(hub, "PUT", f"files/{area}/ft/round.bin", alice, data=b"x").status_code == 409
     assert target.read_bytes() == data
-    assert api(hub, "PUT", "files/home/ft/round.bin?overwrite=1", alice, data=b"x").status_code == 201
+    assert api(hub, "PUT", f"files/{area}/ft/round.bin?overwrite=1", alice, data=b"x").status_code == 201
     assert target.read_bytes() == b"x"
-    stat = api(hub, "GET", "stat/home/ft/round.bin", alice).json()
-    assert stat["size"] == 1 and stat["type"] == "file" and stat["path"] == "home/ft/round.bin"
+    stat = api(hub, "GET", f"stat/{area}/ft/round.bin", alice).json()
+    assert stat["size"] == 1 and stat["type"] == "file" and stat["path"] == f"{area}/ft/round.bin"
 
 
-def test_range_downloads_resume_with_identical_bytes(hub, tokens):
+def test_range_downloads_resume_with_identical_bytes(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
     data = os.urandom(5 * 1024 * 1024)
-    assert api(hub, "PUT", "files/home/range.bin?overwrite=1", alice, data=data).status_code == 201
-    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": "bytes=1000-"})
+    assert api(hub, "PUT", f"files/{area}/range.bin?overwrite=1", alice, data=data).status_code == 201
+    r = api(hub, "GET", f"files/{area}/range.bin", alice, headers={"Range": "bytes=1000-"})
     assert r.status_code == 206 and r.headers["Content-Range"] == f"bytes 1000-{len(data) - 1}/{len(data)}"
     assert r.content == data[1000:]
-    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": "bytes=-10"})
+    r = api(hub, "GET", f"files/{area}/range.bin", alice, headers={"Range": "bytes=-10"})
     assert r.content == data[-10:]
-    r = api(hub, "GET", "files/home/range.bin", alice, headers={"Range": f"bytes={len(data)}-"})
+    r = api(hub, "GET", f"files/{area}/range.bin", alice, headers={"Range": f"bytes={len(data)}-"})
     assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{len(data)}"
     # curl -C - resumes a partial download to identical bytes
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +142,7 @@ def test_range_downloads_resume_with_identical_bytes(hub, tokens):
                 str(out),
                 "-H",
                 f"Authorization: token {alice}",
-                f"{hub.url}{API}files/home/range.bin",
+                f"{hub.url}{API}files/{area}/range.bin",
             ],
             check=True,
         )
@@ -125,19 +161,19 @@ def send_half_and_drop(hub, token, path, upload_id, data, sent):
         time.sleep(1)
 
 
-def test_an_upload_killed_midway_leaves_nothing_and_resumes(hub, tokens):
+def test_an_upload_killed_midway_leaves_nothing_and_resumes(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
     data = os.urandom(8 * 1024 * 1024)
     upload_id = "resume-" + os.urandom(6).hex()
-    send_half_and_drop(hub, alice, "home/resumed.bin", upload_id, data, 3 * 1024 * 1024)
-    assert not (home("inkt_alice") / "resumed.bin").exists()
-    received = api(hub, "GET", f"uploads/home/resumed.bin?upload={upload_id}", alice).json()["received"]
+    send_half_and_drop(hub, alice, f"{area}/resumed.bin", upload_id, data, 3 * 1024 * 1024)
+    assert not (stored("inkt_alice", "resumed.bin")).exists()
+    received = api(hub, "GET", f"uploads/{area}/resumed.bin?upload={upload_id}", alice).json()["received"]
     assert 0 < received <= 3 * 1024 * 1024
     # resuming from a wrong offset is refused with what the server has
     r = api(
         hub,
         "PUT",
-        "files/home/resumed.bin",
+        f"files/{area}/resumed.bin",
         alice,
         data=data[:10],
         headers={"X-Ink-Upload": upload_id, "Content-Range": f"bytes 0-9/{len(data)}"},
@@ -147,17 +183,17 @@ def test_an_upload_killed_midway_leaves_nothing_and_resumes(hub, tokens):
     r = api(
         hub,
         "PUT",
-        "files/home/resumed.bin",
+        f"files/{area}/resumed.bin",
         alice,
         data=rest,
         headers={"X-Ink-Upload": upload_id, "Content-Range": f"bytes {received}-{len(data) - 1}/{len(data)}"},
     )
     assert r.status_code == 201, r.text
-    assert (home("inkt_alice") / "resumed.bin").read_bytes() == data
-    assert not [p for p in os.listdir(home("inkt_alice")) if p.startswith(".ink-upload-")]
+    assert (stored("inkt_alice", "resumed.bin")).read_bytes() == data
+    assert not [p for p in os.listdir(stored("inkt_alice", "")) if p.startswith(".ink-upload-")]
 
 
-def test_two_uploads_of_one_name_do_not_interleave(hub, tokens):
+def test_two_uploads_of_one_name_do_not_interleave(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
     one, two = b"1" * (6 * 1024 * 1024), b"2" * (6 * 1024 * 1024)
     from concurrent.futures import ThreadPoolExecutor
@@ -165,20 +201,20 @@ def test_two_uploads_of_one_name_do_not_interleave(hub, tokens):
     with ThreadPoolExecutor(2) as pool:
         answers = list(
             pool.map(
-                lambda d: api(hub, "PUT", "files/home/same.bin?overwrite=1", alice, data=d).status_code,
+                lambda d: api(hub, "PUT", f"files/{area}/same.bin?overwrite=1", alice, data=d).status_code,
                 [one, two],
             )
         )
     assert answers == [201, 201]
-    assert (home("inkt_alice") / "same.bin").read_bytes() in (one, two)
+    assert (stored("inkt_alice", "same.bin")).read_bytes() in (one, two)
 
 
-def test_limits_answer_clearly(hub, tokens):
+def test_limits_answer_clearly(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
     r = api(
         hub,
         "PUT",
-        "files/home/big.bin",
+        f"files/{area}/big.bin",
         alice,
         data=b"x",
         headers={"Content-Range": f"bytes 0-0/{65 * 1024 * 1024}"},
@@ -188,54 +224,63 @@ def test_limits_answer_clearly(hub, tokens):
     assert api(hub, "GET", "list/home?sort=owner", alice).status_code == 400
 
 
-def test_folder_operations(hub, tokens):
+def test_folder_operations(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
-    assert api(hub, "POST", "mkdir/home/ops/deep/er?parents=1", alice).status_code == 201
-    api(hub, "PUT", "files/home/ops/deep/a.txt", alice, data=b"A")
-    api(hub, "PUT", "files/home/ops/deep/er/b.txt", alice, data=b"B")
-    r = api(hub, "POST", "copy", alice, json={"from": "home/ops/deep", "to": "home/ops/copy"})
+    api(hub, "DELETE", f"files/{area}/ops?recursive=1", alice)
+    assert api(hub, "POST", f"mkdir/{area}/ops/deep/er?parents=1", alice).status_code == 201
+    api(hub, "PUT", f"files/{area}/ops/deep/a.txt", alice, data=b"A")
+    api(hub, "PUT", f"files/{area}/ops/deep/er/b.txt", alice, data=b"B")
+    r = api(hub, "POST", "copy", alice, json={"from": f"{area}/ops/deep", "to": f"{area}/ops/copy"})
     assert r.status_code == 200, r.text
     assert (
-        api(hub, "POST", "move", alice, json={"from": "home/ops/copy", "to": "home/ops/moved"}).status_code
+        api(
+            hub, "POST", "move", alice, json={"from": f"{area}/ops/copy", "to": f"{area}/ops/moved"}
+        ).status_code
         == 200
     )
-    assert (home("inkt_alice") / "ops/moved/er/b.txt").read_text() == "B"
+    assert (stored("inkt_alice", "ops/moved/er/b.txt")).read_text() == "B"
     assert (
-        api(hub, "POST", "move", alice, json={"from": "home/ops/moved", "to": "home/ops/deep"}).status_code
+        api(
+            hub, "POST", "move", alice, json={"from": f"{area}/ops/moved", "to": f"{area}/ops/deep"}
+        ).status_code
         == 409
     )
     assert (
-        api(hub, "POST", "move", alice, json={"from": "home/ops/deep", "to": "shared/x"}).status_code == 409
+        api(hub, "POST", "move", alice, json={"from": f"{area}/ops/deep", "to": "shared/x"}).status_code
+        == 409
     )
-    assert api(hub, "POST", "chmod/home/ops/deep/a.txt", alice, json={"mode": 0o600}).json()["mode"] == 0o600
-    assert api(hub, "POST", "chmod/home/ops/deep/a.txt", alice, json={"mode": "777"}).status_code == 400
-    r = api(hub, "DELETE", "files/home/ops/moved", alice)
+    assert (
+        api(hub, "POST", f"chmod/{area}/ops/deep/a.txt", alice, json={"mode": 0o600}).json()["mode"] == 0o600
+    )
+    assert api(hub, "POST", f"chmod/{area}/ops/deep/a.txt", alice, json={"mode": "777"}).status_code == 400
+    r = api(hub, "DELETE", f"files/{area}/ops/moved", alice)
     assert r.status_code == 409 and "recursive=1" in r.json()["message"]
-    assert api(hub, "DELETE", "files/home/ops/moved?recursive=1", alice).status_code == 204
-    assert not (home("inkt_alice") / "ops/moved").exists()
+    assert api(hub, "DELETE", f"files/{area}/ops/moved?recursive=1", alice).status_code == 204
+    assert not (stored("inkt_alice", "ops/moved")).exists()
     # a folder downloads as a zip of what is in it
-    r = api(hub, "GET", "files/home/ops/deep", alice)
+    r = api(hub, "GET", f"files/{area}/ops/deep", alice)
     assert r.headers["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         assert sorted(z.namelist()) == ["a.txt", "er/b.txt"] and z.read("er/b.txt") == b"B"
     for _ in range(3):
-        listing = api(hub, "GET", "list/home/ops", alice).json()
+        listing = api(hub, "GET", f"list/{area}/ops", alice).json()
     assert [e["name"] for e in listing["entries"]] == ["deep"] and listing["total"] == 1
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        "files/home/%2e%2e/inkt_bob/.bashrc",
-        "files/home/..%2finkt_bob%2f.bashrc",
+        "files/AREA/%2e%2e/inkt_bob/.bashrc",
+        "files/AREA/..%2finkt_bob%2f.bashrc",
         "files/%2fetc/passwd",
-        "files/home/a%00b",
-        "list/home/%2e%2e",
+        "files/AREA/a%00b",
+        "list/AREA/%2e%2e",
         "files//etc/passwd",
         "files/etc/passwd",
     ],
 )
-def test_escapes_are_refused(hub, tokens, path):
+def test_escapes_are_refused(hub, tokens, path, area):
+    path = path.replace("AREA", area)
     r = requests.get(
         f"{hub.url}{API}{path}", headers={"Authorization": f"token {tokens['inkt_alice']}"}, timeout=30
     )
@@ -294,12 +339,12 @@ def test_cookie_requests_need_xsrf(hub, tokens, unix_users):
     assert not (home("inkt_alice") / "xsrf.txt").exists()
 
 
-def test_share_links(hub, tokens):
+def test_share_links(hub, tokens, area, stored):
     alice = tokens["inkt_alice"]
-    api(hub, "POST", "mkdir/home/shared-dir/inner?parents=1", alice)
-    api(hub, "PUT", "files/home/shared-dir/inner/data.txt?overwrite=1", alice, data=b"shared data")
-    api(hub, "PUT", "files/home/sibling.txt?overwrite=1", alice, data=b"not shared")
-    r = api(hub, "POST", "shares", alice, json={"path": "home/shared-dir", "expires_in": 3600})
+    api(hub, "POST", f"mkdir/{area}/shared-dir/inner?parents=1", alice)
+    api(hub, "PUT", f"files/{area}/shared-dir/inner/data.txt?overwrite=1", alice, data=b"shared data")
+    api(hub, "PUT", f"files/{area}/sibling.txt?overwrite=1", alice, data=b"not shared")
+    r = api(hub, "POST", "shares", alice, json={"path": f"{area}/shared-dir", "expires_in": 3600})
     assert r.status_code == 201, r.text
     link = r.json()
     url = f"{hub.url}{link['url']}"
@@ -316,7 +361,9 @@ def test_share_links(hub, tokens):
     assert requests.put(f"{url}files/inner/new.txt", data=b"x", timeout=10).status_code in (403, 405)
     assert requests.get(f"{url}", timeout=10).status_code == 200
     # a file link opens that file only
-    file_link = api(hub, "POST", "shares", alice, json={"path": "home/sibling.txt", "expires_in": 600}).json()
+    file_link = api(
+        hub, "POST", "shares", alice, json={"path": f"{area}/sibling.txt", "expires_in": 600}
+    ).json()
     assert requests.get(f"{hub.url}{file_link['url']}files/", timeout=10).content == b"not shared"
     assert requests.get(f"{hub.url}{file_link['url']}files/x", timeout=10).status_code == 404
     # listed for their owner only; revocable by the owner only
@@ -334,7 +381,7 @@ def test_share_links(hub, tokens):
         file.write_text(json.dumps(data))
     assert requests.get(f"{hub.url}{file_link['url']}files/", timeout=10).status_code == 410
     # bad requests get a 400 naming the field
-    r = api(hub, "POST", "shares", alice, json={"path": "home/sibling.txt", "expires_in": 10**9})
+    r = api(hub, "POST", "shares", alice, json={"path": f"{area}/sibling.txt", "expires_in": 10**9})
     assert r.status_code == 400 and "expires_in" in r.json()["message"]
     assert requests.get(f"{hub.url}/services/ink-files/s/guess/files/", timeout=10).status_code == 404
 
@@ -348,3 +395,17 @@ def test_metrics(hub, tokens):
         f"{hub.url}/services/ink-files/metrics", headers={"Authorization": f"token {tokens['inkt_bob']}"}
     )
     assert r.status_code == 403
+
+
+def test_xrootd_storage_decides_as_the_user(hub, tokens, xrootd):
+    alice = tokens["inkt_alice"]
+    api(hub, "PUT", "files/eos/whoami.txt?overwrite=1", alice, data=b"alice's")
+    listing = api(hub, "GET", "list/eosall/inkt_alice", alice)
+    assert listing.status_code == 200 and "whoami.txt" in [e["name"] for e in listing.json()["entries"]]
+    r = api(hub, "GET", "list/eosall/inkt_bob", alice)
+    assert r.status_code == 403 and r.json()["message"] == "permission denied"
+    r = api(hub, "PUT", "files/eosall/inkt_bob/planted.txt", alice, data=b"x")
+    assert r.status_code == 403 and not (xrootd.data / "users/inkt_bob/planted.txt").exists()
+    # the server saw alice herself, authenticated by her own Kerberos ticket
+    assert "grant krb5 inkt_alice@" in xrootd.log()
+    assert "deny krb5 inkt_alice@" in xrootd.log()
