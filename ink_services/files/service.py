@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import errno
 import json
 import logging
@@ -31,6 +32,7 @@ import mimetypes
 import os
 import re
 import secrets
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -198,6 +200,27 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             offset += len(chunk)
             BYTES_OUT.inc(len(chunk))
 
+    async def preview(self, kind: str, root, parts, owner=None) -> dict:
+        """ROOT keys or FITS headers + image, made by the owner's worker; FITS answers cached."""
+        entry = await self.ask("stat", owner, root=root, parts=parts)
+        if entry["type"] != "file":
+            raise web.HTTPError(400, "previews are for files")
+        cache: PreviewCache = self.settings["previews"]
+        key = (owner or self.username, kind, root, tuple(parts), entry["size"], entry["mtime"])
+        answer = cache.get(key)
+        if answer is None:
+            try:
+                answer, _ = await self.storage.call(
+                    owner or self.username, PREVIEW_OPS[kind], root=root, parts=parts
+                )
+            except StorageError as e:
+                raise web.HTTPError(e.status, str(e)) from None
+            image = answer.pop("_payload", None)
+            if image:
+                answer["png"] = "data:image/png;base64," + base64.b64encode(image).decode()
+            cache.put(key, answer)
+        return {"path": paths.join(root, parts), **answer}
+
     def content_headers(self, name: str, zip_file: bool = False):
         kind = (
             "application/zip" if zip_file else (mimetypes.guess_type(name)[0] or "application/octet-stream")
@@ -268,6 +291,35 @@ def parse_ranges(header: str | None, size: int, limit: int = 256) -> list[tuple[
         if start < size and start <= end:
             ranges.append((start, end))
     return ranges or None
+
+
+PREVIEW_OPS = {"root": "root_keys", "fits": "fits"}
+
+
+class PreviewCache:
+    """Recent previews, bounded in entries and bytes; keyed by file, size and mtime, so a
+    changed file is previewed anew."""
+
+    def __init__(self, max_entries=256, max_bytes=64 * 1024 * 1024):
+        self.entries: dict = {}  # key -> (answer, size); oldest first
+        self.max_entries, self.max_bytes, self.bytes = max_entries, max_bytes, 0
+
+    def get(self, key):
+        hit = self.entries.pop(key, None)
+        if hit is None:
+            return None
+        self.entries[key] = hit  # now the most recent
+        return hit[0]
+
+    def put(self, key, value):
+        size = len(json.dumps(value))
+        if size > self.max_bytes:
+            return
+        self.entries[key] = (value, size)
+        self.bytes += size
+        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+            oldest = next(iter(self.entries))
+            self.bytes -= self.entries.pop(oldest)[1]
 
 
 class ZipStream:
@@ -502,6 +554,14 @@ class UploadsHandler(FilesHandler):
         self.set_status(204)
 
 
+class PreviewHandler(FilesHandler):
+    @web.authenticated
+    async def get(self, kind, user_path):
+        root, parts = self.split(user_path)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(await self.preview(kind, root, parts))
+
+
 class MkdirHandler(FilesHandler):
     @web.authenticated
     async def post(self, user_path):
@@ -637,6 +697,10 @@ class PublicShareHandler(FilesHandler):
             self.finish(answer)
         elif kind == "files":
             await self.send_file(root, parts, owner=link.owner)
+        elif kind.startswith("preview/"):
+            answer = await self.preview(kind.split("/")[1], root, parts, owner=link.owner)
+            answer["path"] = "/".join(answer["path"].split("/")[len(link.path.split("/")) :])
+            self.finish(answer)
         else:
             self.render(
                 "files.html",
@@ -665,6 +729,11 @@ class PageHandler(FilesHandler):
         )
 
 
+def jsroot_dir() -> str:
+    """JSROOT (npm), installed by scripts/install into the prefix."""
+    return os.path.join(sys.prefix, "node_modules", "jsroot")
+
+
 def make_app(
     storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int
 ) -> web.Application:
@@ -681,12 +750,14 @@ def make_app(
             (route("api/v1/files/(.*)"), FileHandler),
             (route("api/v1/uploads/(.*)"), UploadsHandler),
             (route("api/v1/mkdir/(.*)"), MkdirHandler),
+            (route("api/v1/preview/(root|fits)/(.*)"), PreviewHandler),
             (route("api/v1/(move|copy)"), TransferHandler),
             (route("api/v1/chmod/(.*)"), ChmodHandler),
             (route("api/v1/shares"), SharesHandler),
             (route("api/v1/shares/([^/]+)"), ShareHandler),
-            (route("s/([^/]+)/(list|files)/(.*)"), PublicShareHandler),
+            (route("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)"), PublicShareHandler),
             (route("s/([^/]+)/()()"), PublicShareHandler),
+            (route("static/jsroot/(.*)"), web.StaticFileHandler, {"path": jsroot_dir()}),
             (route("metrics"), MetricsHandler),
         ],
         storage=storage,
@@ -696,6 +767,7 @@ def make_app(
         max_concurrent_uploads=max_concurrent_uploads,
         max_request_body=MAX_REQUEST_BODY,
         active_uploads={},
+        previews=PreviewCache(),
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
         template_path=str(Path(__file__).parent / "templates"),

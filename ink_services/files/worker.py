@@ -18,6 +18,8 @@ import socket
 import stat
 import sys
 
+from . import previews
+from .previews import CountingFile
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
@@ -110,6 +112,25 @@ class Worker(Operations):
             raise Refused(409, "not a regular file")
         os.set_blocking(file_fd, True)
         return self.entry(parts[-1], st), file_fd
+
+    def opened(self, root, parts) -> tuple[CountingFile, int]:
+        info, fd = self.op_open(root, parts)
+        return CountingFile(lambda offset, n: os.pread(fd, n, offset), info["size"]), fd
+
+    def op_root_keys(self, root, parts):
+        fileobj, fd = self.opened(root, parts)
+        try:
+            return previews.root_keys(fileobj)
+        finally:
+            os.close(fd)
+
+    def op_fits(self, root, parts):
+        fileobj, fd = self.opened(root, parts)
+        try:
+            answer, image = previews.fits_preview(fileobj)
+        finally:
+            os.close(fd)
+        return answer, None, image
 
     def op_partial(self, root, parts, upload_id):
         """Open (or reopen, to resume) the partial file of an upload beside its target."""

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from XRootD import client
 from XRootD.client.flags import AccessMode, DirListFlags, MkDirFlags, OpenFlags, StatInfoFlags
 
+from . import previews
+from .previews import CountingFile
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 from .worker import list_page
 
@@ -115,6 +117,34 @@ class XRootDWorker(Operations):
         finally:
             f.close()
         return {"length": len(data)}, None, data
+
+    def opened(self, root, parts) -> tuple[CountingFile, client.File]:
+        info = self.op_open(root, parts)
+        _, _, url = self.locate(root, parts)
+        f = client.File()
+        check(f.open(url, OpenFlags.READ)[0])
+
+        def read_at(offset, n):
+            status, data = f.read(offset, n)
+            check(status)
+            return data
+
+        return CountingFile(read_at, info["size"]), f
+
+    def op_root_keys(self, root, parts):
+        fileobj, f = self.opened(root, parts)
+        try:
+            return previews.root_keys(fileobj)
+        finally:
+            f.close()
+
+    def op_fits(self, root, parts):
+        fileobj, f = self.opened(root, parts)
+        try:
+            answer, image = previews.fits_preview(fileobj)
+        finally:
+            f.close()
+        return answer, None, image
 
     def partial(self, root, parts, upload_id):
         if not parts:

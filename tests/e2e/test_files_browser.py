@@ -8,13 +8,13 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.helpers.browser import login
-from tests.helpers.samples import pdf, png
+from tests.helpers.samples import fits_file, pdf, png, root_file
 
 
 def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     hub = make_hub({"type": "local"})
     home = Path(pwd.getpwnam("inkt_alice").pw_dir)
-    for name in ("notes.txt", "plot.png", "paper.pdf"):
+    for name in ("notes.txt", "plot.png", "paper.pdf", "sample.root", "sample.fits"):
         (home / name).unlink(missing_ok=True)
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -58,6 +58,40 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     expect(page.locator("#ink-preview-pdf")).to_be_visible()
     page.wait_for_timeout(1500)  # the viewer draws the page after it loads
     page.locator("#ink-preview-pdf").screenshot(path=str(output_dir / "files-preview-pdf.png"))
+
+    # ROOT: keys listed by the server, histograms drawn by JSROOT from Range reads
+    root_file(uploads / "sample.root")
+    fits_file(uploads / "sample.fits")
+    page.set_input_files("#ink-upload", [str(uploads / "sample.root"), str(uploads / "sample.fits")])
+    expect(page.locator(".ink-upload[data-name='home/sample.fits']")).to_have_attribute("data-state", "done")
+    ranges = []
+    page.on(
+        "request",
+        lambda r: "sample.root" in r.url and r.headers.get("range") and ranges.append(r.headers["range"]),
+    )
+    page.click("#ink-list tr[data-name='sample.root'] td.name a")
+    expect(page.locator("#ink-root-keys li[data-path='maps/deeper/hdeep']")).to_be_visible()
+    page.click("#ink-root-keys li[data-path='hpx'] > a")
+    drawing = page.locator("#ink-root-draw")
+    expect(drawing).to_have_attribute("data-drawn", "hpx", timeout=30_000)
+    bars = drawing.locator("svg path").evaluate_all(
+        "ps => Math.max(...ps.map(p => (p.getAttribute('d') || '').length))"
+    )
+    assert bars > 200  # the histogram's 40 bins make one long path
+    assert ranges and all(r.startswith("bytes=") for r in ranges)  # read in pieces, not whole
+    page.screenshot(path=str(output_dir / "files-preview-root-hist.png"))
+    page.click("#ink-root-keys li[data-branch='energy'] > a")
+    expect(drawing).to_have_attribute("data-drawn", "events:energy", timeout=30_000)
+    expect(drawing.locator("svg.root_canvas")).to_contain_text("energy")
+    page.screenshot(path=str(output_dir / "files-preview-root-branch.png"))
+
+    page.click("#ink-list tr[data-name='sample.fits'] td.name a")
+    fits_image = page.locator("#ink-preview-fits")
+    expect(fits_image).to_be_visible()
+    page.wait_for_function("document.getElementById('ink-preview-fits').complete")
+    assert fits_image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [300, 200]
+    expect(page.locator(".ink-fits-header").first).to_contain_text("INK test field")
+    page.screenshot(path=str(output_dir / "files-preview-fits.png"))
 
     # a share link, opened by someone who is not logged in
     page.once("dialog", lambda dialog: dialog.accept("1"))

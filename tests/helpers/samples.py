@@ -43,3 +43,32 @@ def pdf(text: str = "INK preview") -> bytes:
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def root_file(path) -> None:
+    """A ROOT file (written by uproot): a 1-D and a 2-D histogram, nested folders, a tree of
+    three branches."""
+    import numpy as np
+    import uproot
+
+    rng = np.random.default_rng(42)
+    with uproot.recreate(path) as f:
+        f["hpx"] = np.histogram(rng.normal(0, 1, 10_000), bins=40, range=(-4, 4))
+        f["maps/h2"] = np.histogram2d(rng.normal(size=5000), rng.normal(size=5000), bins=20)
+        f["maps/deeper/hdeep"] = np.histogram(rng.uniform(0, 1, 100), bins=10)
+        tree = f.mktree("events", {"px": "f8", "py": "f8", "energy": "f8"})
+        tree.extend(
+            {"px": rng.normal(0, 1, 2000), "py": rng.normal(0, 1, 2000), "energy": rng.exponential(5, 2000)}
+        )
+
+
+def fits_file(path, width=300, height=200) -> None:
+    """A FITS image (written by astropy): a gradient with a bright spot, and a header card."""
+    import numpy as np
+    from astropy.io import fits
+
+    y, x = np.mgrid[0:height, 0:width]
+    data = (x / width + np.exp(-((x - 200) ** 2 + (y - 60) ** 2) / 50.0) * 5).astype(np.float32)
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["OBJECT"] = "INK test field"
+    hdu.writeto(path, overwrite=True)

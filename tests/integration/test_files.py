@@ -20,6 +20,7 @@ import requests
 
 from tests.conftest import USERS, kerberos_site, site_config
 from tests.helpers.hub import Hub, login_session
+from tests.helpers.samples import fits_file, root_file
 from tests.helpers.xrootd import SERVER_USER, XRootD
 
 API = "/services/ink-files/api/v1/"
@@ -409,3 +410,35 @@ def test_xrootd_storage_decides_as_the_user(hub, tokens, xrootd):
     # the server saw alice herself, authenticated by her own Kerberos ticket
     assert "grant krb5 inkt_alice@" in xrootd.log()
     assert "deny krb5 inkt_alice@" in xrootd.log()
+
+
+def test_previews_of_root_and_fits_files(hub, tokens, area, stored, tmp_path):
+    alice = tokens["inkt_alice"]
+    root_file(tmp_path / "sample.root")
+    fits_file(tmp_path / "sample.fits")
+    for name in ("sample.root", "sample.fits"):
+        r = api(hub, "PUT", f"files/{area}/{name}?overwrite=1", alice, data=(tmp_path / name).read_bytes())
+        assert r.status_code == 201, r.text
+    keys = api(hub, "GET", f"preview/root/{area}/sample.root", alice).json()
+    by_name = {k["name"]: k for k in keys["keys"]}
+    assert by_name["hpx"]["class"].startswith("TH1") and by_name["events"]["class"] == "TTree"
+    assert by_name["events"]["branches"] == ["px", "py", "energy"] and by_name["events"]["entries"] == 2000
+    maps = {k["name"]: k for k in by_name["maps"]["children"]}
+    assert (
+        maps["h2"]["class"].startswith("TH2") and maps["deeper"]["children"][0]["path"] == "maps/deeper/hdeep"
+    )
+    assert 0 < keys["bytes_read"] <= keys["size"]
+    fits = api(hub, "GET", f"preview/fits/{area}/sample.fits", alice).json()
+    assert any("INK test field" in card for card in fits["headers"][0]["cards"])
+    assert fits["image"]["shape"] == [200, 300] and fits["png"].startswith("data:image/png;base64,")
+    # not what the name says: a clear 422, not a 500
+    api(hub, "PUT", f"files/{area}/fake.root?overwrite=1", alice, data=b"not a root file at all")
+    r = api(hub, "GET", f"preview/root/{area}/fake.root", alice)
+    assert r.status_code == 422 and "not a readable ROOT file" in r.json()["message"]
+    r = api(hub, "GET", f"preview/fits/{area}/fake.root", alice)
+    assert r.status_code == 422
+    # JSROOT's multi-range reads get exactly the bytes asked for
+    data = (tmp_path / "sample.root").read_bytes()
+    r = api(hub, "GET", f"files/{area}/sample.root", alice, headers={"Range": "bytes=0-99,1000-1099"})
+    assert r.status_code == 206 and r.headers["Content-Type"].startswith("multipart/byteranges")
+    assert data[0:100] in r.content and data[1000:1100] in r.content and len(r.content) < 1000
