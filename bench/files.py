@@ -6,6 +6,8 @@
   upload of a 1 GiB file       INK (one streamed PUT)         vs  jupyter-server's contents API
                                                                   (1 MiB base64 chunks, as JupyterLab)
   first page of a 100,000-entry folder   INK api/v1/list      vs  contents API listing
+  key listing of a 1 GiB ROOT file       INK preview/root     vs  uproot reading the file
+                                                                  directly (bytes read, time)
   peak RSS of the file service (and its user's worker) during the upload
 
     /opt/ink/bin/python bench/files.py [--runs 3] [--size-mib 1024] [--entries 100000]
@@ -117,6 +119,32 @@ def contents_upload(url: str, token: str, path: str, source: Path, chunk=1024 * 
             number += 1
 
 
+def write_big_root(path: Path, size_mib: int) -> None:
+    """A ROOT file of about size_mib MiB: folders, histograms, a tree of 4 float64 branches."""
+    import numpy as np
+    import uproot
+
+    rng = np.random.default_rng(1)
+    rows = size_mib * 1024 * 1024 // 32
+    with uproot.recreate(path, compression=None) as f:
+        f["hpx"] = np.histogram(rng.normal(size=10_000), bins=100)
+        f["calib/run1/h2"] = np.histogram2d(rng.normal(size=1000), rng.normal(size=1000), bins=50)
+        tree = f.mktree("events", {"px": "f8", "py": "f8", "pz": "f8", "energy": "f8"})
+        step = 4 * 1024 * 1024
+        for start in range(0, rows, step):
+            n = min(step, rows - start)
+            tree.extend({name: rng.normal(size=n) for name in ("px", "py", "pz", "energy")})
+
+
+def uproot_listing(path: Path) -> int:
+    """uproot walking the same keys from the file on disk; the bytes it read."""
+    from ink_services.files.previews import CountingFile, root_keys
+
+    with open(path, "rb") as f:
+        counting = CountingFile(lambda offset, n: os.pread(f.fileno(), n, offset), path.stat().st_size)
+        return root_keys(counting)["bytes_read"]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -138,6 +166,8 @@ def main():
     many.mkdir(exist_ok=True)
     for i in range(args.entries):
         os.close(os.open(many / f"entry-{i:06d}.dat", os.O_CREAT | os.O_WRONLY, 0o644))
+    big_root = data / "big.root"
+    write_big_root(big_root, args.size_mib)
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(data)], check=True)
     work = Path(tempfile.mkdtemp(prefix="ink-bench-files-"))
     work.chmod(0o755)
@@ -188,9 +218,16 @@ def main():
 
         results = {}
         gib = args.size_mib / 1024
+        nginx_runs = [curl_seconds(f"http://127.0.0.1:{nginx_port}/big.bin") for _ in range(args.runs)]
         results["download"] = (
             [curl_seconds(*auth, f"{ink}/files/home/bench/big.bin") for _ in range(args.runs)],
-            [curl_seconds(f"http://127.0.0.1:{nginx_port}/big.bin") for _ in range(args.runs)],
+            nginx_runs,
+        )
+        # the same request to the service's own port, without the hub's proxy in between
+        direct = f"http://127.0.0.1:{site['files']['port']}/services/ink-files/api/v1"
+        results["download-direct"] = (
+            [curl_seconds(*auth, f"{direct}/files/home/bench/big.bin") for _ in range(args.runs)],
+            nginx_runs,
         )
         ink_up, peer_up, peaks = [], [], []
         for run in range(args.runs):
@@ -212,6 +249,20 @@ def main():
                 curl_seconds("-H", f"Authorization: token {js_token}", f"{js}/api/contents/many?content=1")
             )
         results["list"] = (ink_list, peer_list)
+        ink_keys, peer_keys, ink_bytes, peer_bytes = [], [], [], []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            r = requests.get(
+                f"{ink}/preview/root/home/bench/big.root", headers={"Authorization": f"token {token}"}
+            )
+            ink_keys.append(time.perf_counter() - start)
+            assert r.status_code == 200, r.text
+            ink_bytes.append(r.json()["bytes_read"])
+            start = time.perf_counter()
+            peer_bytes.append(uproot_listing(big_root))
+            peer_keys.append(time.perf_counter() - start)
+        results["keys"] = (ink_keys, peer_keys)
+        root_size = big_root.stat().st_size
     finally:
         if hub:
             hub.stop()
@@ -225,6 +276,7 @@ def main():
     print(f"{'what':44} {'INK':>10} {'peer':>10} {'INK/peer speed':>15}")
     for label, key, unit in (
         (f"download {args.size_mib} MiB (vs nginx)", "download", "MiB/s"),
+        ("  the same, service port (no hub proxy)", "download-direct", "MiB/s"),
         (f"upload {args.size_mib} MiB (vs contents API)", "upload", "MiB/s"),
         (f"first page of {args.entries} entries (vs contents API)", "list", "ms"),
     ):
@@ -233,6 +285,14 @@ def main():
             print(f"{label:44} {args.size_mib / a:8.0f}/s {args.size_mib / b:8.0f}/s {b / a:14.2f}x")
         else:
             print(f"{label:44} {a * 1000:8.1f}ms {b * 1000:8.1f}ms {b / a:14.2f}x")
+    a, b = statistics.median(results["keys"][0]), statistics.median(results["keys"][1])
+    print(
+        f"{'ROOT key listing of ' + str(args.size_mib) + ' MiB (vs uproot)':44} {a * 1000:8.1f}ms {b * 1000:8.1f}ms {b / a:14.2f}x"
+    )
+    print(
+        f"ROOT key listing read {max(ink_bytes)} bytes of {root_size} ({100 * max(ink_bytes) / root_size:.4f}%);"
+        f" uproot alone read {max(peer_bytes)}"
+    )
     print(f"peak RSS of the file service + worker during the {gib:g} GiB upload: {max(peaks) / 2**20:.0f} MB")
 
 

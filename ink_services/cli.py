@@ -1,10 +1,20 @@
-"""The `ink` command: `ink up` runs the hub on the site config, `ink check` validates it."""
+"""The `ink` command.
+
+On the hub host: `ink up` runs the hub on the site config, `ink check` validates it.
+Anywhere: `ink login HUB_URL` stores a hub API token; `ink jobs ...` and `ink files ...` use
+INK's REST APIs with it. `--json` prints machine-readable answers. Exit codes: 0 done,
+1 failed, 2 usage, 3 not logged in or not allowed, 4 not found, 5 conflict (already exists,
+not empty), 6 refused (bad input, too large, too many requests), 7 hub unreachable or failing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import os
 import sys
+from pathlib import Path
 
 from ink_spawner.configurer import (
     SiteConfigError,
@@ -14,6 +24,8 @@ from ink_spawner.configurer import (
     load_site_config,
     share_dir,
 )
+
+from . import client as api
 
 
 def report_problems(config) -> bool:
@@ -65,14 +77,169 @@ def cmd_up(args) -> int:
     return 0  # not reached
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ink", description="INK, the Interactive aNalysis worKbench")
-    parser.add_argument("--config", help="site YAML (default: $INK_CONFIG or etc/ink.yaml)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def emit(args, value, text: str) -> None:
+    print(json.dumps(value, indent=1) if args.json else text)
+
+
+def cmd_login(args) -> int:
+    hub = args.hub_url.rstrip("/")
+    token = (
+        args.token
+        or os.environ.get("INK_TOKEN")
+        or getpass.getpass(f"API token for {hub} (make one on {hub}/hub/token): ")
+    )
+    me = api.Client(hub, token, progress=False).whoami()
+    api.save_token(hub, token)
+    emit(args, {"hub": hub, "user": me["name"]}, f"logged in to {hub} as {me['name']}")
+    return 0
+
+
+def cmd_jobs(args, c: api.Client) -> int:
+    if args.action == "submit":
+        body = {"name": args.name}
+        for key in ("cpus", "memory", "walltime", "gpus", "image", "experiment", "output_dir"):
+            if getattr(args, key) is not None:
+                body[key] = getattr(args, key)
+        if args.env:
+            body["env"] = dict(pair.split("=", 1) for pair in args.env)
+        if args.script:
+            body["script"] = Path(args.script).read_text()
+        else:
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            if not command:
+                raise api.ClientError("give a command after --, or --script FILE", api.USAGE)
+            body["command"] = command
+        job = c.submit(body)
+        emit(args, job, job["id"])
+    elif args.action == "ls":
+        jobs = c.jobs(args.state or "")
+        lines = [f"{j['id']}  {j['state']:<10} {j['node'] or '-':<12} {j['name']}" for j in jobs]
+        emit(args, jobs, "\n".join(lines) or "no jobs")
+    elif args.action == "show":
+        job = c.job(args.job_id)
+        emit(args, job, "\n".join(f"{k}: {v}" for k, v in job.items()))
+    elif args.action == "logs":
+        c.output(args.job_id, "stderr" if args.stderr else "stdout", args.tail, sys.stdout.buffer)
+    elif args.action == "cancel":
+        job = c.cancel(args.job_id)
+        emit(args, job, f"{job['id']}: {job['state']}")
+    return 0
+
+
+def cmd_files(args, c: api.Client) -> int:
+    if args.action == "ls":
+        listing = c.ls(args.path, args.all)
+        lines = [f"{e['type'][0]} {e['mode']:04o} {e['size']:>14}  {e['name']}" for e in listing["entries"]]
+        emit(args, listing, "\n".join(lines))
+    elif args.action == "get":
+        dest = Path(args.dest or args.path.rstrip("/").rsplit("/", 1)[-1])
+        if dest.is_dir():
+            dest = dest / args.path.rstrip("/").rsplit("/", 1)[-1]
+        result = c.get(args.path, dest)
+        emit(args, result, f"{result['dest']} ({result['size']} bytes)")
+    elif args.action == "put":
+        source = Path(args.source)
+        if not source.is_file():
+            raise api.ClientError(f"{source}: not a file", api.USAGE)
+        target = args.path if not args.path.endswith("/") else args.path + source.name
+        result = c.put(source, target, args.overwrite)
+        emit(args, result, f"{result['path']} ({result['size']} bytes)")
+    elif args.action == "rm":
+        c.rm(args.path, args.recursive)
+        emit(args, {"deleted": args.path}, f"deleted {args.path}")
+    elif args.action == "mkdir":
+        entry = c.mkdir(args.path, args.parents)
+        emit(args, entry, entry["path"])
+    elif args.action == "share":
+        link = c.share(args.path, int(args.days * 86400))
+        emit(args, link, link["url"])
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ink",
+        description="INK, the Interactive aNalysis worKbench",
+        epilog="exit codes: 0 done, 1 failed, 2 usage, 3 not logged in/allowed, 4 not found, "
+        "5 conflict, 6 refused, 7 hub unreachable",
+    )
+    p.add_argument("--config", help="site YAML (default: $INK_CONFIG or etc/ink.yaml)")
+    p.add_argument("--hub", help="hub URL (default: the last `ink login`, or $INK_HUB)")
+    p.add_argument("--json", action="store_true", help="print JSON answers for scripts")
+    p.add_argument(
+        "--progress", action="store_true", default=None, help="progress bars even when not a terminal"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the hub on the site config (embedded default: this machine)")
     sub.add_parser("check", help="validate the site config and profiles; non-zero exit when wrong")
-    args = parser.parse_args(argv)
-    return {"up": cmd_up, "check": cmd_check}[args.command](args)
+    login = sub.add_parser("login", help="store an API token for a hub")
+    login.add_argument("hub_url")
+    login.add_argument("--token", help="the token (default: $INK_TOKEN, or asked for)")
+
+    jobs = sub.add_parser("jobs", help="batch jobs").add_subparsers(dest="action", required=True)
+    submit = jobs.add_parser(
+        "submit", help="submit: ink jobs submit [options] -- COMMAND ARGS... | --script FILE"
+    )
+    submit.add_argument("--name", default="job")
+    submit.add_argument("--cpus", type=int)
+    submit.add_argument("--memory")
+    submit.add_argument("--walltime")
+    submit.add_argument("--gpus", type=int)
+    submit.add_argument("--image")
+    submit.add_argument("--experiment")
+    submit.add_argument("--output-dir", dest="output_dir")
+    submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    submit.add_argument("--script", help="a bash script to run")
+    submit.add_argument("command", nargs=argparse.REMAINDER)
+    ls = jobs.add_parser("ls", help="my jobs")
+    ls.add_argument("--state")
+    for name in ("show", "cancel"):
+        jobs.add_parser(name).add_argument("job_id")
+    logs = jobs.add_parser("logs", help="a job's stdout (or --stderr)")
+    logs.add_argument("job_id")
+    logs.add_argument("--stderr", action="store_true")
+    logs.add_argument("--tail", type=int)
+
+    files = sub.add_parser("files", help="files in your storage areas").add_subparsers(
+        dest="action", required=True
+    )
+    fls = files.add_parser("ls")
+    fls.add_argument("path")
+    fls.add_argument("-a", "--all", action="store_true", help="hidden files too")
+    get = files.add_parser("get", help="download (resumes an interrupted one)")
+    get.add_argument("path")
+    get.add_argument("dest", nargs="?")
+    put = files.add_parser("put", help="upload (resumes an interrupted one)")
+    put.add_argument("source")
+    put.add_argument("path", help="target path, or a folder ending in /")
+    put.add_argument("--overwrite", action="store_true")
+    rm = files.add_parser("rm")
+    rm.add_argument("path")
+    rm.add_argument("-r", "--recursive", action="store_true")
+    mkdir = files.add_parser("mkdir")
+    mkdir.add_argument("path")
+    mkdir.add_argument("-p", "--parents", action="store_true")
+    share = files.add_parser("share", help="a read-only link to a file or folder")
+    share.add_argument("path")
+    share.add_argument("--days", type=float, default=7)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.command in ("up", "check"):
+        return {"up": cmd_up, "check": cmd_check}[args.command](args)
+    try:
+        if args.command == "login":
+            return cmd_login(args)
+        c = api.Client(args.hub, progress=args.progress)
+        return {"jobs": cmd_jobs, "files": cmd_files}[args.command](args, c)
+    except api.ClientError as e:
+        print(f"ink: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("ink: interrupted (run the same command again to resume a transfer)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ from tests.helpers.samples import fits_file, pdf, png, root_file
 def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     hub = make_hub({"type": "local"})
     home = Path(pwd.getpwnam("inkt_alice").pw_dir)
-    for name in ("notes.txt", "plot.png", "paper.pdf", "sample.root", "sample.fits"):
+    for name in ("notes.txt", "fit.py", "plot.png", "paper.pdf", "sample.root", "sample.fits"):
         (home / name).unlink(missing_ok=True)
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     (uploads / "notes.txt").write_text("E = mc^2\nfirst line of the notes\n")
+    (uploads / "fit.py").write_text("def chi2(model, data):\n    return sum((m - d) ** 2 for m, d in zip(model, data))\n")
     (uploads / "plot.png").write_bytes(png())
     (uploads / "paper.pdf").write_bytes(pdf("INK preview"))
 
@@ -41,6 +42,13 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     page.click("#ink-list tr[data-name='notes.txt'] td.name a")
     expect(page.locator("#ink-preview-text")).to_contain_text("first line of the notes")
     page.screenshot(path=str(output_dir / "files-preview-text.png"))
+
+    page.set_input_files("#ink-upload", [str(uploads / "fit.py")])
+    expect(page.locator(".ink-upload[data-name='home/fit.py']")).to_have_attribute("data-state", "done")
+    page.click("#ink-list tr[data-name='fit.py'] td.name a")
+    code = page.locator("#ink-preview-text[data-language=python]")
+    expect(code.locator(".hljs-keyword").first).to_have_text("def")
+    page.screenshot(path=str(output_dir / "files-preview-code.png"))
 
     page.click("#ink-list tr[data-name='plot.png'] td.name a")
     image = page.locator("#ink-preview-image")

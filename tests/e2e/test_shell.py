@@ -2,8 +2,6 @@
 tmux works and follows a resize; preferences persist per user; closing the tab ends the shell;
 one user's token or cookie never reaches another user's shell."""
 
-import asyncio
-import json
 import pwd
 import subprocess
 from pathlib import Path
@@ -12,11 +10,12 @@ import psutil
 import pytest
 import requests
 from playwright.sync_api import expect
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClosedError, websocket_connect
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClosedError
 
 from tests.helpers.browser import login
 from tests.helpers.net import wait_for
+from tests.helpers.shell import terminal_output
 
 SHELL = "/services/ink-shell/"
 BUFFER_TEXT = """() => { const b = window.inkTerminal.buffer.active; const out = [];
@@ -98,26 +97,6 @@ def test_shell_in_the_browser_as_the_user(make_hub, unix_users, output_dir, brow
     expect(page.locator("#ink-font-size")).to_have_value("20", timeout=20_000)
     page.screenshot(path=str(output_dir / "shell-prefs-kept.png"))
     context.close()
-
-
-def terminal_output(url, headers, command, marker, timeout=20) -> str:
-    """Open the shell's websocket with ``headers``, run ``command``, return output up to ``marker``."""
-
-    async def talk():
-        ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=10))
-        ws.write_message(json.dumps(["stdin", command + "\r"]))
-        seen = ""
-        while marker not in seen:
-            message = await asyncio.wait_for(ws.read_message(), timeout)
-            if message is None:
-                break
-            kind, *data = json.loads(message)
-            if kind == "stdout":
-                seen += data[0]
-        ws.close()
-        return seen
-
-    return asyncio.run(talk())
 
 
 def test_shell_isolation(make_hub, unix_users):

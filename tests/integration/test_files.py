@@ -25,6 +25,7 @@ from tests.helpers.xrootd import SERVER_USER, XRootD
 
 API = "/services/ink-files/api/v1/"
 SHARED = Path("/srv/inkt-files-shared")
+TINY = Path("/srv/inkt-files-tiny")  # a 1 MiB tmpfs: a full disk
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,8 @@ def xrootd(kdc):
 def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
     SHARED.mkdir(parents=True, exist_ok=True)
     SHARED.chmod(0o1777)
+    TINY.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=1777", "inkt-tiny", str(TINY)], check=True)
     site = kerberos_site(site_config({"type": "local"}), kdc)
     site["paths"]["profiles"] = str(profiles_dir)
     site["files"] = {
@@ -47,6 +50,7 @@ def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
         "areas": {
             "home": "{home}",
             "shared": str(SHARED),
+            "tiny": str(TINY),
             "eos": {"type": "xrootd", "url": xrootd.url("/users/{username}")},
             "eosall": {"type": "xrootd", "url": xrootd.url("/users")},
         },
@@ -58,6 +62,7 @@ def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
         login_session(server, name, unix_users[name], "/services/ink-files/")
     yield server
     server.stop()
+    subprocess.run(["umount", str(TINY)], check=False)
     shutil.rmtree(SHARED, ignore_errors=True)
 
 
@@ -442,3 +447,12 @@ def test_previews_of_root_and_fits_files(hub, tokens, area, stored, tmp_path):
     r = api(hub, "GET", f"files/{area}/sample.root", alice, headers={"Range": "bytes=0-99,1000-1099"})
     assert r.status_code == 206 and r.headers["Content-Type"].startswith("multipart/byteranges")
     assert data[0:100] in r.content and data[1000:1100] in r.content and len(r.content) < 1000
+
+
+def test_a_full_disk_is_said_and_leaves_nothing(hub, tokens):
+    alice = tokens["inkt_alice"]
+    r = api(hub, "PUT", "files/tiny/too-big.bin", alice, data=os.urandom(3 * 1024 * 1024))
+    assert r.status_code == 507 and "full" in r.json()["message"]
+    assert os.listdir(TINY) == []  # neither the file nor a partial one
+    r = api(hub, "PUT", "files/tiny/fits.bin", alice, data=b"small")
+    assert r.status_code == 201 and (TINY / "fits.bin").read_bytes() == b"small"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kerberos_site
-from tests.e2e.test_shell import terminal_output
 from tests.helpers.hub import login_session
+from tests.helpers.shell import terminal_output
 from tests.helpers.sshd import Sshd
 
 

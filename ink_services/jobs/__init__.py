@@ -1,0 +1,1 @@
+"""Batch jobs through a REST API: submit, list, inspect, read output, cancel."""

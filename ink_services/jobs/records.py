@@ -1,0 +1,80 @@
+"""The batch jobs users submitted through the API: one small JSON record per job, per user, in
+INK's state folder (the scheduler forgets finished jobs; INK remembers what it submitted)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ink_spawner.jobscript.private_file import write_private
+from ink_spawner.jobspec import USERNAME
+
+JOB_ID = re.compile(r"^j[0-9]{8}-[0-9a-f]{8}$")
+FINAL = ("completed", "failed", "cancelled")
+
+
+def new_job_id() -> str:
+    return time.strftime("j%Y%m%d-") + secrets.token_hex(4)
+
+
+@dataclass
+class JobRecord:
+    id: str
+    user: str
+    name: str
+    backend: str
+    backend_id: str
+    command: list[str]
+    output_dir: str
+    submitted: float
+    resources: dict
+    image: str = ""
+    experiment: str = ""
+    env_names: list[str] = field(default_factory=list)  # names only: values may be secrets
+    state: str = "pending"  # pending, running, held, completed, failed, cancelled, unknown
+    node: str = ""
+    reason: str = ""
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    usage: dict = field(default_factory=dict)
+    cancel_requested: bool = False
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+
+class JobStore:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _folder(self, user: str) -> Path:
+        if not USERNAME.match(user or ""):
+            raise ValueError(f"not a valid user name: {user!r}")
+        return self.directory / user
+
+    def save(self, record: JobRecord) -> None:
+        write_private(self._folder(record.user) / f"{record.id}.json", json.dumps(asdict(record)).encode())
+
+    def get(self, user: str, job_id: str) -> JobRecord | None:
+        if not JOB_ID.match(job_id or ""):
+            return None
+        try:
+            return JobRecord(**json.loads((self._folder(user) / f"{job_id}.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def of_user(self, user: str) -> list[JobRecord]:
+        records = []
+        for file in self._folder(user).glob("j*.json"):
+            try:
+                records.append(JobRecord(**json.loads(file.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return sorted(records, key=lambda r: r.submitted, reverse=True)

@@ -1,0 +1,446 @@
+"""The jobs service (hub-managed, HubOAuth): batch (non-interactive) jobs for scripts and
+experiments' own web services, submitted to the site's backend as the calling user.
+
+  POST   api/v1/jobs                 submit (custom:ink:jobs:submit); 201 with the job
+  GET    api/v1/jobs                 the caller's jobs, newest first (custom:ink:jobs:read)
+  GET    api/v1/jobs/ID              one job: state, node, times, exit code, resource use
+  GET    api/v1/jobs/ID/stdout       its output (tail=N for the last N lines), streamed
+  GET    api/v1/jobs/ID/stderr       the same for stderr
+  DELETE api/v1/jobs/ID              cancel (custom:ink:jobs:submit); 202 with the job
+  GET    api/v1/openapi.yaml         this API's OpenAPI 3 description
+  GET    metrics                     Prometheus, for tokens with read:metrics
+
+A hub admin's token (admin:users) may add ?user=NAME to act for someone else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import pwd
+import re
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from prometheus_client import Counter
+from tornado import httpclient, ioloop, web
+from traitlets.config import Config
+
+from ink_spawner.allowances import allowance_for_groups, parse_allowance
+from ink_spawner.backends.base import Backend, BackendError, JobState, run_command
+from ink_spawner.configurer import apply_site_config, load_site_config
+from ink_spawner.jobspec import USERNAME, JobSpec
+from ink_spawner.options import OptionsError, validate_options
+from ink_spawner.profiles import ENV_NAME, load_profiles
+
+from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..metrics import MetricsHandler
+from ..ratelimit import RateLimiter, check_rate
+from ..scopes import JOBS_READ, JOBS_SUBMIT, require_scope
+from .records import JobRecord, JobStore, new_job_id
+
+log = logging.getLogger("ink.jobs")
+SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
+FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "image", "experiment"}
+FIELDS |= {"env", "output_dir"}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_BODY = 512 * 1024
+MAX_ARGS, MAX_ARG = 1000, 8192
+MAX_ENV, MAX_ENV_VALUE = 200, 32 * 1024
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+
+
+class SpecError(ValueError):
+    pass
+
+
+def check_request(body) -> dict:
+    """The submission's own fields (resources are checked against the user's limits later)."""
+    if not isinstance(body, dict):
+        raise SpecError("expected a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise SpecError(f"{unknown[0]}: unknown field (known: {', '.join(sorted(FIELDS))})")
+    if ("command" in body) == ("script" in body):
+        raise SpecError("command: give either command (a list of arguments) or script (text)")
+    if "command" in body:
+        command = body["command"]
+        if not isinstance(command, list) or not command or len(command) > MAX_ARGS:
+            raise SpecError(f"command: expected a list of 1 to {MAX_ARGS} arguments")
+        if not all(isinstance(a, str) and 0 < len(a) <= MAX_ARG and "\x00" not in a for a in command):
+            raise SpecError("command: every argument must be non-empty text without NUL bytes")
+    else:
+        script = body["script"]
+        if not isinstance(script, str) or not script.strip() or "\x00" in script:
+            raise SpecError("script: expected the script's text")
+    name = body.get("name", "job")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise SpecError("name: expected 1-64 letters, digits, '.', '_' or '-'")
+    env = body.get("env", {})
+    if not isinstance(env, dict) or len(env) > MAX_ENV:
+        raise SpecError(f"env: expected an object of at most {MAX_ENV} NAME: value pairs")
+    for key, value in env.items():
+        if not ENV_NAME.match(key) or key.startswith(("INK_", "JUPYTERHUB_")):
+            raise SpecError(f"env: {key!r} is not a variable name you may set")
+        if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
+            raise SpecError(f"env.{key}: expected text of at most {MAX_ENV_VALUE} characters")
+    output_dir = body.get("output_dir", "ink-jobs")
+    parts = output_dir.split("/") if isinstance(output_dir, str) else [""]
+    if (
+        not isinstance(output_dir, str)
+        or output_dir.startswith("/")
+        or "\x00" in output_dir
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise SpecError("output_dir: expected a folder inside your home, e.g. ink-jobs/fits")
+    return {"name": name, "env": env, "output_dir": output_dir}
+
+
+class Submitter:
+    """Turns a request into a JobSpec for the site's backend, within the user's allowance."""
+
+    def __init__(self, backend: Backend, site, job_python: str):
+        self.backend = backend
+        self.site = site
+        self.job_python = job_python
+        self.default_allowance = parse_allowance(site.default_allowance or None)
+
+    def profiles(self):
+        return load_profiles(self.site.profiles_dir)
+
+    async def spec(self, user: str, body: dict, groups: list, job_id: str) -> tuple[JobSpec, dict]:
+        own = check_request(body)
+        options = {
+            k: body[k] for k in ("cpus", "memory", "walltime", "gpus", "image", "experiment") if k in body
+        }
+        allowance = allowance_for_groups(groups, self.default_allowance)
+        choice = validate_options(options, self.profiles(), allowance, [g.name for g in groups])
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            raise SpecError(f"there is no account {user!r} on the cluster") from None
+        folder = os.path.join(home, own["output_dir"], job_id)
+        log_path = os.path.join(folder, "scheduler.log")
+        await self.backend.prepare_log_dir(user, log_path)
+        if "script" in body:
+            script = os.path.join(folder, "job.sh")
+            argv = self.backend.as_user(
+                user, [self.job_python, "-m", "ink_spawner.jobscript.private_file", script]
+            )
+            code, _, err = await run_command(
+                argv, stdin=body["script"], timeout=30, what="writing the script"
+            )
+            if code != 0:
+                raise BackendError(f"cannot write the job's script: {err.strip()[:200]}")
+            command = ["/bin/bash", script]
+        else:
+            command = list(body["command"])
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": user,
+            "LANG": "C.UTF-8",
+            "INK_JOB_ID": job_id,
+            "INK_IMAGE": choice.image.name,
+            "INK_EXPERIMENT": choice.experiment.name if choice.experiment else "",
+            **own["env"],
+        }
+        spec = JobSpec(
+            username=user,
+            name=f"ink-batch-{own['name']}",
+            app="batch",
+            cpus=choice.cpus,
+            memory_mb=choice.memory_mb,
+            walltime_s=choice.walltime_s,
+            gpus=choice.gpus,
+            image=choice.image.name,
+            experiment=choice.experiment.name if choice.experiment else "",
+            command=[self.job_python, "-m", "ink_spawner.jobscript.batch", "--dir", folder, "--", *command],
+            env=env,
+            workdir=home,
+            log_path=log_path,
+            container_image=choice.image.container_image,
+            opsys=choice.image.opsys,
+            accounting_group=choice.experiment.accounting_group if choice.experiment else "",
+        )
+        facts = {
+            "name": own["name"],
+            "command": command,
+            "output_dir": folder,
+            "resources": choice.to_options(),
+            "env_names": sorted(own["env"]),
+        }
+        return spec, facts
+
+
+class Group:
+    def __init__(self, name, properties):
+        self.name, self.properties = name, properties
+
+
+class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    def prepare(self):
+        self.request.connection.set_max_body_size(MAX_BODY)
+        if self.current_user is not None:
+            check_rate(self)
+
+    @property
+    def backend(self) -> Backend:
+        return self.settings["backend"]
+
+    @property
+    def store(self) -> JobStore:
+        return self.settings["store"]
+
+    def target_user(self) -> str:
+        """The caller, or (for hub admins' tokens with admin:users) the user they name."""
+        me = self.current_user["name"]
+        other = self.get_argument("user", me)
+        if other != me and "admin:users" not in (self.current_user.get("scopes") or []):
+            raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
+        if not USERNAME.match(other):
+            raise web.HTTPError(400, "user: not a valid user name")
+        return other
+
+    async def hub_get(self, path: str):
+        response = await httpclient.AsyncHTTPClient().fetch(
+            url_path_join(self.hub_auth.api_url, path),
+            headers={"Authorization": f"token {self.hub_auth.api_token}"},
+            request_timeout=10,
+        )
+        return json.loads(response.body)
+
+    async def groups_of(self, user: str) -> list[Group]:
+        try:
+            model = await self.hub_get(f"users/{quote(user, safe='')}")
+        except httpclient.HTTPClientError as e:
+            if e.code == 404:
+                raise web.HTTPError(404, f"the hub has no user {user!r}") from None
+            raise
+        groups = []
+        for name in model.get("groups") or []:
+            group = await self.hub_get(f"groups/{quote(name, safe='')}")
+            groups.append(Group(name, group.get("properties") or {}))
+        return groups
+
+    def record(self, user: str, job_id: str) -> JobRecord:
+        record = self.store.get(user, job_id)
+        if record is None:
+            raise web.HTTPError(404, f"you have no job {job_id!r}")
+        return record
+
+    async def read_as_user(self, user: str, argv: list[str]) -> str:
+        code, out, _ = await run_command(self.backend.as_user(user, argv), timeout=15)
+        return out if code == 0 else ""
+
+    async def refresh(self, record: JobRecord) -> JobRecord:
+        """Bring a record up to date from the scheduler and the job's own notes."""
+        if record.final:
+            return record
+        try:
+            status = await self.backend.status(record.backend_id)
+        except BackendError as e:
+            record.reason = str(e)
+            return record
+        notes = {}
+        text = await self.read_as_user(
+            record.user, ["cat", "--", os.path.join(record.output_dir, "ink-job.json")]
+        )
+        if text:
+            try:
+                notes = json.loads(text)
+            except ValueError:
+                notes = {}
+        record.node = status.host or notes.get("host", record.node)
+        record.reason = status.reason
+        record.started = notes.get("started", record.started)
+        if status.state == JobState.DONE:
+            record.ended = notes.get("ended") or time.time()
+            record.exit_code = notes.get("exit_code", status.exit_code)
+            if record.cancel_requested:
+                record.state = "cancelled"
+            elif record.exit_code == 0:
+                record.state = "completed"
+            else:
+                record.state = "failed"
+            record.usage = {k: notes[k] for k in ("cpu_s", "max_rss_bytes") if k in notes}
+        else:
+            record.state = {
+                JobState.PENDING: "pending",
+                JobState.RUNNING: "running",
+                JobState.HELD: "held",
+            }.get(status.state, "unknown")
+        self.store.save(record)
+        return record
+
+
+def job_model(record: JobRecord) -> dict:
+    model = {k: v for k, v in record.__dict__.items() if k not in ("cancel_requested",)}
+    return model
+
+
+class JobsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        require_scope(self, JOBS_READ)
+        user = self.target_user()
+        state = self.get_argument("state", "")
+        records = self.store.of_user(user)
+        records = await asyncio.gather(*(self.refresh(r) for r in records))
+        jobs = [job_model(r) for r in records if not state or r.state == state]
+        self.finish({"user": user, "jobs": jobs})
+
+    @web.authenticated
+    async def post(self):
+        require_scope(self, JOBS_SUBMIT)
+        user = self.target_user()
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "expected a JSON object") from None
+        job_id = new_job_id()
+        try:
+            groups = await self.groups_of(user)
+            spec, facts = await self.settings["submitter"].spec(user, body, groups, job_id)
+            backend_id = await self.backend.submit(spec)
+        except (SpecError, OptionsError) as e:
+            SUBMITTED.labels("refused").inc()
+            raise web.HTTPError(400, str(e)) from None
+        except BackendError as e:
+            SUBMITTED.labels("failed").inc()
+            raise web.HTTPError(503, f"the scheduler refused the job: {e}") from None
+        record = JobRecord(
+            id=job_id,
+            user=user,
+            backend=self.backend.name,
+            backend_id=backend_id,
+            submitted=time.time(),
+            image=spec.image,
+            experiment=spec.experiment,
+            **facts,
+        )
+        self.store.save(record)
+        SUBMITTED.labels("submitted").inc()
+        log.info("job %s (%s %s) submitted for %s", job_id, self.backend.name, backend_id, user)
+        self.set_status(201)
+        self.finish(job_model(record))
+
+
+class JobHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, job_id):
+        require_scope(self, JOBS_READ)
+        record = await self.refresh(self.record(self.target_user(), job_id))
+        self.finish(job_model(record))
+
+    @web.authenticated
+    async def delete(self, job_id):
+        require_scope(self, JOBS_SUBMIT)
+        record = self.record(self.target_user(), job_id)
+        if not record.final:
+            record.cancel_requested = True
+            self.store.save(record)
+            try:
+                await self.backend.cancel(record.backend_id)
+            except BackendError as e:
+                raise web.HTTPError(503, f"the scheduler did not cancel the job: {e}") from None
+            record = await self.refresh(record)
+        self.set_status(202)
+        self.finish(job_model(record))
+
+
+class OutputHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, job_id, stream):
+        require_scope(self, JOBS_READ)
+        record = self.record(self.target_user(), job_id)
+        path = os.path.join(record.output_dir, f"{stream}.log")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        tail = self.get_argument("tail", "")
+        if tail:
+            if not tail.isdigit() or not 0 < int(tail) <= 100_000:
+                raise web.HTTPError(400, "tail: expected a number of lines, 1 to 100000")
+            self.finish(await self.read_as_user(record.user, ["tail", "-n", tail, "--", path]))
+            return
+        # the whole output, streamed as the user reads it (never whole in memory)
+        proc = await asyncio.create_subprocess_exec(
+            *self.backend.as_user(record.user, ["cat", "--", path]),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            while chunk := await proc.stdout.read(1024 * 1024):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            if proc.returncode is None:
+                try:
+                    proc.kill()
+                except ProcessLookupError:
+                    pass
+            await proc.wait()
+
+
+class OpenAPIHandler(web.RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "application/yaml")
+        self.finish(OPENAPI.read_bytes())
+
+
+def make_app(
+    backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter
+) -> web.Application:
+    def route(path):
+        return url_path_join(prefix, path)
+
+    return web.Application(
+        [
+            (route("oauth_callback"), HubOAuthCallbackHandler),
+            (route("api/v1/jobs"), JobsHandler),
+            (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})"), JobHandler),
+            (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})/(stdout|stderr)"), OutputHandler),
+            (route("api/v1/openapi.yaml"), OpenAPIHandler),
+            (route("metrics"), MetricsHandler),
+        ],
+        backend=backend,
+        submitter=Submitter(backend, site, job_python),
+        store=store,
+        rate_limiter=limiter,
+        cookie_secret=os.urandom(32),
+        xsrf_cookies=True,
+    )
+
+
+def main(argv=None):
+    from traitlets.utils.importstring import import_item
+
+    from ink_spawner.backends import BACKENDS
+
+    parser = argparse.ArgumentParser(prog="ink-jobs")
+    parser.add_argument("--store", required=True, help="folder of job records")
+    parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
+    parser.add_argument("--burst", type=int, default=120)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-jobs] %(message)s")
+    config = Config()
+    apply_site_config(config)
+    site = load_site_config()
+    backend = import_item(BACKENDS[config.InkSpawner.backend])(config=config)
+    job_python = site.spawner.get("job_python") or sys.executable
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-jobs/")
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8086"))
+    app = make_app(
+        backend, site, prefix, JobStore(args.store), job_python, RateLimiter(args.rate, args.burst)
+    )
+    app.listen(url.port, url.hostname, max_body_size=MAX_BODY)
+    log.info("serving %s on %s (%s backend)", prefix, url.geturl(), backend.name)
+    ioloop.IOLoop.current().start()

@@ -1,0 +1,33 @@
+"""INK's custom scopes, and the check every INK API makes before it acts.
+
+Users get them through the hub's ``user`` role, so their tokens carry them unless the token was
+made with fewer; a script's token can be limited to, say, reading files.
+"""
+
+from tornado import web
+
+JOBS_SUBMIT = "custom:ink:jobs:submit"
+JOBS_READ = "custom:ink:jobs:read"
+FILES_READ = "custom:ink:files:read"
+FILES_WRITE = "custom:ink:files:write"
+
+CUSTOM_SCOPES = {
+    JOBS_SUBMIT: {"description": "Submit and cancel batch jobs with INK's jobs API."},
+    JOBS_READ: {"description": "List batch jobs and read their state and output."},
+    FILES_READ: {"description": "List, read and preview files with INK's files API."},
+    FILES_WRITE: {
+        "description": "Upload, change and delete files; make share links.",
+        "subscopes": [FILES_READ],
+    },
+}
+
+
+def has_scope(user_model: dict, scope: str) -> bool:
+    """True when the caller's token holds ``scope`` (unfiltered, or filtered to the caller)."""
+    mine = f"{scope}!user={user_model.get('name')}"
+    return any(s in (scope, mine) for s in user_model.get("scopes") or [])
+
+
+def require_scope(handler, scope: str) -> None:
+    if not has_scope(handler.current_user, scope):
+        raise web.HTTPError(403, f"this token lacks the scope {scope}")
