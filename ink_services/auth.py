@@ -35,3 +35,16 @@ class AnswerError(web.HTTPError):
         super().__init__(status, message)
         self.headers = headers or {}
         self.fields = fields
+
+
+class NoSuchRoute(JsonErrors, web.RequestHandler):
+    """A JSON 404 for any path a service does not serve (tornado's default is an HTML page)."""
+
+    def prepare(self):
+        raise web.HTTPError(404, "no such route")
+
+
+def refuse_anonymous(handler) -> None:
+    """APIs answer an unauthenticated call with 403 JSON, not a redirect to the login page."""
+    if handler.current_user is None:
+        raise web.HTTPError(403, "log in, or send a token: Authorization: token <API token>")

@@ -105,7 +105,7 @@ def cmd_jobs(args, c: api.Client) -> int:
         if args.script:
             body["script"] = Path(args.script).read_text()
         else:
-            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not command:
                 raise api.ClientError("give a command after --, or --script FILE", api.USAGE)
             body["command"] = command
@@ -190,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--output-dir", dest="output_dir")
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--script", help="a bash script to run")
-    submit.add_argument("command", nargs=argparse.REMAINDER)
+    submit.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
     ls = jobs.add_parser("ls", help="my jobs")
     ls.add_argument("--state")
     for name in ("show", "cancel"):

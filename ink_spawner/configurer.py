@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ink_services.files.storage import parse_areas
+from ink_services.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
 
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
@@ -31,7 +32,10 @@ CREDENTIALS_SERVICE = "ink-credentials"
 DASHBOARD_SERVICE = "ink-dashboard"
 SHELL_SERVICE = "ink-shell"
 FILES_SERVICE = "ink-files"
+JOBS_SERVICE = "ink-jobs"
 TOP_LEVEL = {
+    "jobs",
+    "api",
     "files",
     "shell",
     "dashboard",
@@ -322,8 +326,10 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key, value in (auth.get("options") or {}).items():
         setattr(getattr(c, section), key, value)
 
-    # every INK service checks per user what it serves; users may reach them
-    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services"]}]
+    # every INK service checks per user what it serves; users may reach them and hold INK's
+    # own scopes (a token can be made with fewer)
+    c.JupyterHub.custom_scopes = CUSTOM_SCOPES
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services", *CUSTOM_SCOPES]}]
     c.JupyterHub.services = []
     c.JupyterHub.template_vars = {}
     # what a job's own token may do: report activity, be reached, and talk to INK's services
@@ -332,6 +338,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     apply_dashboard(c, site)
     apply_shell(c, site)
     apply_files(c, site)
+    apply_jobs(c, site)
 
     spawner = site.spawner
     c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
@@ -481,7 +488,7 @@ def apply_files(c, site: SiteConfig) -> None:
     command = [sys.executable, "-m", "ink_services.files", "--shares", str(site.state_dir / "shares")]
     command += ["--max-upload", str(settings["max_upload"])]
     command += ["--max-concurrent-uploads", str(settings["max_concurrent_uploads"])]
-    command += ["--areas", json.dumps(settings["areas"])]
+    command += ["--areas", json.dumps(settings["areas"])] + rate_args(site)
     if site.credentials.get("enabled"):
         command += ["--credentials-store", credentials_store(site)]
     c.JupyterHub.services.append(
@@ -491,10 +498,51 @@ def apply_files(c, site: SiteConfig) -> None:
             "command": command,
             "environment": _passthrough_env(),
             "oauth_no_confirm": True,
+            "oauth_client_allowed_scopes": [FILES_READ, FILES_WRITE],
             "display": False,
         }
     )
     c.JupyterHub.template_vars["ink_files_url"] = f"{site.hub.get('base_url', '/')}services/{FILES_SERVICE}/"
+
+
+def site_backend(path=None):
+    """(site, the site's backend): for INK's services, which talk to the scheduler themselves."""
+    from traitlets.config import Config
+    from traitlets.utils.importstring import import_item
+
+    config = Config()
+    site = apply_site_config(config, path)
+    return site, import_item(BACKENDS[config.InkSpawner.backend])(config=config)
+
+
+def rate_args(site: SiteConfig) -> list[str]:
+    """The per-token rate limit of INK's APIs (site YAML ``api``)."""
+    api = site.raw.get("api") or {}
+    return ["--rate", str(float(api.get("rate_per_minute", 600))), "--burst", str(int(api.get("burst", 120)))]
+
+
+def apply_jobs(c, site: SiteConfig) -> None:
+    """The jobs API service: batch jobs submitted as the user to the site's backend."""
+    jobs = site.raw.get("jobs") or {}
+    if not jobs.get("enabled", True):
+        return
+    port = int(jobs.get("port", 8086))
+    command = [sys.executable, "-m", "ink_services.jobs", "--store", str(site.state_dir / "jobs")]
+    c.JupyterHub.services.append(
+        {
+            "name": JOBS_SERVICE,
+            "url": f"http://127.0.0.1:{port}",
+            "command": command + rate_args(site),
+            "environment": {"INK_CONFIG": str(site.path), **_passthrough_env()},
+            "oauth_no_confirm": True,
+            "oauth_client_allowed_scopes": [JOBS_READ, JOBS_SUBMIT],
+            "display": False,
+        }
+    )
+    # it reads each user's groups to apply their experiments' allowances
+    c.JupyterHub.load_roles.append(
+        {"name": JOBS_SERVICE, "scopes": ["read:users", "read:groups"], "services": [JOBS_SERVICE]}
+    )
 
 
 def _passthrough_env() -> dict:

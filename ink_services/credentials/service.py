@@ -28,6 +28,7 @@ from tornado import ioloop, web
 
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
 from ..metrics import MetricsHandler
+from ..process import serve_forever
 from . import tickets
 from .renewer import Renewer
 from .store import TicketStore
@@ -209,4 +210,4 @@ def main(argv=None):
     log.info("serving %s on %s", prefix, url)
     loop = ioloop.IOLoop.current()
     loop.spawn_callback(renewer.run, args.interval)
-    loop.start()
+    serve_forever(log)

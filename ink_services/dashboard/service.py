@@ -30,15 +30,14 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from prometheus_client import Counter, Gauge, Histogram
 from tornado import httpclient, ioloop, web
-from traitlets.config import Config
-from traitlets.utils.importstring import import_item
 
-from ink_spawner.backends import BACKENDS, Backend
-from ink_spawner.configurer import apply_site_config
+from ink_spawner.backends import Backend
+from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
 from ..metrics import MetricsHandler
+from ..process import serve_forever
 
 log = logging.getLogger("ink.dashboard")
 QUEUE_SECONDS = Histogram("ink_dashboard_queue_stats_seconds", "time the backend's queue_stats() took")
@@ -277,22 +276,16 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
     )
 
 
-def backend_from_site_config() -> Backend:
-    config = Config()
-    apply_site_config(config)
-    return import_item(BACKENDS[config.InkSpawner.backend])(config=config)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ink-dashboard")
     parser.add_argument("--refresh", type=float, default=5, help="seconds between queue_stats() calls")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-dashboard] %(message)s")
-    queue = QueueCache(backend_from_site_config())
+    queue = QueueCache(site_backend()[1])
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-dashboard/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083"))
     make_app(queue, prefix, args.refresh).listen(url.port, url.hostname)
     loop = ioloop.IOLoop.current()
     loop.spawn_callback(queue.run, args.refresh)
     log.info("serving %s on %s", prefix, url.geturl())
-    loop.start()
+    serve_forever(log)

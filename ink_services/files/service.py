@@ -41,11 +41,15 @@ from urllib.parse import quote, urlparse
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from prometheus_client import Counter, Gauge
-from tornado import ioloop, web
+from tornado import web
 
-from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf
+from ..auth import AnswerError, JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
 from ..credentials.store import deliver_ticket
 from ..metrics import MetricsHandler
+from ..openapi import OpenAPIHandler
+from ..process import serve_forever
+from ..ratelimit import RateLimiter, check_rate
+from ..scopes import FILES_READ, FILES_WRITE, require_scope
 from . import paths
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
@@ -53,6 +57,8 @@ from .storage import Storage, StorageError
 log = logging.getLogger("ink.files")
 CHUNK = 4 * 1024 * 1024
 MAX_REQUEST_BODY = 1024 * 1024  # everything but an upload's body
+READ_LIMIT = 16 * 1024 * 1024
+OPENAPI = Path(__file__).with_name("openapi.yaml")
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -64,6 +70,21 @@ UPLOADS = Gauge("ink_files_uploads_in_progress", "uploads being received now")
 
 
 class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    def prepare(self):
+        if len(self.request.body or b"") > MAX_REQUEST_BODY:
+            raise web.HTTPError(413, f"the request is larger than {MAX_REQUEST_BODY // 1024} KB")
+        self.check_access()
+
+    def check_access(self):
+        """INK's files scopes (read for GET/HEAD, write for the rest) and the rate limit."""
+        if self.current_user is None:
+            if isinstance(self, PageHandler):
+                return  # the page's @web.authenticated sends the browser to log in
+            refuse_anonymous(self)
+        read = self.request.method in ("GET", "HEAD")
+        require_scope(self, FILES_READ if read else FILES_WRITE)
+        check_rate(self)
+
     @property
     def storage(self) -> Storage:
         return self.settings["storage"]
@@ -399,8 +420,8 @@ class FileHandler(FilesHandler):
         self.set_status(204)
 
     async def prepare(self):
-        if self.request.method != "PUT":
-            self.request.connection.set_max_body_size(self.settings["max_request_body"])
+        if self.request.method != "PUT":  # a body, if any, is read and dropped
+            self.check_access()
             return
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.settings["max_upload"]:
@@ -419,6 +440,7 @@ class FileHandler(FilesHandler):
         # authenticate before a single byte of the body is stored
         if self.current_user is None:
             raise web.HTTPError(403, "log in or send a token")
+        self.check_access()
         self.check_xsrf_cookie()
         root, parts = self.split(self.path_args[0])
         if not parts:
@@ -447,6 +469,7 @@ class FileHandler(FilesHandler):
         active = self.settings["active_uploads"]
         if active.get(self.username, 0) >= self.settings["max_concurrent_uploads"]:
             raise web.HTTPError(429, "too many uploads at once: wait for one to finish")
+        await settle(self.settings, upload_id)
         try:
             writer = await self.storage.writer(self.username, root, parts, upload_id)
         except StorageError as e:
@@ -519,11 +542,24 @@ class FileHandler(FilesHandler):
         # the partial file stays, to resume from; what a writer still holds goes into it first
         upload = self.upload
         if upload is not None and "writer" in upload and hasattr(upload["writer"], "flush"):
-            ioloop.IOLoop.current().add_callback(upload["writer"].flush)
+            flushing = self.settings["flushing"]
+            task = asyncio.ensure_future(upload["writer"].flush())
+            flushing[upload["id"]] = task
+            task.add_done_callback(lambda _: flushing.pop(upload["id"], None))
         self.release_upload()
 
     def on_finish(self):
         self.release_upload()
+
+
+async def settle(settings, upload_id: str) -> None:
+    """Wait for what a dropped connection's writer was still putting into this upload."""
+    task = settings["flushing"].get(upload_id)
+    if task is not None:
+        try:
+            await task
+        except Exception as e:  # the upload resumes from what did land
+            log.warning("flushing upload %s failed: %s", upload_id, e)
 
 
 class UploadsHandler(FilesHandler):
@@ -537,6 +573,7 @@ class UploadsHandler(FilesHandler):
     @web.authenticated
     async def get(self, user_path):
         root, parts, upload_id = self.upload_of(user_path)
+        await settle(self.settings, upload_id)
         partial = parts[:-1] + [f".ink-upload-{upload_id}"]
         try:
             entry = await self.storage.request(self.username, "stat", root=root, parts=partial)
@@ -672,6 +709,9 @@ class ShareHandler(FilesHandler):
 class PublicShareHandler(FilesHandler):
     """What a share link opens: read-only, confined to the shared file or folder, no login."""
 
+    def prepare(self):
+        pass  # no login, no scopes: the link's secret is the key
+
     def check_xsrf_cookie(self):
         pass  # read-only GETs only
 
@@ -729,13 +769,13 @@ class PageHandler(FilesHandler):
         )
 
 
-def jsroot_dir() -> str:
-    """JSROOT (npm), installed by scripts/install into the prefix."""
-    return os.path.join(sys.prefix, "node_modules", "jsroot")
+def npm_dir(package: str) -> str:
+    """A browser package from npm (JSROOT, highlight.js), installed by scripts/install."""
+    return os.path.join(sys.prefix, "node_modules", package)
 
 
 def make_app(
-    storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int
+    storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int, limiter=None
 ) -> web.Application:
     def route(path):
         return url_path_join(prefix, path)
@@ -757,7 +797,13 @@ def make_app(
             (route("api/v1/shares/([^/]+)"), ShareHandler),
             (route("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)"), PublicShareHandler),
             (route("s/([^/]+)/()()"), PublicShareHandler),
-            (route("static/jsroot/(.*)"), web.StaticFileHandler, {"path": jsroot_dir()}),
+            (route("static/jsroot/(.*)"), web.StaticFileHandler, {"path": npm_dir("jsroot")}),
+            (
+                route("static/highlight/(.*)"),
+                web.StaticFileHandler,
+                {"path": npm_dir("@highlightjs/cdn-assets")},
+            ),
+            (route("api/v1/openapi.yaml"), OpenAPIHandler, {"path": OPENAPI}),
             (route("metrics"), MetricsHandler),
         ],
         storage=storage,
@@ -767,7 +813,10 @@ def make_app(
         max_concurrent_uploads=max_concurrent_uploads,
         max_request_body=MAX_REQUEST_BODY,
         active_uploads={},
+        flushing={},
         previews=PreviewCache(),
+        rate_limiter=limiter,
+        default_handler_class=NoSuchRoute,
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
         template_path=str(Path(__file__).parent / "templates"),
@@ -783,6 +832,8 @@ def main(argv=None):
     parser.add_argument("--credentials-store", default="", help="the credentials service's tickets (xrootd)")
     parser.add_argument("--max-upload", type=int, default=100 * 1024**3)
     parser.add_argument("--max-concurrent-uploads", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
+    parser.add_argument("--burst", type=int, default=120)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
     ticket_for = None
@@ -794,8 +845,12 @@ def main(argv=None):
     storage = Storage(json.loads(args.areas), ticket_for)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-files/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085"))
-    app = make_app(storage, ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads)
-    # small bodies everywhere; an upload's own limit is raised once it is authenticated (prepare)
-    app.listen(url.port, url.hostname, max_body_size=MAX_REQUEST_BODY, idle_connection_timeout=3600)
+    limiter = RateLimiter(args.rate, args.burst)
+    app = make_app(
+        storage, ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads, limiter
+    )
+    # bodies up to READ_LIMIT are read and answered (413 past MAX_REQUEST_BODY); an upload's own
+    # limit is set from its Content-Length (prepare)
+    app.listen(url.port, url.hostname, max_body_size=READ_LIMIT, idle_connection_timeout=3600)
     log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(storage.areas))
-    ioloop.IOLoop.current().start()
+    serve_forever(log)

@@ -30,18 +30,19 @@ from urllib.parse import quote, urlparse
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from prometheus_client import Counter
-from tornado import httpclient, ioloop, web
-from traitlets.config import Config
+from tornado import httpclient, web
 
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import Backend, BackendError, JobState, run_command
-from ink_spawner.configurer import apply_site_config, load_site_config
+from ink_spawner.configurer import site_backend
 from ink_spawner.jobspec import USERNAME, JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
-from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..auth import JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
 from ..metrics import MetricsHandler
+from ..openapi import OpenAPIHandler
+from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import JOBS_READ, JOBS_SUBMIT, require_scope
 from .records import JobRecord, JobStore, new_job_id
@@ -52,6 +53,7 @@ FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "im
 FIELDS |= {"env", "output_dir"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_BODY = 512 * 1024
+READ_LIMIT = 16 * 1024 * 1024
 MAX_ARGS, MAX_ARG = 1000, 8192
 MAX_ENV, MAX_ENV_VALUE = 200, 32 * 1024
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -187,9 +189,10 @@ class Group:
 
 class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     def prepare(self):
-        self.request.connection.set_max_body_size(MAX_BODY)
-        if self.current_user is not None:
-            check_rate(self)
+        if len(self.request.body or b"") > MAX_BODY:
+            raise web.HTTPError(413, f"the request is larger than {MAX_BODY // 1024} KB")
+        refuse_anonymous(self)
+        check_rate(self)
 
     @property
     def backend(self) -> Backend:
@@ -390,12 +393,6 @@ class OutputHandler(BaseHandler):
             await proc.wait()
 
 
-class OpenAPIHandler(web.RequestHandler):
-    def get(self):
-        self.set_header("Content-Type", "application/yaml")
-        self.finish(OPENAPI.read_bytes())
-
-
 def make_app(
     backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter
 ) -> web.Application:
@@ -408,39 +405,34 @@ def make_app(
             (route("api/v1/jobs"), JobsHandler),
             (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})"), JobHandler),
             (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})/(stdout|stderr)"), OutputHandler),
-            (route("api/v1/openapi.yaml"), OpenAPIHandler),
+            (route("api/v1/openapi.yaml"), OpenAPIHandler, {"path": OPENAPI}),
             (route("metrics"), MetricsHandler),
         ],
         backend=backend,
         submitter=Submitter(backend, site, job_python),
         store=store,
         rate_limiter=limiter,
+        default_handler_class=NoSuchRoute,
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
     )
 
 
 def main(argv=None):
-    from traitlets.utils.importstring import import_item
-
-    from ink_spawner.backends import BACKENDS
-
     parser = argparse.ArgumentParser(prog="ink-jobs")
     parser.add_argument("--store", required=True, help="folder of job records")
     parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
     parser.add_argument("--burst", type=int, default=120)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-jobs] %(message)s")
-    config = Config()
-    apply_site_config(config)
-    site = load_site_config()
-    backend = import_item(BACKENDS[config.InkSpawner.backend])(config=config)
+    site, backend = site_backend()
     job_python = site.spawner.get("job_python") or sys.executable
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-jobs/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8086"))
     app = make_app(
         backend, site, prefix, JobStore(args.store), job_python, RateLimiter(args.rate, args.burst)
     )
-    app.listen(url.port, url.hostname, max_body_size=MAX_BODY)
+    # bodies up to READ_LIMIT are read and answered (413 past MAX_BODY); larger ones are cut off
+    app.listen(url.port, url.hostname, max_body_size=READ_LIMIT)
     log.info("serving %s on %s (%s backend)", prefix, url.geturl(), backend.name)
-    ioloop.IOLoop.current().start()
+    serve_forever(log)

@@ -25,10 +25,11 @@ from jupyterhub.utils import url_path_join
 from prometheus_client import Counter, Gauge
 from terminado import TermSocket
 from terminado.management import MaxTerminalsReached
-from tornado import ioloop, web
+from tornado import web
 
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
 from ..metrics import MetricsHandler
+from ..process import serve_forever
 from .prefs import PrefsError, PrefsStore
 from .terminals import ShellRefused, ShellSettings, UserTermManager
 
@@ -185,4 +186,4 @@ def main(argv=None):
     app = make_app(settings, PrefsStore(args.prefs), prefix)
     app.listen(url.port, url.hostname)
     log.info("serving %s on %s (%s mode)", prefix, url.geturl(), settings.mode)
-    ioloop.IOLoop.current().start()
+    serve_forever(log)

@@ -19,7 +19,9 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     (uploads / "notes.txt").write_text("E = mc^2\nfirst line of the notes\n")
-    (uploads / "fit.py").write_text("def chi2(model, data):\n    return sum((m - d) ** 2 for m, d in zip(model, data))\n")
+    (uploads / "fit.py").write_text(
+        "def chi2(model, data):\n    return sum((m - d) ** 2 for m, d in zip(model, data))\n"
+    )
     (uploads / "plot.png").write_bytes(png())
     (uploads / "paper.pdf").write_bytes(pdf("INK preview"))
 

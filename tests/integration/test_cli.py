@@ -1,0 +1,122 @@
+"""The `ink` command as a user runs it: login, a 200 MB upload and download that are
+interrupted and resumed, jobs submitted, shown, read and cancelled; exit codes."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.helpers.net import wait_for
+
+
+def ink(env, *args, check=True, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "-m", "ink_services.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def interrupted(env, *args, when, timeout=60):
+    """Start `ink ARGS`, kill it (SIGKILL) once ``when()`` is true."""
+    proc = subprocess.Popen([sys.executable, "-m", "ink_services.cli", *args], env=env)
+    try:
+        wait_for(when, timeout, interval=0.05, what="the transfer to be under way")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_cli_transfers_resume_and_jobs(make_hub, unix_users, tmp_path):
+    hub = make_hub({"type": "local"})
+    token = hub.user_token("inkt_alice")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("INK_TOKEN", None)
+    # not logged in: exit code 3 and a sentence
+    result = ink(env, "files", "ls", "home", check=False)
+    assert result.returncode == 3 and "ink login" in result.stderr
+    assert ink(env, "login", hub.url, "--token", "wrong", check=False).returncode == 3
+    assert "as inkt_alice" in ink(env, "login", hub.url, "--token", token).stdout
+    stored = tmp_path / "config" / "ink" / "tokens.json"
+    assert oct(stored.stat().st_mode & 0o777) == "0o600" and json.loads(stored.read_text())[hub.url] == token
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(50):
+            f.write(os.urandom(4 * 1024 * 1024))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    home = Path("/home/inkt_alice")
+    (home / "cli-big.bin").unlink(missing_ok=True)
+
+    def partial_upload():
+        return any(
+            p.name.startswith(".ink-upload-cli-") and p.stat().st_size > 20 * 2**20 for p in home.iterdir()
+        )
+
+    interrupted(env, "files", "put", str(big), "home/cli-big.bin", when=partial_upload)
+    assert not (home / "cli-big.bin").exists()
+    result = json.loads(ink(env, "--json", "files", "put", str(big), "home/cli-big.bin").stdout)
+    assert result["size"] == big.stat().st_size and result["resumed_from"] > 0
+    assert hashlib.sha256((home / "cli-big.bin").read_bytes()).hexdigest() == digest
+
+    dest = tmp_path / "back.bin"
+    part = tmp_path / "back.bin.ink-part"
+    interrupted(
+        env,
+        "--progress",
+        "files",
+        "get",
+        "home/cli-big.bin",
+        str(dest),
+        when=lambda: part.exists() and part.stat().st_size > 20 * 2**20,
+    )
+    result = json.loads(ink(env, "--json", "files", "get", "home/cli-big.bin", str(dest)).stdout)
+    assert result["resumed_from"] > 0 and not part.exists()
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == digest
+    # uninterrupted, for the record (shown with -s: a figure, not a timed assertion)
+    started = time.monotonic()
+    ink(env, "files", "put", "--overwrite", str(big), "home/cli-big.bin")
+    upload_s = time.monotonic() - started
+    dest.unlink()
+    started = time.monotonic()
+    ink(env, "files", "get", "home/cli-big.bin", str(dest))
+    download_s = time.monotonic() - started
+    print(f"\nCLI on loopback, 200 MiB: put {200 / upload_s:.0f} MiB/s, get {200 / download_s:.0f} MiB/s")
+
+    listing = json.loads(ink(env, "--json", "files", "ls", "home").stdout)
+    assert "cli-big.bin" in [e["name"] for e in listing["entries"]]
+    assert ink(env, "files", "mkdir", "home/cli-dir/a", "-p").returncode == 0
+    assert ink(env, "files", "mkdir", "home/cli-dir/a", check=False).returncode == 5  # exists
+    assert ink(env, "files", "rm", "home/cli-dir", check=False).returncode == 5  # not empty
+    assert ink(env, "files", "rm", "home/cli-dir", "-r").returncode == 0
+    assert ink(env, "files", "get", "home/nothing-here", str(tmp_path / "x"), check=False).returncode == 4
+    link = ink(env, "files", "share", "home/cli-big.bin", "--days", "1").stdout.strip()
+    assert link.startswith(hub.url + "/services/ink-files/s/")
+
+    # jobs
+    job_id = ink(
+        env, "jobs", "submit", "--name", "hello", "--", "/bin/echo", "hello", "from", "cli"
+    ).stdout.strip()
+    wait_for(
+        lambda: json.loads(ink(env, "--json", "jobs", "show", job_id).stdout)["state"] == "completed", 60
+    )
+    assert ink(env, "jobs", "logs", job_id).stdout == "hello from cli\n"
+    long_id = ink(env, "jobs", "submit", "--", "/bin/sleep", "300").stdout.strip()
+    assert ink(env, "jobs", "cancel", long_id).returncode == 0
+    wait_for(
+        lambda: json.loads(ink(env, "--json", "jobs", "show", long_id).stdout)["state"] == "cancelled", 30
+    )
+    ids = [j["id"] for j in json.loads(ink(env, "--json", "jobs", "ls").stdout)]
+    assert ids == [long_id, job_id]
+    result = ink(env, "jobs", "submit", "--memory", "999G", "--", "true", check=False)
+    assert result.returncode == 6 and "memory" in result.stderr
+    assert ink(env, "jobs", "show", "j20200101-deadbeef", check=False).returncode == 4

@@ -1,0 +1,102 @@
+"""The files and jobs APIs against their OpenAPI specs: every route is described (and every
+described path served), and schemathesis finds no 5xx and no answer that breaks the spec."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+import yaml
+
+from ink_services.files import service as files_service
+from ink_services.jobs import service as jobs_service
+
+REPO = Path(__file__).resolve().parents[2]
+SPECS = {
+    "ink-files": REPO / "ink_services" / "files" / "openapi.yaml",
+    "ink-jobs": REPO / "ink_services" / "jobs" / "openapi.yaml",
+}
+EXAMPLES = {
+    "path": "home/a/b.txt",
+    "kind": "root",
+    "job_id": "j20260101-0000abcd",
+    "stream": "stdout",
+    "share_id": "0123456789abcdef",
+}
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def api_routes(app) -> list[re.Pattern]:
+    """The app's routes under api/v1/, as regexes of the part after it."""
+    routes = []
+    for rule in app.wildcard_router.rules:
+        pattern = rule.matcher.regex.pattern
+        if "api/v1/" in pattern:
+            routes.append(re.compile(pattern.split("api/v1/", 1)[1]))
+    return routes
+
+
+def example_urls(spec: Path) -> list[str]:
+    paths = yaml.safe_load(spec.read_text())["paths"]
+    return [re.sub(r"\{(\w+)\}", lambda m: EXAMPLES[m.group(1)], p).lstrip("/") for p in paths]
+
+
+@pytest.mark.parametrize("service", sorted(SPECS))
+def test_every_route_is_in_the_spec_and_back(service):
+    if service == "ink-files":
+        app = files_service.make_app(None, None, "/services/ink-files/", 1, 1)
+    else:
+        site = SimpleNamespace(default_allowance={})
+        app = jobs_service.make_app(None, site, "/services/ink-jobs/", None, "python", None)
+    routes = api_routes(app)
+    urls = example_urls(SPECS[service])
+    for route in routes:
+        if route.pattern.startswith("openapi"):
+            continue
+        assert any(route.fullmatch(url) for url in urls), (
+            f"route {route.pattern} is not in {SPECS[service].name}"
+        )
+    for url in urls:
+        assert any(route.fullmatch(url) for route in routes), f"{url} is described but not served"
+
+
+def test_schemathesis_finds_nothing(make_hub, unix_users, tmp_path):
+    def unlimited(site):
+        site["api"] = {"rate_per_minute": 1_000_000, "burst": 100_000}
+        return site
+
+    hub = make_hub({"type": "local"}, adjust=unlimited)
+    token = hub.user_token("inkt_carol")
+    for service in sorted(SPECS):
+        base = f"{hub.url}/services/{service}/api/v1"
+        served = requests.get(f"{base}/openapi.yaml", timeout=10)
+        assert served.status_code == 200 and yaml.safe_load(served.text) == yaml.safe_load(
+            SPECS[service].read_text()
+        )
+        result = subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), "schemathesis"),
+                "run",
+                f"{base}/openapi.yaml",
+                "--url",
+                base,
+                "-H",
+                f"Authorization: token {token}",
+                "--checks",
+                CHECKS,
+                "--max-examples",
+                "25",
+                "--generation-deterministic",
+                "--report-dir",
+                str(tmp_path / service),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
