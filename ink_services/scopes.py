@@ -6,6 +6,8 @@ made with fewer; a script's token can be limited to, say, reading files.
 
 from tornado import web
 
+from ink_spawner.jobspec import USERNAME
+
 JOBS_SUBMIT = "custom:ink:jobs:submit"
 JOBS_READ = "custom:ink:jobs:read"
 FILES_READ = "custom:ink:files:read"
@@ -31,3 +33,16 @@ def has_scope(user_model: dict, scope: str) -> bool:
 def require_scope(handler, scope: str) -> None:
     if not has_scope(handler.current_user, scope):
         raise web.HTTPError(403, f"this token lacks the scope {scope}")
+
+
+def acting_user(handler) -> str:
+    """The caller, or, for a hub admin's token with admin:users, the user named in ?user=."""
+    me = handler.current_user["name"]
+    other = handler.get_argument("user", me)
+    if other == me:
+        return me
+    if "admin:users" not in (handler.current_user.get("scopes") or []):
+        raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
+    if not USERNAME.match(other):
+        raise web.HTTPError(400, "user: not a valid user name")
+    return other

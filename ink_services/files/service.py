@@ -49,7 +49,7 @@ from ..metrics import MetricsHandler
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
-from ..scopes import FILES_READ, FILES_WRITE, require_scope
+from ..scopes import FILES_READ, FILES_WRITE, acting_user, require_scope
 from . import paths
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
@@ -91,7 +91,10 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
 
     @property
     def username(self) -> str:
-        return self.current_user["name"]
+        """Whose storage this request touches: the caller's (an admin's token may name a user)."""
+        if not hasattr(self, "_acting_user"):
+            self._acting_user = acting_user(self)
+        return self._acting_user
 
     def split(self, user_path: str) -> tuple[str, list[str]]:
         try:

@@ -35,7 +35,7 @@ from tornado import httpclient, web
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import Backend, BackendError, JobState, run_command
 from ink_spawner.configurer import site_backend
-from ink_spawner.jobspec import USERNAME, JobSpec
+from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
@@ -44,7 +44,7 @@ from ..metrics import MetricsHandler
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
-from ..scopes import JOBS_READ, JOBS_SUBMIT, require_scope
+from ..scopes import JOBS_READ, JOBS_SUBMIT, acting_user, require_scope
 from .records import JobRecord, JobStore, new_job_id
 
 log = logging.getLogger("ink.jobs")
@@ -203,14 +203,7 @@ class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Requ
         return self.settings["store"]
 
     def target_user(self) -> str:
-        """The caller, or (for hub admins' tokens with admin:users) the user they name."""
-        me = self.current_user["name"]
-        other = self.get_argument("user", me)
-        if other != me and "admin:users" not in (self.current_user.get("scopes") or []):
-            raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
-        if not USERNAME.match(other):
-            raise web.HTTPError(400, "user: not a valid user name")
-        return other
+        return acting_user(self)
 
     async def hub_get(self, path: str):
         response = await httpclient.AsyncHTTPClient().fetch(

@@ -21,6 +21,7 @@ import sys
 import time
 
 from .private_file import write_private
+from .wrapper import load_env_file
 
 RECORD = "ink-job.json"
 
@@ -45,6 +46,7 @@ def main(argv=None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command")
+    load_env_file()  # HTCondor: the environment comes in a private file, not in the job ad
     os.makedirs(args.dir, mode=0o755, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
     stdout = os.open(os.path.join(args.dir, "stdout.log"), flags, 0o644)

@@ -456,3 +456,25 @@ def test_a_full_disk_is_said_and_leaves_nothing(hub, tokens):
     assert os.listdir(TINY) == []  # neither the file nor a partial one
     r = api(hub, "PUT", "files/tiny/fits.bin", alice, data=b"small")
     assert r.status_code == 201 and (TINY / "fits.bin").read_bytes() == b"small"
+
+
+def test_scopes_and_acting_for_others(hub, tokens):
+    r = hub.api(
+        "POST", "/users/inkt_alice/tokens", json={"scopes": ["custom:ink:files:read", "access:services"]}
+    )
+    read_only = r.json()["token"]
+    assert api(hub, "GET", "list/home", read_only).status_code == 200
+    r = api(hub, "PUT", "files/home/ro.txt", read_only, data=b"x")
+    assert r.status_code == 403 and "custom:ink:files:write" in r.json()["message"]
+    assert not (home("inkt_alice") / "ro.txt").exists()
+    r = hub.api(
+        "POST", "/users/inkt_alice/tokens", json={"scopes": ["custom:ink:jobs:read", "access:services"]}
+    )
+    r = api(hub, "GET", "list/home", r.json()["token"])
+    assert r.status_code == 403 and "custom:ink:files:read" in r.json()["message"]
+    # a hub admin (carol) may act for alice; bob may not
+    api(hub, "PUT", "files/home/for-admin.txt?overwrite=1", tokens["inkt_alice"], data=b"alice's")
+    r = api(hub, "GET", "files/home/for-admin.txt?user=inkt_alice", tokens["inkt_carol"])
+    assert r.status_code == 200 and r.content == b"alice's"
+    r = api(hub, "GET", "files/home/for-admin.txt?user=inkt_alice", tokens["inkt_bob"])
+    assert r.status_code == 403 and "admin:users" in r.json()["message"]

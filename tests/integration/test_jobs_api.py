@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import condor_backend
 from tests.helpers.net import wait_for
 
 API = "/services/ink-jobs/api/v1/"
@@ -33,11 +34,15 @@ def wait_state(hub, token, job_id, states, timeout=90):
     return wait_for(reached, timeout, interval=1, what=f"job {job_id} to be {states}")
 
 
-@pytest.fixture(params=["slurm", "local"])
+@pytest.fixture(params=["slurm", "local", "htcondor"])
 def jobs_hub(request, make_hub):
+    """The same API on every backend (HTCondor: the test schedd, see the README)."""
     if request.param == "slurm":
         slurm = request.getfixturevalue("slurm")
         return make_hub({"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}})
+    if request.param == "htcondor":
+        request.getfixturevalue("schedd")
+        return make_hub(condor_backend())
     return make_hub({"type": "local"})
 
 
