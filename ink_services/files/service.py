@@ -51,6 +51,7 @@ from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import FILES_READ, FILES_WRITE, acting_user, require_scope
 from . import paths
+from .ranges import send_ranges
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
 
@@ -61,7 +62,6 @@ READ_LIMIT = 16 * 1024 * 1024
 OPENAPI = Path(__file__).with_name("openapi.yaml")
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 SAFE_INLINE = re.compile(r"^(image/(png|jpeg|gif|webp|bmp)|application/pdf|text/plain|video/\w+|audio/\w+)$")
 BYTES_OUT = Counter("ink_files_bytes_sent_total", "bytes downloaded from the file service")
 BYTES_IN = Counter("ink_files_bytes_received_total", "bytes uploaded to the file service")
@@ -166,63 +166,13 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             return await self.send_zip(root, parts, owner, head)
         reader = await self.reader(root, parts, owner)
         try:
-            size = reader.size
-            ranges = parse_ranges(self.request.headers.get("Range"), size)
-            partial = bool(ranges)
-            ranges = ranges if ranges != [] else [(0, size - 1)]
-            if ranges is None:  # answered here: send_error would drop the header
-                self.set_status(416)
-                self.set_header("Content-Range", f"bytes */{size}")
-                self.finish({"status": 416, "message": f"range not satisfiable: the file has {size} bytes"})
-                return
-            self.set_header("Accept-Ranges", "bytes")
             self.set_header(
                 "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reader.mtime))
             )
             self.content_headers(parts[-1] if parts else root)
-            if len(ranges) == 1:
-                start, end = ranges[0]
-                if partial:
-                    self.set_status(206)
-                    self.set_header("Content-Range", f"bytes {start}-{end}/{size}")
-                self.set_header("Content-Length", str(max(0, end - start + 1)))
-                if not head:
-                    await self.copy_out(reader, start, end)
-                return
-            # several ranges (JSROOT reads ROOT files this way): multipart/byteranges
-            boundary = secrets.token_hex(16)
-            kind = self._headers.get("Content-Type", "application/octet-stream")
-            heads = [
-                f"--{boundary}\r\nContent-Type: {kind}\r\nContent-Range: bytes {a}-{b}/{size}\r\n\r\n".encode()
-                for a, b in ranges
-            ]
-            tail = f"--{boundary}--\r\n".encode()
-            length = sum(len(h) + (b - a + 1) + 2 for h, (a, b) in zip(heads, ranges, strict=True)) + len(
-                tail
-            )
-            self.set_status(206)
-            self.set_header("Content-Type", f"multipart/byteranges; boundary={boundary}")
-            self.set_header("Content-Length", str(length))
-            if head:
-                return
-            for part_head, (start, end) in zip(heads, ranges, strict=True):
-                self.write(part_head)
-                await self.copy_out(reader, start, end)
-                self.write(b"\r\n")
-            self.write(tail)
+            await send_ranges(self, reader.size, reader.read, head=head, on_sent=BYTES_OUT.inc)
         finally:
             reader.close()
-
-    async def copy_out(self, reader, start: int, end: int):
-        offset = start
-        while offset <= end:
-            chunk = await reader.read(offset, min(CHUNK, end - offset + 1))
-            if not chunk:
-                break
-            self.write(chunk)
-            await self.flush()
-            offset += len(chunk)
-            BYTES_OUT.inc(len(chunk))
 
     async def preview(self, kind: str, root, parts, owner=None) -> dict:
         """ROOT keys or FITS headers + image, made by the owner's worker; FITS answers cached."""
@@ -293,28 +243,6 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             self.write(data)
             BYTES_OUT.inc(len(data))
             await self.flush()
-
-
-def parse_ranges(header: str | None, size: int, limit: int = 256) -> list[tuple[int, int]] | None:
-    """``bytes=a-b,c-,-n`` -> [(start, end), ...] within the file; None when none is satisfiable;
-    [] when there is no usable Range header (the whole file is sent: RFC 9110 lets a server
-    ignore a Range it does not understand)."""
-    header = (header or "").strip()
-    if not header.startswith("bytes="):
-        return []
-    ranges = []
-    for spec in header[len("bytes=") :].split(",")[:limit]:
-        match = RANGE.match("bytes=" + spec.strip())
-        if not match or match.groups() == ("", ""):
-            return []
-        first, last = match.groups()
-        if first == "":  # the last N bytes
-            start, end = max(0, size - int(last)), size - 1
-        else:
-            start, end = int(first), min(int(last) if last else size - 1, size - 1)
-        if start < size and start <= end:
-            ranges.append((start, end))
-    return ranges or None
 
 
 PREVIEW_OPS = {"root": "root_keys", "fits": "fits"}
@@ -801,6 +729,11 @@ def make_app(
             (route("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)"), PublicShareHandler),
             (route("s/([^/]+)/()()"), PublicShareHandler),
             (route("static/jsroot/(.*)"), web.StaticFileHandler, {"path": npm_dir("jsroot")}),
+            (
+                route("static/ink/(.*)"),
+                web.StaticFileHandler,
+                {"path": str(Path(__file__).with_name("static"))},
+            ),
             (
                 route("static/highlight/(.*)"),
                 web.StaticFileHandler,

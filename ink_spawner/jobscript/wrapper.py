@@ -147,6 +147,19 @@ def load_env_file() -> None:
             os.environ.update(json.load(f))
 
 
+def server_proxy_config(servers: dict, env: dict) -> str:
+    """The app's jupyter-server-proxy entry as Jupyter config the single-user server reads:
+    a private folder put first on JUPYTER_CONFIG_PATH. ``{python}`` in a command is this job's
+    Python (INK's prefix); ``{port}`` is left for jupyter-server-proxy."""
+    for entry in servers.values():
+        entry["command"] = [part.replace("{python}", sys.executable) for part in entry.get("command", [])]
+        entry.setdefault("absolute_url", False)
+    folder = tempfile.mkdtemp(prefix="ink-jupyter-config-")  # mode 700, the user's
+    with open(os.path.join(folder, "jupyter_server_config.json"), "w") as f:
+        json.dump({"ServerProxy": {"servers": servers}}, f)
+    return os.pathsep.join(p for p in (folder, env.get("JUPYTER_CONFIG_PATH", "")) if p)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ink-job")
     parser.add_argument("--app", required=True, help="the app this job serves (for ps and stats)")
@@ -184,6 +197,8 @@ def main(argv=None) -> int:
     prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
     start_monitor(env, log)
+    if env.get("INK_SERVER_PROXY"):
+        env["JUPYTER_CONFIG_PATH"] = server_proxy_config(json.loads(env["INK_SERVER_PROXY"]), env)
     for key in [k for k in env if k.startswith("INK_") and k != "INK_APP"]:
         env.pop(key)  # the server and the user's code do not need the wrapper's settings
     command = json.loads(os.environ["INK_SERVER_COMMAND"])

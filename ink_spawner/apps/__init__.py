@@ -1,0 +1,1 @@
+"""Small web apps INK runs inside a job, behind jupyter-server-proxy."""
