@@ -1,6 +1,9 @@
 """What INK's services share on top of HubOAuth."""
 
-from tornado import web
+import json
+
+from jupyterhub.utils import url_path_join
+from tornado import httpclient, web
 
 
 class TokenRequestsSkipXsrf:
@@ -48,3 +51,15 @@ def refuse_anonymous(handler) -> None:
     """APIs answer an unauthenticated call with 403 JSON, not a redirect to the login page."""
     if handler.current_user is None:
         raise web.HTTPError(403, "log in, or send a token: Authorization: token <API token>")
+
+
+class HubApi:
+    """The hub's REST API, called with the service's own token (its role's scopes)."""
+
+    async def hub_get(self, path: str):
+        response = await httpclient.AsyncHTTPClient().fetch(
+            url_path_join(self.hub_auth.api_url, path),
+            headers={"Authorization": f"token {self.hub_auth.api_token}"},
+            request_timeout=10,
+        )
+        return json.loads(response.body)

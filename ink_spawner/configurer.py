@@ -381,58 +381,40 @@ def apply_credentials(c, site: SiteConfig) -> None:
         os.environ["KRB5_CONFIG"] = str((site.path.parent / creds["krb5_config"]).resolve())
     port = int(creds.get("port", 8082))
     environment = {"KRB5_CONFIG": os.environ["KRB5_CONFIG"]} if "KRB5_CONFIG" in os.environ else {}
-    c.JupyterHub.services.append(
-        {
-            "name": CREDENTIALS_SERVICE,
-            "url": f"http://127.0.0.1:{port}",
-            "command": [
-                sys.executable,
-                "-m",
-                "ink_services.credentials",
-                "--store",
-                store,
-                "--realm",
-                realm,
-                "--renew-fraction",
-                str(creds.get("renew_fraction", 0.5)),
-                "--interval",
-                str(creds.get("interval", 5)),
-                "--retry-base",
-                str(creds.get("retry_base", 5)),
-                "--retry-max",
-                str(creds.get("retry_max", 300)),
-            ],
-            "environment": environment,
-            "oauth_no_confirm": True,
-        }
-    )
+    command = [sys.executable, "-m", "ink_services.credentials", "--store", store, "--realm", realm]
+    for option, key, default in (
+        ("--renew-fraction", "renew_fraction", 0.5),
+        ("--interval", "interval", 5),
+        ("--retry-base", "retry_base", 5),
+        ("--retry-max", "retry_max", 300),
+    ):
+        command += [option, str(creds.get(key, default))]
+    add_service(c, site, CREDENTIALS_SERVICE, port, command, environment=environment)
     c.Spawner.server_token_scopes.append(f"access:services!service={CREDENTIALS_SERVICE}")
     c.KerberosAuthenticator.realm = realm
     c.KerberosAuthenticator.store_dir = store
     base = site.url.rstrip("/")
     c.InkSpawner.credentials_url = creds.get("job_url") or f"{base}/services/{CREDENTIALS_SERVICE}/api/ticket"
-    c.JupyterHub.template_vars["ink_credentials_url"] = (
-        f"{site.hub.get('base_url', '/')}services/{CREDENTIALS_SERVICE}/"
-    )
+    c.JupyterHub.template_vars["ink_credentials_url"] = service_url(site, CREDENTIALS_SERVICE)
 
 
 def apply_dashboard(c, site: SiteConfig) -> None:
     """The dashboard service: the user's jobs, per-app counts, cluster load (on the home page)."""
     port = int(site.dashboard.get("port", 8083))
-    c.JupyterHub.services.append(
-        {
-            "name": DASHBOARD_SERVICE,
-            "url": f"http://127.0.0.1:{port}",
-            "command": [
-                sys.executable,
-                "-m",
-                "ink_services.dashboard",
-                "--refresh",
-                str(site.dashboard.get("refresh", 5)),
-            ],
-            "environment": {"INK_CONFIG": str(site.path), **_passthrough_env()},
-            "oauth_no_confirm": True,
-        }
+    command = [
+        sys.executable,
+        "-m",
+        "ink_services.dashboard",
+        "--refresh",
+        str(site.dashboard.get("refresh", 5)),
+    ]
+    add_service(
+        c,
+        site,
+        DASHBOARD_SERVICE,
+        port,
+        command,
+        environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
     )
     # it reads users' servers and the job id INK keeps in the server state
     c.JupyterHub.load_roles.append(
@@ -444,9 +426,7 @@ def apply_dashboard(c, site: SiteConfig) -> None:
     )
     c.Spawner.server_token_scopes.append(f"access:services!service={DASHBOARD_SERVICE}")
     c.InkSpawner.monitor_url = f"{site.url.rstrip('/')}/services/{DASHBOARD_SERVICE}/api/samples"
-    c.JupyterHub.template_vars["ink_dashboard_url"] = (
-        f"{site.hub.get('base_url', '/')}services/{DASHBOARD_SERVICE}/"
-    )
+    c.JupyterHub.template_vars["ink_dashboard_url"] = service_url(site, DASHBOARD_SERVICE)
 
 
 def apply_shell(c, site: SiteConfig) -> None:
@@ -466,17 +446,8 @@ def apply_shell(c, site: SiteConfig) -> None:
         command.append("--keep-sessions")
     if site.credentials.get("enabled"):
         command += ["--credentials-store", credentials_store(site)]
-    c.JupyterHub.services.append(
-        {
-            "name": SHELL_SERVICE,
-            "url": f"http://127.0.0.1:{port}",
-            "command": command,
-            "environment": _passthrough_env(),
-            "oauth_no_confirm": True,
-            "display": False,
-        }
-    )
-    c.JupyterHub.template_vars["ink_shell_url"] = f"{site.hub.get('base_url', '/')}services/{SHELL_SERVICE}/"
+    add_service(c, site, SHELL_SERVICE, port, command)
+    c.JupyterHub.template_vars["ink_shell_url"] = service_url(site, SHELL_SERVICE)
 
 
 def apply_files(c, site: SiteConfig) -> None:
@@ -491,18 +462,8 @@ def apply_files(c, site: SiteConfig) -> None:
     command += ["--areas", json.dumps(settings["areas"])] + rate_args(site)
     if site.credentials.get("enabled"):
         command += ["--credentials-store", credentials_store(site)]
-    c.JupyterHub.services.append(
-        {
-            "name": FILES_SERVICE,
-            "url": f"http://127.0.0.1:{port}",
-            "command": command,
-            "environment": _passthrough_env(),
-            "oauth_no_confirm": True,
-            "oauth_client_allowed_scopes": [FILES_READ, FILES_WRITE],
-            "display": False,
-        }
-    )
-    c.JupyterHub.template_vars["ink_files_url"] = f"{site.hub.get('base_url', '/')}services/{FILES_SERVICE}/"
+    add_service(c, site, FILES_SERVICE, port, command, oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE])
+    c.JupyterHub.template_vars["ink_files_url"] = service_url(site, FILES_SERVICE)
 
 
 def site_backend(path=None):
@@ -528,21 +489,39 @@ def apply_jobs(c, site: SiteConfig) -> None:
         return
     port = int(jobs.get("port", 8086))
     command = [sys.executable, "-m", "ink_services.jobs", "--store", str(site.state_dir / "jobs")]
-    c.JupyterHub.services.append(
-        {
-            "name": JOBS_SERVICE,
-            "url": f"http://127.0.0.1:{port}",
-            "command": command + rate_args(site),
-            "environment": {"INK_CONFIG": str(site.path), **_passthrough_env()},
-            "oauth_no_confirm": True,
-            "oauth_client_allowed_scopes": [JOBS_READ, JOBS_SUBMIT],
-            "display": False,
-        }
+    add_service(
+        c,
+        site,
+        JOBS_SERVICE,
+        port,
+        command + rate_args(site),
+        environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
+        oauth_client_allowed_scopes=[JOBS_READ, JOBS_SUBMIT],
     )
     # it reads each user's groups to apply their experiments' allowances
     c.JupyterHub.load_roles.append(
         {"name": JOBS_SERVICE, "scopes": ["read:users", "read:groups"], "services": [JOBS_SERVICE]}
     )
+
+
+def add_service(c, site: SiteConfig, name: str, port: int, command: list[str], **extra) -> None:
+    """One of INK's hub-managed services on a loopback port; ``extra`` adds to its definition
+    (environment, oauth_client_allowed_scopes, ...)."""
+    service = {
+        "name": name,
+        "url": f"http://127.0.0.1:{port}",
+        "command": command,
+        "environment": _passthrough_env(),
+        "oauth_no_confirm": True,
+        "display": False,
+    }
+    service.update(extra)
+    c.JupyterHub.services.append(service)
+
+
+def service_url(site: SiteConfig, name: str) -> str:
+    """Where pages link to a service (the hub's base URL, then services/NAME/)."""
+    return f"{site.hub.get('base_url', '/')}services/{name}/"
 
 
 def _passthrough_env() -> dict:

@@ -33,6 +33,20 @@ class Choice:
     image: Image
     experiment: Experiment | None
 
+    def spec_fields(self) -> dict:
+        """The JobSpec fields this choice fixes (resources, image, experiment and their extras)."""
+        return {
+            "cpus": self.cpus,
+            "memory_mb": self.memory_mb,
+            "walltime_s": self.walltime_s,
+            "gpus": self.gpus,
+            "image": self.image.name,
+            "experiment": self.experiment.name if self.experiment else "",
+            "container_image": self.image.container_image,
+            "opsys": self.image.opsys,
+            "accounting_group": self.experiment.accounting_group if self.experiment else "",
+        }
+
     def to_options(self) -> dict:
         """Canonical user_options (JSON) for this choice."""
         return {

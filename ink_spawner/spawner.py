@@ -255,19 +255,11 @@ class InkSpawner(Spawner):
             username=self.user.name,
             name=f"ink-{choice.app.name}",
             app=choice.app.name,
-            cpus=choice.cpus,
-            memory_mb=choice.memory_mb,
-            walltime_s=choice.walltime_s,
-            gpus=choice.gpus,
-            image=choice.image.name,
-            experiment=choice.experiment.name if choice.experiment else "",
             command=[self.job_python, "-m", "ink_spawner.jobscript", "--app", choice.app.name],
             env=env,
             workdir=home if os.path.isdir(home) else "",
             log_path=log_path,
-            container_image=choice.image.container_image,
-            opsys=choice.image.opsys,
-            accounting_group=choice.experiment.accounting_group if choice.experiment else "",
+            **choice.spec_fields(),
         )
 
     # --- the spawner contract -------------------------------------------------

@@ -86,7 +86,7 @@ def site_config(backend: dict) -> dict:
             "juno": {
                 "members": ["inkt_alice"],
                 "allowance": {
-                    "apps": ["jupyterlab", "rootbrowser"],
+                    "apps": ["jupyterlab", "rootbrowser", "desktop"],
                     "images": ["host", "alma9", "sl6"],
                     "max_cpus": 2,
                     "max_memory": "4G",

@@ -29,13 +29,13 @@ from urllib.parse import quote, urlparse
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from prometheus_client import Counter, Gauge, Histogram
-from tornado import httpclient, ioloop, web
+from tornado import ioloop, web
 
 from ink_spawner.backends import Backend
 from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
-from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf
 from ..metrics import MetricsHandler
 from ..process import serve_forever
 
@@ -166,15 +166,7 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
     return rows
 
 
-class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
-    async def hub_get(self, path: str):
-        response = await httpclient.AsyncHTTPClient().fetch(
-            url_path_join(self.hub_auth.api_url, path),
-            headers={"Authorization": f"token {self.hub_auth.api_token}"},
-            request_timeout=10,
-        )
-        return json.loads(response.body)
-
+class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     async def user_model(self, name: str) -> dict:
         return await self.hub_get(f"users/{quote(name, safe='')}")
 

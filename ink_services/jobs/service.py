@@ -39,7 +39,7 @@ from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
-from ..auth import JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
+from ..auth import HubApi, JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
 from ..metrics import MetricsHandler
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
@@ -158,19 +158,11 @@ class Submitter:
             username=user,
             name=f"ink-batch-{own['name']}",
             app="batch",
-            cpus=choice.cpus,
-            memory_mb=choice.memory_mb,
-            walltime_s=choice.walltime_s,
-            gpus=choice.gpus,
-            image=choice.image.name,
-            experiment=choice.experiment.name if choice.experiment else "",
             command=[self.job_python, "-m", "ink_spawner.jobscript.batch", "--dir", folder, "--", *command],
             env=env,
             workdir=home,
             log_path=log_path,
-            container_image=choice.image.container_image,
-            opsys=choice.image.opsys,
-            accounting_group=choice.experiment.accounting_group if choice.experiment else "",
+            **choice.spec_fields(),
         )
         facts = {
             "name": own["name"],
@@ -187,7 +179,7 @@ class Group:
         self.name, self.properties = name, properties
 
 
-class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     def prepare(self):
         if len(self.request.body or b"") > MAX_BODY:
             raise web.HTTPError(413, f"the request is larger than {MAX_BODY // 1024} KB")
@@ -204,14 +196,6 @@ class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Requ
 
     def target_user(self) -> str:
         return acting_user(self)
-
-    async def hub_get(self, path: str):
-        response = await httpclient.AsyncHTTPClient().fetch(
-            url_path_join(self.hub_auth.api_url, path),
-            headers={"Authorization": f"token {self.hub_auth.api_token}"},
-            request_timeout=10,
-        )
-        return json.loads(response.body)
 
     async def groups_of(self, user: str) -> list[Group]:
         try:

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 from tornado import ioloop, web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_unix_socket
 
 import ink_services.files
 from ink_services.files.previews import CountingFile, root_keys
@@ -140,11 +142,18 @@ def make_app(root: Path) -> web.Application:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ink-rootbrowser")
-    parser.add_argument("--port", type=int, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--unix-socket", help="listen here (mode 600): only this user can connect")
+    where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT (reachable by every local user)")
     parser.add_argument("--root", default=os.path.expanduser("~"), help="the folder to browse")
     args = parser.parse_args(argv)
-    make_app(Path(args.root)).listen(args.port, "127.0.0.1")
-    print(json.dumps({"rootbrowser": args.root, "port": args.port}), flush=True)
+    app = make_app(Path(args.root))
+    if args.unix_socket:
+        server = HTTPServer(app)
+        server.add_socket(bind_unix_socket(args.unix_socket, mode=0o600))
+    else:
+        app.listen(args.port, "127.0.0.1")
+    print(json.dumps({"rootbrowser": args.root, "at": args.unix_socket or args.port}), flush=True)
     ioloop.IOLoop.current().start()
     return 0
 

@@ -126,12 +126,8 @@ def test_shell_isolation(make_hub, unix_users):
     r = requests.put(f"{hub.url}{SHELL}api/prefs", json={"theme": "light"})
     assert r.status_code in (302, 403)  # no token, no cookie: nothing changes
     # metrics need read:metrics
-    assert (
-        requests.get(f"{hub.url}{SHELL}metrics", headers={"Authorization": f"token {bob}"}).status_code == 403
-    )
-    metrics = requests.get(
-        f"{hub.url}{SHELL}metrics", headers={"Authorization": f"token {hub.metrics_token()}"}
-    )
+    assert hub.metrics_of("ink-shell", bob).status_code == 403
+    metrics = hub.metrics_of("ink-shell")
     assert metrics.status_code == 200 and 'ink_shell_sessions_total{outcome="opened"}' in metrics.text
 
 

@@ -117,6 +117,11 @@ class Hub:
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
+    def metrics_of(self, service: str, token: str | None = None) -> requests.Response:
+        """A service's Prometheus page, with ``token`` (default: an admin's read:metrics token)."""
+        headers = {"Authorization": f"token {token or self.metrics_token()}"}
+        return requests.get(f"{self.url}/services/{service}/metrics", headers=headers, timeout=10)
+
     def wait_ready(self, name: str, token: str, timeout: float = 180, server: str = ""):
         def ready():
             model = self.api("GET", f"/users/{name}", token=token).json()

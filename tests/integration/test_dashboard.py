@@ -46,18 +46,11 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
     assert [(r["user"], r["node"], r["job_id"]) for r in everyone] == [
         ("inkt_alice", mine[0]["node"], mine[0]["job_id"])
     ]
-    metrics = requests.get(
-        f"{hub.url}/services/ink-dashboard/metrics",
-        headers={"Authorization": f"token {hub.metrics_token()}"},
-        timeout=10,
-    )
+    metrics = hub.metrics_of("ink-dashboard")
     assert metrics.status_code == 200
     assert 'ink_dashboard_interactive_jobs{app="jupyterlab"} 1.0' in metrics.text
     assert "ink_dashboard_queue_stats_seconds_count" in metrics.text
-    denied = requests.get(
-        f"{hub.url}/services/ink-dashboard/metrics", headers={"Authorization": f"token {bob}"}, timeout=10
-    )
-    assert denied.status_code == 403
+    assert hub.metrics_of("ink-dashboard", bob).status_code == 403
     assert (
         requests.get(
             f"{hub.url}{SUMMARY}?user=inkt_alice", headers={"Authorization": f"token {bob}"}, timeout=10

@@ -393,14 +393,9 @@ def test_share_links(hub, tokens, area, stored):
 
 
 def test_metrics(hub, tokens):
-    r = requests.get(
-        f"{hub.url}/services/ink-files/metrics", headers={"Authorization": f"token {hub.metrics_token()}"}
-    )
+    r = hub.metrics_of("ink-files")
     assert r.status_code == 200 and "ink_files_bytes_received_total" in r.text
-    r = requests.get(
-        f"{hub.url}/services/ink-files/metrics", headers={"Authorization": f"token {tokens['inkt_bob']}"}
-    )
-    assert r.status_code == 403
+    assert hub.metrics_of("ink-files", tokens["inkt_bob"]).status_code == 403
 
 
 def test_xrootd_storage_decides_as_the_user(hub, tokens, xrootd):

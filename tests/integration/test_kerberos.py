@@ -159,16 +159,11 @@ def test_renew_now_and_metrics(make_hub, kdc, unix_users):
     )
     assert r.status_code == 200, r.text
     assert store_state(hub, "inkt_alice")["renewals"] == before + 1
-    metrics = requests.get(
-        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {hub.metrics_token()}"}, timeout=10
-    )
+    metrics = hub.metrics_of("ink-credentials")
     assert metrics.status_code == 200
     assert "ink_credentials_tickets_held 1.0" in metrics.text
     assert 'ink_credentials_renewals_total{result="ok"}' in metrics.text
-    denied = requests.get(
-        f"{hub.url}{SERVICE}/metrics", headers={"Authorization": f"token {token}"}, timeout=10
-    )
-    assert denied.status_code == 403
+    assert hub.metrics_of("ink-credentials", token).status_code == 403
 
 
 def test_sso_users_hand_in_a_ticket_by_password_or_keytab(make_hub, kdc, unix_users, tmp_path):
