@@ -747,7 +747,6 @@ def make_app(
         prefix=prefix,
         max_upload=max_upload,
         max_concurrent_uploads=max_concurrent_uploads,
-        max_request_body=MAX_REQUEST_BODY,
         active_uploads={},
         flushing={},
         previews=PreviewCache(),

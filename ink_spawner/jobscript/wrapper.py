@@ -149,10 +149,15 @@ def load_env_file() -> None:
 
 def server_proxy_config(servers: dict, env: dict) -> str:
     """The app's jupyter-server-proxy entry as Jupyter config the single-user server reads:
-    a private folder put first on JUPYTER_CONFIG_PATH. ``{python}`` in a command is this job's
-    Python (INK's prefix); ``{port}`` is left for jupyter-server-proxy."""
+    a private folder put first on JUPYTER_CONFIG_PATH. In a command ``{python}`` is this job's
+    Python, ``{prefix}`` INK's prefix, ``{home}`` the user's home; ``{port}`` and
+    ``{unix_socket}`` are left for jupyter-server-proxy."""
+    places = {"{python}": sys.executable, "{prefix}": sys.prefix, "{home}": os.path.expanduser("~")}
     for entry in servers.values():
-        entry["command"] = [part.replace("{python}", sys.executable) for part in entry.get("command", [])]
+        command = entry.get("command", [])
+        for placeholder, value in places.items():
+            command = [part.replace(placeholder, value) for part in command]
+        entry["command"] = command
         entry.setdefault("absolute_url", False)
     folder = tempfile.mkdtemp(prefix="ink-jupyter-config-")  # mode 700, the user's
     with open(os.path.join(folder, "jupyter_server_config.json"), "w") as f:

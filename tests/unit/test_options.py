@@ -86,7 +86,7 @@ def test_form_and_json_give_the_same_choice():
         ({"walltime": "2d"}, "walltime", "exceeds your limit of 1d"),
         ({"walltime": "10s"}, "walltime", "below the minimum"),
         ({"gpus": 1}, "gpus", "exceeds your limit of 0"),
-        ({"app": "desktop"}, "app", "unknown application"),
+        ({"app": "no-such-app"}, "app", "unknown application"),
         ({"image": "centos7"}, "image", "not allowed"),
         ({"image": "solaris"}, "image", "unknown image"),
         ({"experiment": "lhaaso"}, "experiment", "not a member"),
