@@ -31,6 +31,7 @@ APPS = {  # app -> what must answer 200 before a user can work in it
     "jupyterlab": "lab",
     "rootbrowser": "rootbrowser/api/files",
     "desktop": "desktop/vnc.html",
+    "vscode": "vscode/",  # code-server's workbench page (scripts/install-code-server)
 }
 
 
