@@ -103,6 +103,7 @@ def site_config(backend: dict) -> dict:
         "dashboard": {"port": free_port(), "refresh": 1},
         "shell": {"port": free_port()},
         "files": {"port": free_port()},
+        "jobs": {"port": free_port()},
     }
 
 
