@@ -68,6 +68,14 @@ def deliver_ticket(store_dir, user, target: str | None = None) -> str:
     source = Path(store_dir) / f"{user.pw_name}.ccache"
     if not USERNAME.match(user.pw_name):
         raise FileNotFoundError(source)
+    version = source.stat().st_mtime_ns
+    if target:
+        try:
+            current = os.lstat(target)
+            if current.st_mtime_ns == version and current.st_uid == user.pw_uid:
+                return target  # already this ticket (the common case: a stat, no copy)
+        except FileNotFoundError:
+            pass
     data = source.read_bytes()
     folder = os.path.dirname(target) if target else None
     fd, tmp = tempfile.mkstemp(prefix=f"krb5cc_ink_{user.pw_name}_", dir=folder)
@@ -77,6 +85,7 @@ def deliver_ticket(store_dir, user, target: str | None = None) -> str:
             if os.geteuid() == 0:
                 os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
         if target:
+            os.utime(tmp, ns=(version, version))  # the copy carries the ticket's version
             os.replace(tmp, target)
             return target
         return tmp

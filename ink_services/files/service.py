@@ -51,6 +51,7 @@ from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import FILES_READ, FILES_WRITE, acting_user, require_scope
 from . import paths
+from .protocol import PARTIAL_PREFIX
 from .ranges import send_ranges
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
@@ -161,10 +162,9 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         return {"path": paths.join(root, parts), **answer}
 
     async def send_file(self, root, parts, owner=None, head=False):
-        entry = await self.ask("stat", owner, root=root, parts=parts)
-        if entry["type"] == "dir":
-            return await self.send_zip(root, parts, owner, head)
         reader = await self.reader(root, parts, owner)
+        if reader is None:  # a folder
+            return await self.send_zip(root, parts, owner, head)
         try:
             self.set_header(
                 "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reader.mtime))
@@ -175,7 +175,7 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             reader.close()
 
     async def preview(self, kind: str, root, parts, owner=None) -> dict:
-        """ROOT keys or FITS headers + image, made by the owner's worker; FITS answers cached."""
+        """ROOT keys or FITS headers + image, made by the owner's worker, cached per file version."""
         entry = await self.ask("stat", owner, root=root, parts=parts)
         if entry["type"] != "file":
             raise web.HTTPError(400, "previews are for files")
@@ -223,7 +223,9 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
                 try:
                     reader = await self.reader(root, parts + item["path"], owner)
                 except web.HTTPError:
-                    continue  # unreadable or gone since the walk: left out, not a broken zip
+                    reader = None
+                if reader is None:
+                    continue  # unreadable or changed since the walk: left out, not a broken zip
                 try:
                     info = zipfile.ZipInfo("/".join(item["path"]), time.localtime(item["mtime"])[:6])
                     with archive.open(info, "w", force_zip64=True) as member:
@@ -234,8 +236,7 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
                             await self.drain(stream)
                 finally:
                     reader.close()
-            await self.drain(stream)
-        await self.drain(stream)
+        await self.drain(stream)  # the central directory, written as the archive closes
 
     async def drain(self, stream: ZipStream):
         data = stream.take()
@@ -376,7 +377,6 @@ class FileHandler(FilesHandler):
         root, parts = self.split(self.path_args[0])
         if not parts:
             raise web.HTTPError(400, "upload to a file path inside a storage area")
-        paths.check_name(parts[-1])
         limit = self.settings["max_upload"]
         upload_id = self.request.headers.get("X-Ink-Upload") or secrets.token_urlsafe(16)
         if not UPLOAD_ID.match(upload_id):
@@ -415,8 +415,8 @@ class FileHandler(FilesHandler):
             )
         active[self.username] = active.get(self.username, 0) + 1
         UPLOADS.inc()
-        self.upload = {"root": root, "parts": parts, "id": upload_id, "writer": writer, "offset": start}
-        self.upload["total"] = total
+        self.upload = {"root": root, "parts": parts, "id": upload_id, "writer": writer}
+        self.upload.update(offset=start, total=total)
 
     async def data_received(self, chunk: bytes):
         upload = self.upload
@@ -505,7 +505,7 @@ class UploadsHandler(FilesHandler):
     async def get(self, user_path):
         root, parts, upload_id = self.upload_of(user_path)
         await settle(self.settings, upload_id)
-        partial = parts[:-1] + [f".ink-upload-{upload_id}"]
+        partial = parts[:-1] + [f"{PARTIAL_PREFIX}{upload_id}"]
         try:
             entry = await self.storage.request(self.username, "stat", root=root, parts=partial)
             received = entry["size"]
@@ -554,7 +554,6 @@ class TransferHandler(FilesHandler):
         to_root, to_parts = self.split(body.get("to"))
         if not parts or not to_parts:
             raise web.HTTPError(400, "from and to must be paths inside storage areas")
-        paths.check_name(to_parts[-1])
         overwrite = body.get("overwrite", False)
         if not isinstance(overwrite, bool):
             raise web.HTTPError(400, "overwrite: expected true or false")
@@ -649,29 +648,29 @@ class PublicShareHandler(FilesHandler):
     def resolve(self, secret: str, sub: str):
         try:
             link = self.settings["shares"].resolve(secret)
+            root, parts = paths.split(link.path)
+            extra = paths.parts_of(sub or "")
         except ShareError as e:
             raise web.HTTPError(e.status, str(e)) from None
-        root, parts = paths.split(link.path)
-        extra = [p for p in (sub or "").split("/") if p]
+        except paths.PathRefused as e:
+            raise web.HTTPError(400, str(e)) from None
         if extra and not link.is_dir:
             raise web.HTTPError(404, "this link shares one file")
-        if "\x00" in (sub or "") or any(p in (".", "..") for p in extra):
-            raise web.HTTPError(400, "path: '.' and '..' are not allowed")
         return link, root, parts + extra
 
     async def get(self, secret, kind, sub):
         link, root, parts = self.resolve(secret, sub)
+
+        def inside_link(answer):  # paths as the link's holder sees them: below the shared path
+            answer["path"] = "/".join(answer["path"].split("/")[len(link.path.split("/")) :])
+            return answer
+
         if kind == "list":
-            answer = await self.listing(root, parts, owner=link.owner)
-            prefix_len = len(link.path.split("/"))
-            answer["path"] = "/".join(answer["path"].split("/")[prefix_len:])
-            self.finish(answer)
+            self.finish(inside_link(await self.listing(root, parts, owner=link.owner)))
         elif kind == "files":
             await self.send_file(root, parts, owner=link.owner)
         elif kind.startswith("preview/"):
-            answer = await self.preview(kind.split("/")[1], root, parts, owner=link.owner)
-            answer["path"] = "/".join(answer["path"].split("/")[len(link.path.split("/")) :])
-            self.finish(answer)
+            self.finish(inside_link(await self.preview(kind.split("/")[1], root, parts, owner=link.owner)))
         else:
             self.render(
                 "files.html",

@@ -248,11 +248,11 @@ class Storage:
         return area.kind
 
     def worker(self, username: str, kind: str) -> WorkerProcess:
-        user = self.user(username)
         with self.lock:
             worker = self.workers.get((username, kind))
             if worker is not None and worker.alive:
                 return worker
+            user = self.user(username)
             roots = {n: a.location(user) for n, a in self.areas.items() if a.kind == kind}
             if kind == "posix":
                 roots = {n: folder for n, folder in roots.items() if os.path.isdir(folder)}
@@ -271,11 +271,14 @@ class Storage:
         kind = self.kind_of(request.get("root", ""))
         if "to_root" in request and self.kind_of(request["to_root"]) != kind:
             raise StorageError(409, "cannot move or copy between different kinds of storage here")
-        if kind == "xrootd" and self.ticket_for is not None:
-            await asyncio.to_thread(self.ticket_for, self.user(username))  # the freshest ticket
-        worker = await asyncio.to_thread(self.worker, username, kind)
         payload = request.pop("payload", None)
-        return await asyncio.to_thread(worker.call, {"op": op, **request}, payload)
+
+        def run():
+            if kind == "xrootd" and self.ticket_for is not None:
+                self.ticket_for(self.user(username))  # a renewed ticket reaches the worker's copy
+            return self.worker(username, kind).call({"op": op, **request}, payload)
+
+        return await asyncio.to_thread(run)
 
     async def request(self, username: str, op: str, **request) -> dict:
         answer, fd = await self.call(username, op, **request)
@@ -284,7 +287,10 @@ class Storage:
         return answer
 
     async def reader(self, username: str, root: str, parts: list[str]):
+        """A reader of the file, or None when the path is a folder."""
         info, fd = await self.call(username, "open", root=root, parts=parts)
+        if info.get("type") == "dir":
+            return None
         if fd is not None:
             return FdReader(info, fd)
         return WorkerReader(self, username, info, {"root": root, "parts": parts})

@@ -101,12 +101,18 @@ class Worker(Operations):
             os.close(fd)
 
     def op_open(self, root, parts):
+        """(entry, fd) of a file; the entry alone for a folder."""
+        if not parts:
+            return self.op_stat(root, parts)
         fd, name = self.parent(root, parts)
         try:
             file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
         finally:
             os.close(fd)
         st = os.fstat(file_fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(file_fd)
+            return self.entry(parts[-1], st)  # no descriptor: the caller zips the folder
         if not stat.S_ISREG(st.st_mode):
             os.close(file_fd)
             raise Refused(409, "not a regular file")
@@ -114,7 +120,10 @@ class Worker(Operations):
         return self.entry(parts[-1], st), file_fd
 
     def opened(self, root, parts) -> tuple[CountingFile, int]:
-        info, fd = self.op_open(root, parts)
+        opened = self.op_open(root, parts)
+        if not isinstance(opened, tuple):
+            raise Refused(409, "is a folder")
+        info, fd = opened
         return CountingFile(lambda offset, n: os.pread(fd, n, offset), info["size"]), fd
 
     def op_root_keys(self, root, parts):

@@ -102,10 +102,8 @@ class XRootDWorker(Operations):
         return list_page(self.entries(root, parts), sort, reverse, offset, limit, hidden)
 
     def op_open(self, root, parts):
-        info = self.stat(root, parts)
-        if info["type"] != "file":
-            raise Refused(409, "not a regular file")
-        return info
+        """The entry of a file or a folder (the data comes with op_read)."""
+        return self.stat(root, parts)
 
     def op_read(self, root, parts, offset, length):
         _, _, url = self.locate(root, parts)
@@ -120,6 +118,8 @@ class XRootDWorker(Operations):
 
     def opened(self, root, parts) -> tuple[CountingFile, client.File]:
         info = self.op_open(root, parts)
+        if info["type"] != "file":
+            raise Refused(409, "is a folder")
         _, _, url = self.locate(root, parts)
         f = client.File()
         check(f.open(url, OpenFlags.READ)[0])
