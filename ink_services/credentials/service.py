@@ -22,12 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.services.auth import HubOAuthenticated
 from tornado import ioloop, web
 
+from ..app import service_app
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
-from ..metrics import MetricsHandler
 from ..process import serve_forever
 from . import tickets
 from .renewer import Renewer
@@ -160,26 +159,19 @@ class TicketHandler(BaseHandler):
 
 
 def make_app(store: TicketStore, renewer: Renewer, realm: str, prefix: str) -> web.Application:
-    def route(path):
-        return url_path_join(prefix, path)
-
-    return web.Application(
+    return service_app(
+        prefix,
         [
-            (route("oauth_callback"), HubOAuthCallbackHandler),
-            (prefix, WidgetHandler),
-            (route("api/status"), StatusHandler),
-            (route("api/renew"), RenewHandler),
-            (route("api/login"), LoginHandler),
-            (route("api/keytab"), KeytabHandler),
-            (route("api/ticket"), TicketHandler),
-            (route("metrics"), MetricsHandler),
+            ("", WidgetHandler),
+            ("api/status", StatusHandler),
+            ("api/renew", RenewHandler),
+            ("api/login", LoginHandler),
+            ("api/keytab", KeytabHandler),
+            ("api/ticket", TicketHandler),
         ],
         store=store,
         renewer=renewer,
         realm=realm,
-        prefix=prefix,
-        cookie_secret=os.urandom(32),
-        xsrf_cookies=True,
         template_path=str(Path(__file__).parent / "templates"),
     )
 

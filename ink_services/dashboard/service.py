@@ -26,8 +26,7 @@ from collections import OrderedDict, deque
 from dataclasses import asdict
 from urllib.parse import quote, urlparse
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge, Histogram
 from tornado import ioloop, web
 
@@ -35,8 +34,8 @@ from ink_spawner.backends import Backend
 from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
+from ..app import service_app
 from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf
-from ..metrics import MetricsHandler
 from ..process import serve_forever
 
 log = logging.getLogger("ink.dashboard")
@@ -249,21 +248,17 @@ def uplot_dir() -> str:
 
 
 def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
-    return web.Application(
+    return service_app(
+        prefix,
         [
-            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
-            (prefix, WidgetHandler),
-            (url_path_join(prefix, "api/summary"), SummaryHandler),
-            (url_path_join(prefix, "api/samples"), SamplesHandler),
-            (url_path_join(prefix, "metrics"), MetricsHandler),
-            (url_path_join(prefix, "static/uplot/(.*)"), web.StaticFileHandler, {"path": uplot_dir()}),
+            ("", WidgetHandler),
+            ("api/summary", SummaryHandler),
+            ("api/samples", SamplesHandler),
+            ("static/uplot/(.*)", web.StaticFileHandler, {"path": uplot_dir()}),
         ],
         queue=queue,
         samples=SampleStore(),
-        prefix=prefix,
         refresh=refresh,
-        cookie_secret=os.urandom(32),
-        xsrf_cookies=True,
         template_path=os.path.join(os.path.dirname(__file__), "templates"),
     )
 

@@ -38,14 +38,13 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from tornado import web
 
-from ..auth import AnswerError, JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
+from ..app import service_app
+from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
 from ..credentials.store import deliver_ticket
-from ..metrics import MetricsHandler
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
@@ -707,52 +706,44 @@ def npm_dir(package: str) -> str:
 def make_app(
     storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int, limiter=None
 ) -> web.Application:
-    def route(path):
-        return url_path_join(prefix, path)
-
-    return web.Application(
+    return service_app(
+        prefix,
         [
-            (route("oauth_callback"), HubOAuthCallbackHandler),
-            (prefix, PageHandler),
-            (route("api/v1/areas"), AreasHandler),
-            (route("api/v1/list/(.*)"), ListHandler),
-            (route("api/v1/stat/(.*)"), StatHandler),
-            (route("api/v1/files/(.*)"), FileHandler),
-            (route("api/v1/uploads/(.*)"), UploadsHandler),
-            (route("api/v1/mkdir/(.*)"), MkdirHandler),
-            (route("api/v1/preview/(root|fits)/(.*)"), PreviewHandler),
-            (route("api/v1/(move|copy)"), TransferHandler),
-            (route("api/v1/chmod/(.*)"), ChmodHandler),
-            (route("api/v1/shares"), SharesHandler),
-            (route("api/v1/shares/([^/]+)"), ShareHandler),
-            (route("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)"), PublicShareHandler),
-            (route("s/([^/]+)/()()"), PublicShareHandler),
-            (route("static/jsroot/(.*)"), web.StaticFileHandler, {"path": npm_dir("jsroot")}),
+            ("", PageHandler),
+            ("api/v1/areas", AreasHandler),
+            ("api/v1/list/(.*)", ListHandler),
+            ("api/v1/stat/(.*)", StatHandler),
+            ("api/v1/files/(.*)", FileHandler),
+            ("api/v1/uploads/(.*)", UploadsHandler),
+            ("api/v1/mkdir/(.*)", MkdirHandler),
+            ("api/v1/preview/(root|fits)/(.*)", PreviewHandler),
+            ("api/v1/(move|copy)", TransferHandler),
+            ("api/v1/chmod/(.*)", ChmodHandler),
+            ("api/v1/shares", SharesHandler),
+            ("api/v1/shares/([^/]+)", ShareHandler),
+            ("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)", PublicShareHandler),
+            ("s/([^/]+)/()()", PublicShareHandler),
+            ("static/jsroot/(.*)", web.StaticFileHandler, {"path": npm_dir("jsroot")}),
             (
-                route("static/ink/(.*)"),
+                "static/ink/(.*)",
                 web.StaticFileHandler,
                 {"path": str(Path(__file__).with_name("static"))},
             ),
             (
-                route("static/highlight/(.*)"),
+                "static/highlight/(.*)",
                 web.StaticFileHandler,
                 {"path": npm_dir("@highlightjs/cdn-assets")},
             ),
-            (route("api/v1/openapi.yaml"), OpenAPIHandler, {"path": OPENAPI}),
-            (route("metrics"), MetricsHandler),
+            ("api/v1/openapi.yaml", OpenAPIHandler, {"path": OPENAPI}),
         ],
         storage=storage,
         shares=shares,
-        prefix=prefix,
         max_upload=max_upload,
         max_concurrent_uploads=max_concurrent_uploads,
         active_uploads={},
         flushing={},
         previews=PreviewCache(),
         rate_limiter=limiter,
-        default_handler_class=NoSuchRoute,
-        cookie_secret=os.urandom(32),
-        xsrf_cookies=True,
         template_path=str(Path(__file__).parent / "templates"),
     )
 

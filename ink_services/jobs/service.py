@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter
 from tornado import httpclient, web
 
@@ -39,8 +38,8 @@ from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
-from ..auth import HubApi, JsonErrors, NoSuchRoute, TokenRequestsSkipXsrf, refuse_anonymous
-from ..metrics import MetricsHandler
+from ..app import service_app
+from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
@@ -373,25 +372,18 @@ class OutputHandler(BaseHandler):
 def make_app(
     backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter
 ) -> web.Application:
-    def route(path):
-        return url_path_join(prefix, path)
-
-    return web.Application(
+    return service_app(
+        prefix,
         [
-            (route("oauth_callback"), HubOAuthCallbackHandler),
-            (route("api/v1/jobs"), JobsHandler),
-            (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})"), JobHandler),
-            (route("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})/(stdout|stderr)"), OutputHandler),
-            (route("api/v1/openapi.yaml"), OpenAPIHandler, {"path": OPENAPI}),
-            (route("metrics"), MetricsHandler),
+            ("api/v1/jobs", JobsHandler),
+            ("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})", JobHandler),
+            ("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})/(stdout|stderr)", OutputHandler),
+            ("api/v1/openapi.yaml", OpenAPIHandler, {"path": OPENAPI}),
         ],
         backend=backend,
         submitter=Submitter(backend, site, job_python),
         store=store,
         rate_limiter=limiter,
-        default_handler_class=NoSuchRoute,
-        cookie_secret=os.urandom(32),
-        xsrf_cookies=True,
     )
 
 

@@ -20,15 +20,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from jupyterhub.utils import url_path_join
+from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from terminado import TermSocket
 from terminado.management import MaxTerminalsReached
 from tornado import web
 
+from ..app import service_app
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
-from ..metrics import MetricsHandler
 from ..process import serve_forever
 from .prefs import PrefsError, PrefsStore
 from .terminals import ShellRefused, ShellSettings, UserTermManager
@@ -140,24 +139,17 @@ def xterm_dir() -> str:
 def make_app(settings: ShellSettings, prefs: PrefsStore, prefix: str) -> web.Application:
     manager = UserTermManager(settings)
 
-    def route(path):
-        return url_path_join(prefix, path)
-
-    return web.Application(
+    return service_app(
+        prefix,
         [
-            (route("oauth_callback"), HubOAuthCallbackHandler),
-            (prefix, PageHandler),
-            (route("terminal"), TerminalSocket, {"term_manager": manager}),
-            (route("api/prefs"), PrefsHandler),
-            (route("metrics"), MetricsHandler),
-            (route("static/xterm/(.*)"), web.StaticFileHandler, {"path": xterm_dir()}),
+            ("", PageHandler),
+            ("terminal", TerminalSocket, {"term_manager": manager}),
+            ("api/prefs", PrefsHandler),
+            ("static/xterm/(.*)", web.StaticFileHandler, {"path": xterm_dir()}),
         ],
         shell=settings,
         prefs=prefs,
-        prefix=prefix,
         term_manager=manager,
-        cookie_secret=os.urandom(32),
-        xsrf_cookies=True,
         template_path=str(Path(__file__).parent / "templates"),
     )
 
