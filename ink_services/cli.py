@@ -2,7 +2,8 @@
 
 On the hub host: `ink up` runs the hub on the site config, `ink check` validates it.
 Anywhere: `ink login HUB_URL` stores a hub API token; `ink jobs ...` and `ink files ...` use
-INK's REST APIs with it. `--json` prints machine-readable answers. Exit codes: 0 done,
+INK's REST APIs with it; `ink ssh-proxy USER` is ssh's ProxyCommand to an SSH node job.
+`--json` prints machine-readable answers. Exit codes: 0 done,
 1 failed, 2 usage, 3 not logged in or not allowed, 4 not found, 5 conflict (already exists,
 not empty), 6 refused (bad input, too large, too many requests), 7 hub unreachable or failing.
 """
@@ -26,6 +27,7 @@ from ink_spawner.configurer import (
 )
 
 from . import client as api
+from . import sshproxy
 
 
 def report_problems(config) -> bool:
@@ -222,6 +224,12 @@ def parser() -> argparse.ArgumentParser:
     share = files.add_parser("share", help="a read-only link to a file or folder")
     share.add_argument("path")
     share.add_argument("--days", type=float, default=7)
+
+    ssh = sub.add_parser(
+        "ssh-proxy",
+        help="ssh's ProxyCommand to your SSH node job through the hub (see the node's page)",
+    )
+    ssh.add_argument("target", metavar="USER[/SERVER]", help="whose node: your name, or name/server")
     return p
 
 
@@ -232,6 +240,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "login":
             return cmd_login(args)
+        if args.command == "ssh-proxy":
+            return sshproxy.run(args.hub, args.target)
         c = api.Client(args.hub, progress=args.progress)
         return {"jobs": cmd_jobs, "files": cmd_files}[args.command](args, c)
     except api.ClientError as e:

@@ -86,7 +86,7 @@ def site_config(backend: dict) -> dict:
             "juno": {
                 "members": ["inkt_alice"],
                 "allowance": {
-                    "apps": ["jupyterlab", "rootbrowser", "desktop", "vscode"],
+                    "apps": ["jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"],
                     "images": ["host", "alma9", "sl6"],
                     "max_cpus": 2,
                     "max_memory": "4G",

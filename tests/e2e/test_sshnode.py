@@ -1,0 +1,194 @@
+"""The SSH node app: spawned as alice's job (local backend and Slurm). Its page, seen in Chromium,
+gives the ~/.ssh/config stanza; OpenSSH's own client, with exactly that stanza and `ink ssh-proxy`
+as ProxyCommand, runs commands in the job and copies files both ways through the hub. A wrong
+token, bob's token and a browser's websocket are refused; no TCP port is opened on the node;
+stopping the server ends every sshd."""
+
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers.browser import login
+from tests.helpers.hub import spawn_and_wait
+from tests.helpers.net import wait_for
+
+USER = "inkt_alice"
+INK = Path(sys.prefix) / "bin" / "ink"
+# sshd speaks first ("SSH-2.0-..."): a page that reaches it would see that banner
+BROWSER_WEBSOCKET = """url => new Promise(done => {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = m => done(new TextDecoder().decode(m.data).slice(0, 20));
+  ws.onclose = () => done("closed");
+  setTimeout(() => done("silent"), 15000);
+})"""
+
+
+@pytest.fixture
+def standard_devpts():
+    """Linux systems mount /dev/pts with gid=5,mode=620 (systemd's default), which is what lets a
+    user's sshd hand out terminals; some containers mount it otherwise: use the standard options
+    for the test and put the old ones back after."""
+    options = next(
+        line.split()[3]
+        for line in reversed(Path("/proc/self/mounts").read_text().splitlines())
+        if line.split()[1:3] == ["/dev/pts", "devpts"]
+    )
+    changed = "gid=5" not in options.split(",")
+    if changed:
+        subprocess.run(["mount", "-o", "remount,gid=5,mode=620", "/dev/pts"], check=True)
+    yield
+    if changed:
+        old = [o for o in options.split(",") if o.split("=")[0] in ("gid", "mode")]
+        restore = ",".join(old) if any(o.startswith("gid=") for o in old) else ",".join(["gid=0", *old])
+        subprocess.run(["mount", "-o", f"remount,{restore}", "/dev/pts"], check=False)
+
+
+def ssh_processes(user: str) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["name", "username", "cmdline"])
+        if p.info["username"] == user
+        and (p.info["name"] == "sshd" or "ink_spawner.apps.sshnode" in " ".join(p.info["cmdline"] or []))
+    ]
+
+
+class Laptop:
+    """The user's own computer: an `ink login` (its token store), an SSH key, ssh's config."""
+
+    def __init__(self, root: Path, hub, token: str, stanza: str):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "PATH": f"{INK.parent}:/usr/bin:/bin",
+            "HOME": str(root),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "LANG": "C.UTF-8",
+        }
+        login = subprocess.run(
+            [str(INK), "login", hub.url, "--token", token], env=self.env, capture_output=True, text=True
+        )
+        assert login.returncode == 0, login.stderr
+        if not (root / "id_ed25519").exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "id_ed25519")], check=True
+            )
+        self.config = root / "ssh_config"
+        self.config.write_text(
+            stanza
+            + f"\n    IdentityFile {root / 'id_ed25519'}\n    IdentitiesOnly yes\n"
+            + f"    UserKnownHostsFile {root / 'known_hosts'}\n    StrictHostKeyChecking accept-new\n"
+            + "    BatchMode yes\n"
+        )
+
+    def ssh(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ssh", "-F", str(self.config), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def scp(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["scp", "-F", str(self.config), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def test_ssh_node_in_a_job(
+    backend, request, make_hub, unix_users, output_dir, browser, tmp_path, standard_devpts
+):
+    if backend == "slurm":
+        slurm = request.getfixturevalue("slurm")
+        hub = make_hub({"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}})
+    else:
+        hub = make_hub({"type": "local"})
+    alice = pwd.getpwnam(USER)
+    home = Path(alice.pw_dir)
+    for name in ("from-laptop.txt", "made-on-node.txt"):
+        (home / name).unlink(missing_ok=True)
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": "sshnode"})
+
+    # the node's page, as alice sees it after the spawn: the stanza to copy and the host key
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    login(page, hub, USER, unix_users[USER], output_dir, "alice")
+    page.goto(f"{hub.url}/user/{USER}/sshnode/")
+    expect(page.locator("#ink-ssh-host")).to_have_text(socket.gethostname())
+    expect(page.locator(".problem")).to_have_count(0)  # sshd found, terminals possible
+    stanza = page.locator("#ink-ssh-config").text_content()
+    assert f"ProxyCommand ink --hub {hub.url} ssh-proxy {USER}" in stanza
+    assert f"Host ink-{USER}" in stanza and f"User {USER}" in stanza
+    fingerprint = page.locator("#ink-ssh-hostkey").text_content().split()[1]
+    assert fingerprint.startswith("SHA256:")
+    page.screenshot(path=str(output_dir / f"sshnode-page-{backend}.png"))
+    # a web page cannot open the node's websocket with alice's cookies
+    ws_url = re.sub("^http", "ws", hub.url) + f"/user/{USER}/sshnode/connect"
+    assert page.evaluate(BROWSER_WEBSOCKET, ws_url) == "closed"
+
+    laptop = Laptop(tmp_path / "laptop", hub, token, stanza)
+    alias = f"ink-{USER}"
+    ran = laptop.ssh(alias, "hostname; id -un; pwd")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [socket.gethostname(), USER, str(home)]
+    # the host key ssh trusted is the one the page shows
+    seen = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(tmp_path / "laptop" / "known_hosts")], capture_output=True, text=True
+    )
+    assert fingerprint in seen.stdout and alias in seen.stdout
+
+    # scp both ways (OpenSSH 9 copies over SFTP)
+    sent = tmp_path / "laptop" / "results.txt"
+    sent.write_bytes(b"laptop -> node\n" + os.urandom(200_000))
+    assert laptop.scp(str(sent), f"{alias}:from-laptop.txt").returncode == 0
+    assert (home / "from-laptop.txt").read_bytes() == sent.read_bytes()
+    assert (home / "from-laptop.txt").stat().st_uid == alice.pw_uid
+    assert laptop.ssh(alias, "echo made on $(hostname) by $(id -un) > made-on-node.txt").returncode == 0
+    back = tmp_path / "laptop" / "back.txt"
+    copied = laptop.scp(f"{alias}:made-on-node.txt", str(back))
+    assert copied.returncode == 0, copied.stderr
+    assert back.read_text() == f"made on {socket.gethostname()} by {USER}\n"
+
+    # an interactive terminal
+    tty = laptop.ssh("-tt", alias, "tty")
+    assert tty.returncode == 0 and "/dev/pts/" in tty.stdout, tty.stdout + tty.stderr
+
+    # the job's hub token never reaches the ssh session's environment
+    env = laptop.ssh(alias, "env")
+    assert env.returncode == 0 and "JUPYTERHUB_API_TOKEN" not in env.stdout and token not in env.stdout
+
+    # a wrong token, and bob's token, are turned away before any sshd runs
+    wrong = Laptop(tmp_path / "wrong", hub, token, stanza)
+    tokens = Path(wrong.env["XDG_CONFIG_HOME"]) / "ink" / "tokens.json"
+    tokens.write_text(tokens.read_text().replace(token, "0" * len(token)))
+    refused = wrong.ssh(alias, "id -un")
+    assert refused.returncode == 255 and "refused the token" in refused.stderr
+    assert USER not in refused.stdout
+    bob = Laptop(tmp_path / "bob", hub, hub.user_token("inkt_bob"), stanza)
+    refused = bob.ssh(alias, "id -un")
+    assert refused.returncode == 255 and USER not in refused.stdout
+
+    # nothing of the node listens on TCP
+    procs = ssh_processes(USER)
+    assert procs, "the node's launcher runs as alice"
+    for proc in procs:
+        assert not [c for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN], proc
+
+    # stopping the server ends the node and every sshd
+    page.close()
+    assert hub.api("DELETE", f"/users/{USER}/server", token=token).status_code in (202, 204)
+    hub.wait_stopped(USER, token)
+    wait_for(lambda: not ssh_processes(USER), 30, what="the SSH node to end with the job")
+    shutil.rmtree(tmp_path / "laptop", ignore_errors=True)

@@ -1,0 +1,121 @@
+"""The SSH node's parts that need no job: the proxy's URL and errors, sshd's config, the page."""
+
+import getpass
+from pathlib import Path
+
+import pytest
+from tornado.testing import AsyncHTTPTestCase
+
+from ink_services import client as api
+from ink_services.sshproxy import explain, node_url
+from ink_spawner.apps import sshnode
+
+
+@pytest.mark.parametrize(
+    "hub, target, url",
+    [
+        ("http://127.0.0.1:8000", "alice", "ws://127.0.0.1:8000/user/alice/sshnode/connect"),
+        (
+            "https://hub.example.org/ink",
+            "alice/gpu1",
+            "wss://hub.example.org/ink/user/alice/gpu1/sshnode/connect",
+        ),
+        ("https://h", "a.b-c@x", "wss://h/user/a.b-c%40x/sshnode/connect"),
+    ],
+)
+def test_node_url(hub, target, url):
+    assert node_url(hub, target) == url
+
+
+@pytest.mark.parametrize("target", ["", "../alice", "alice/../bob", "a/b/c", "alice/", "al ice", "alice?x=1"])
+def test_node_url_refuses_odd_targets(target):
+    with pytest.raises(api.ClientError) as e:
+        node_url("http://h", target)
+    assert e.value.code == api.USAGE
+
+
+@pytest.mark.parametrize(
+    "code, words, exit_code",
+    [
+        (403, "refused the token", api.AUTH),
+        (302, "refused the token", api.AUTH),
+        (404, "no SSH node is running", api.NOT_FOUND),
+        (503, "no SSH node is running", api.UNAVAILABLE),
+    ],
+)
+def test_proxy_errors_are_one_sentence(code, words, exit_code):
+    error = explain("ws://h/user/a/sshnode/connect?token=x", code)
+    assert words in str(error) and "token=x" not in str(error)
+    assert error.code == exit_code
+
+
+def test_sshd_config_gives_only_this_user_and_no_passwords(tmp_path, monkeypatch):
+    monkeypatch.setenv("KRB5CCNAME", "FILE:/tmp/krb5cc_job")
+    config = sshnode.write_sshd_config(tmp_path, tmp_path / "key", "INFO").read_text()
+    lines = {
+        line.split(None, 1)[0]: line.split(None, 1)[1]
+        for line in config.splitlines()
+        if line and line[0] != "#"
+    }
+    assert lines["AllowUsers"] == getpass.getuser()
+    assert lines["AuthorizedKeysCommandUser"] == getpass.getuser()
+    assert lines["PasswordAuthentication"] == "no" and lines["PermitRootLogin"] == "no"
+    assert lines["AllowTcpForwarding"] == "local" and lines["GatewayPorts"] == "no"
+    assert lines["SetEnv"] == "KRB5CCNAME=FILE:/tmp/krb5cc_job"
+    assert lines["HostKey"] == str(tmp_path / "key")
+
+
+def test_host_key_is_kept_from_job_to_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    first = sshnode.host_key(tmp_path / "job1")
+    assert first.parent == tmp_path / "home" / ".ink" / "ssh"
+    assert (first.stat().st_mode & 0o777) == 0o600
+    again = sshnode.host_key(tmp_path / "job2")
+    assert again == first and sshnode.fingerprint(first.with_suffix(".pub")).startswith("256 SHA256:")
+
+
+class PageTest(AsyncHTTPTestCase):
+    def get_app(self):
+        self.folder = Path(self.enterContext(__import__("tempfile").TemporaryDirectory()))
+        self.env = self.enterContext(pytest.MonkeyPatch.context())
+        self.env.setenv("HOME", str(self.folder))
+        self.env.setenv("JUPYTERHUB_SERVER_NAME", "gpu<1>")
+        self.env.setenv("JUPYTERHUB_BASE_URL", "/ink/</script>/")
+        return sshnode.make_app(self.folder)
+
+    def test_page_escapes_and_names_the_server(self):
+        page = self.fetch("/").body.decode()
+        assert "ssh-proxy " + getpass.getuser() + "/gpu&lt;1&gt;" in page
+        assert "</script>/" not in page.split("<script>")[1].split("</script>")[0]
+        assert "SHA256:" in page
+
+    def test_a_browser_is_refused_at_connect(self):
+        r = self.fetch(
+            "/connect",
+            headers={
+                "Origin": "http://evil.example",
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
+        assert r.code == 403
+
+
+@pytest.mark.parametrize(
+    "mounts, warned",
+    [
+        ("devpts /dev/pts devpts rw,relatime,gid=5,mode=620,ptmxmode=000 0 0\n", False),
+        ("devpts /dev/pts devpts rw,relatime,mode=600,ptmxmode=000 0 0\n", True),
+        (
+            "devpts /dev/pts devpts rw,mode=600 0 0\ndevpts /dev/pts devpts rw,gid=5,mode=620 0 0\n",
+            False,
+        ),
+        ("proc /proc proc rw 0 0\n", False),
+    ],
+)
+def test_terminal_warning_follows_the_devpts_in_use(mounts, warned, tmp_path):
+    fake = tmp_path / "mounts"
+    fake.write_text(mounts)
+    assert bool(sshnode.pty_problem(str(fake))) == warned
