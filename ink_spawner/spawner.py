@@ -239,7 +239,8 @@ class InkSpawner(Spawner):
             env["INK_MONITOR_URL"] = self.monitor_url
             env["INK_MONITOR_INTERVAL"] = str(self.monitor_interval)
         if choice.app.server_proxy:
-            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
+            entry = {**choice.app.server_proxy, "ink_title": choice.app.display_name}
+            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: entry})
         return env
 
     def job_spec(self, choice: Choice) -> JobSpec:

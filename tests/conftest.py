@@ -86,7 +86,15 @@ def site_config(backend: dict) -> dict:
             "juno": {
                 "members": ["inkt_alice"],
                 "allowance": {
-                    "apps": ["jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"],
+                    "apps": [
+                        "jupyterlab",
+                        "rootbrowser",
+                        "desktop",
+                        "vscode",
+                        "sshnode",
+                        "brokenapp",
+                        "missingapp",
+                    ],
                     "images": ["host", "alma9", "sl6"],
                     "max_cpus": 2,
                     "max_memory": "4G",

@@ -151,12 +151,18 @@ def server_proxy_config(servers: dict, env: dict) -> str:
     """The app's jupyter-server-proxy entry as Jupyter config the single-user server reads:
     a private folder put first on JUPYTER_CONFIG_PATH. In a command ``{python}`` is this job's
     Python, ``{prefix}`` INK's prefix, ``{home}`` the user's home; ``{port}`` and
-    ``{unix_socket}`` are left for jupyter-server-proxy."""
+    ``{unix_socket}`` are left for jupyter-server-proxy. Apps on a Unix socket run behind INK's
+    launcher, which shows the user why an app did not start instead of a spinning page."""
     places = {"{python}": sys.executable, "{prefix}": sys.prefix, "{home}": os.path.expanduser("~")}
-    for entry in servers.values():
+    for name, entry in servers.items():
         command = entry.get("command", [])
         for placeholder, value in places.items():
             command = [part.replace(placeholder, value) for part in command]
+        title = entry.pop("ink_title", name)
+        if entry.get("unix_socket") is True and command:
+            # a failed start becomes a page with the app's last output (ink_spawner/apps/launch.py)
+            launch = [sys.executable, "-m", "ink_spawner.apps.launch", "--unix-socket", "{unix_socket}"]
+            command = [*launch, "--title", title, "--", *command]
         entry["command"] = command
         entry.setdefault("absolute_url", False)
     folder = tempfile.mkdtemp(prefix="ink-jupyter-config-")  # mode 700, the user's
