@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -20,9 +19,9 @@ from playwright.sync_api import expect
 from tests.helpers.browser import login
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
+from tests.helpers.sshclient import Laptop
 
 USER = "inkt_alice"
-INK = Path(sys.prefix) / "bin" / "ink"
 # sshd speaks first ("SSH-2.0-..."): a page that reaches it would see that banner
 BROWSER_WEBSOCKET = """url => new Promise(done => {
   const ws = new WebSocket(url);
@@ -60,50 +59,6 @@ def ssh_processes(user: str) -> list[psutil.Process]:
         if p.info["username"] == user
         and (p.info["name"] == "sshd" or "ink_spawner.apps.sshnode" in " ".join(p.info["cmdline"] or []))
     ]
-
-
-class Laptop:
-    """The user's own computer: an `ink login` (its token store), an SSH key, ssh's config."""
-
-    def __init__(self, root: Path, hub, token: str, stanza: str):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            "PATH": f"{INK.parent}:/usr/bin:/bin",
-            "HOME": str(root),
-            "XDG_CONFIG_HOME": str(root / "config"),
-            "LANG": "C.UTF-8",
-        }
-        login = subprocess.run(
-            [str(INK), "login", hub.url, "--token", token], env=self.env, capture_output=True, text=True
-        )
-        assert login.returncode == 0, login.stderr
-        if not (root / "id_ed25519").exists():
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "id_ed25519")], check=True
-            )
-        self.config = root / "ssh_config"
-        self.config.write_text(
-            stanza
-            + f"\n    IdentityFile {root / 'id_ed25519'}\n    IdentitiesOnly yes\n"
-            + f"    UserKnownHostsFile {root / 'known_hosts'}\n    StrictHostKeyChecking accept-new\n"
-            + "    BatchMode yes\n"
-        )
-
-    def ssh(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["ssh", "-F", str(self.config), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def scp(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["scp", "-F", str(self.config), *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
 
 
 @pytest.mark.parametrize("backend", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
