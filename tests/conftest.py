@@ -92,8 +92,6 @@ def site_config(backend: dict) -> dict:
                         "desktop",
                         "vscode",
                         "sshnode",
-                        "brokenapp",
-                        "missingapp",
                     ],
                     "images": ["host", "alma9", "sl6"],
                     "max_cpus": 2,

@@ -26,7 +26,11 @@ USER = "inkt_alice"
     ],
 )
 def test_a_failed_app_start_shows_why(app, heading, lines, make_hub, unix_users, output_dir, browser):
-    hub = make_hub({"type": "local"})
+    def allow_broken_apps(site):
+        site["experiments"]["juno"]["allowance"]["apps"] += ["brokenapp", "missingapp"]
+        return site
+
+    hub = make_hub({"type": "local"}, allow_broken_apps)
     token = hub.user_token(USER)
     spawn_and_wait(hub, USER, token, {"app": app})
 

@@ -24,12 +24,13 @@ def test_spawn_menu_shows_only_allowed_cards_and_lab_opens(make_hub, browser, un
     page.screenshot(path=str(output_dir / "bob-spawn-menu.png"), full_page=True)
     page.close()
 
-    # alice (juno): four cards, her images, her experiment
+    # alice (juno): five cards, her images, her experiment
     page = open_as(browser, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "spawn")
-    expect(page.locator(".ink-card")).to_have_count(4)
+    expect(page.locator(".ink-card")).to_have_count(5)
     expect(page.locator(".ink-card[data-app=rootbrowser]")).to_be_visible()
     expect(page.locator(".ink-card[data-app=desktop]")).to_be_visible()
     expect(page.locator(".ink-card[data-app=vscode]")).to_be_visible()
+    expect(page.locator(".ink-card[data-app=sshnode]")).to_contain_text("SSH node")
     expect(page.locator("#ink-experiment option[value=juno]")).to_have_count(1)
     expect(page.locator("#ink-experiment option[value=lhaaso]")).to_have_count(0)
     page.screenshot(path=str(output_dir / "alice-spawn-menu.png"), full_page=True)
