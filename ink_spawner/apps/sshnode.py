@@ -215,16 +215,21 @@ class ConnectHandler(websocket.WebSocketHandler):
         if not sshd:
             self.close(1011, "sshd is not installed on this node (openssh-server)")
             return
-        self.sshd = await asyncio.create_subprocess_exec(
-            sshd,
-            "-i",
-            "-e",
-            "-f",
-            str(self.settings["sshd_config"]),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        try:
+            self.sshd = await asyncio.create_subprocess_exec(
+                sshd,
+                "-i",
+                "-e",
+                "-f",
+                str(self.settings["sshd_config"]),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as e:
+            print(f"ink-sshnode: cannot run {sshd}: {e.strerror}", file=sys.stderr, flush=True)
+            self.close(1011, f"cannot run sshd on this node: {e.strerror}")
+            return
         self.pump = asyncio.ensure_future(self.send_output())
 
     async def send_output(self):

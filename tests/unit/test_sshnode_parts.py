@@ -4,7 +4,8 @@ import getpass
 from pathlib import Path
 
 import pytest
-from tornado.testing import AsyncHTTPTestCase
+from tornado.testing import AsyncHTTPTestCase, gen_test
+from tornado.websocket import websocket_connect
 
 from ink_services import client as api
 from ink_services.sshproxy import explain, node_url
@@ -101,6 +102,13 @@ class PageTest(AsyncHTTPTestCase):
             },
         )
         assert r.code == 403
+
+    @gen_test
+    async def test_an_sshd_that_cannot_run_closes_with_the_reason(self):
+        self._app.settings["sshd"] = str(self.folder / "no-such-sshd")
+        conn = await websocket_connect(f"ws://127.0.0.1:{self.get_http_port()}/connect")
+        assert await conn.read_message() is None
+        assert conn.close_code == 1011 and "cannot run sshd" in conn.close_reason
 
 
 @pytest.mark.parametrize(
