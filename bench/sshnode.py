@@ -15,9 +15,7 @@ Runs as root: the job is a real process of a test user; the plain sshd is starte
 import argparse
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,43 +26,25 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import FIXTURES, site_config  # noqa: E402
 from tests.helpers.hub import Hub  # noqa: E402
-from tests.helpers.net import free_port, wait_for  # noqa: E402
+from tests.helpers.net import wait_for  # noqa: E402
 from tests.helpers.sshclient import Laptop  # noqa: E402
+from tests.helpers.sshd import Sshd  # noqa: E402
 from tests.helpers.users import ensure_user, remove_user  # noqa: E402
 
 USER = "inkt_alice"
 ALIAS = f"ink-{USER}"
-PLAIN_SSHD = """Port {port}
-ListenAddress 127.0.0.1
-HostKey {root}/host_key
-PidFile {root}/sshd.pid
-UsePAM no
-AuthorizedKeysFile {root}/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AllowUsers {user}
-Subsystem sftp internal-sftp
-"""
 
 
-def plain_sshd(root: Path, laptop: Laptop) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True)
+def plain_sshd(root: Path, laptop: Laptop) -> Sshd:
+    """Plain OpenSSH on a loopback port that takes the laptop's key, as host "plain"."""
     shutil.copy(laptop.root / "id_ed25519.pub", root / "authorized_keys")
-    (root / "sshd_config").write_text(PLAIN_SSHD.format(port=port, root=root, user=USER))
-    proc = subprocess.Popen(
-        ["/usr/sbin/sshd", "-D", "-e", "-f", str(root / "sshd_config")], stderr=subprocess.DEVNULL
-    )
+    sshd = Sshd(root, None, [USER], authorized_keys=root / "authorized_keys").start()
     with open(laptop.config, "a") as f:
-        f.write(f"\nHost plain\n    HostName 127.0.0.1\n    Port {port}\n    User {USER}\n")
-        f.write(
-            f"    IdentityFile {laptop.root / 'id_ed25519'}\n    UserKnownHostsFile {laptop.root / 'known_hosts'}\n"
-        )
+        f.write(f"\nHost plain\n    HostName 127.0.0.1\n    Port {sshd.port}\n    User {USER}\n")
+        f.write(f"    IdentityFile {laptop.root / 'id_ed25519'}\n")
+        f.write(f"    UserKnownHostsFile {laptop.root / 'known_hosts'}\n")
         f.write("    StrictHostKeyChecking accept-new\n    BatchMode yes\n")
-    wait_for(lambda: laptop.ssh("plain", "true").returncode == 0, 20, what="the plain sshd")
-    return proc, port
+    return sshd
 
 
 def timed(action) -> float:
@@ -104,7 +84,7 @@ def main():
                 hub.api("DELETE", f"/users/{USER}/server", token=token)
                 hub.wait_stopped(USER, token)
         rows.append(("start: spawn -> ssh works", starts, None))
-        sshd, _ = plain_sshd(work, laptop)
+        sshd = plain_sshd(work / "plain", laptop)
         for host in (ALIAS, "plain"):
             laptop.ssh(host, "true")  # warm
         hub_cmd = [timed(lambda: laptop.ssh(ALIAS, "true")) for _ in range(args.commands)]
@@ -129,8 +109,7 @@ def main():
         rows.append((f"scp down {args.mib} MiB (MiB/s)", rate(down["hub"]), rate(down["plain"])))
     finally:
         if sshd is not None:
-            sshd.send_signal(signal.SIGTERM)
-            sshd.wait(10)
+            sshd.stop()
         hub.api("DELETE", f"/users/{USER}/server")
         hub.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -225,6 +225,7 @@ class InkSpawner(Spawner):
         api_url = self.hub_callback_url or env["JUPYTERHUB_API_URL"]
         env.update(
             INK_APP=choice.app.name,
+            INK_APP_TITLE=choice.app.display_name,
             INK_IMAGE=choice.image.name,
             INK_SETUP=json.dumps(setup),
             INK_JOB_IP=self.job_ip,
@@ -239,8 +240,7 @@ class InkSpawner(Spawner):
             env["INK_MONITOR_URL"] = self.monitor_url
             env["INK_MONITOR_INTERVAL"] = str(self.monitor_interval)
         if choice.app.server_proxy:
-            entry = {**choice.app.server_proxy, "ink_title": choice.app.display_name}
-            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: entry})
+            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
         return env
 
     def job_spec(self, choice: Choice) -> JobSpec:

@@ -21,9 +21,9 @@ import sys
 import threading
 import time
 
-from tornado import ioloop, web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_unix_socket
+from tornado import web
+
+from ink_spawner.apps import serve_on_unix_socket
 
 TAIL_LINES = 40
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}: not running</title>
@@ -86,13 +86,7 @@ def serve_failure(sock: str, title: str, what: str, code: int, tail: str) -> Non
 
         post = put = delete = get
 
-    if os.path.exists(sock):
-        os.unlink(sock)  # the dead app's own socket
-    server = HTTPServer(web.Application([(r"/(.*)", Failed)]))
-    server.add_socket(bind_unix_socket(sock, mode=0o600))
-    loop = ioloop.IOLoop.current()
-    signal.signal(signal.SIGTERM, lambda *_: loop.add_callback_from_signal(loop.stop))
-    loop.start()
+    serve_on_unix_socket(web.Application([(r"/(.*)", Failed)]), sock)  # replaces the dead app's socket
 
 
 def main(argv=None) -> int:
@@ -125,10 +119,9 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    started = False
-    while (code := child.poll()) is None:
-        started = started or os.path.exists(args.unix_socket)
-        time.sleep(0.1 if not started else 1)
+    while not (started := os.path.exists(args.unix_socket)) and child.poll() is None:
+        time.sleep(0.1)
+    code = child.wait()
     what = "stopped" if started else "could not start"
     print(f"ink-launch: {args.title} {what}: exit code {code}", file=sys.stderr, flush=True)
     serve_failure(args.unix_socket, args.title, what, code, output.tail())

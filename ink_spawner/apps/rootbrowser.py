@@ -22,13 +22,12 @@ import sys
 from pathlib import Path
 
 from tornado import ioloop, web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_unix_socket
 
 import ink_services.files
 from ink_services.files.previews import CountingFile, root_keys
 from ink_services.files.protocol import Refused
 from ink_services.files.ranges import send_ranges
+from ink_spawner.apps import serve_on_unix_socket
 
 PAGE = Path(__file__).with_name("rootbrowser.html")
 INK_STATIC = Path(ink_services.files.__file__).with_name("static")  # the shared ink-root.js
@@ -148,13 +147,12 @@ def main(argv=None) -> int:
     parser.add_argument("--root", default=os.path.expanduser("~"), help="the folder to browse")
     args = parser.parse_args(argv)
     app = make_app(Path(args.root))
+    print(json.dumps({"rootbrowser": args.root, "at": args.unix_socket or args.port}), flush=True)
     if args.unix_socket:
-        server = HTTPServer(app)
-        server.add_socket(bind_unix_socket(args.unix_socket, mode=0o600))
+        serve_on_unix_socket(app, args.unix_socket)
     else:
         app.listen(args.port, "127.0.0.1")
-    print(json.dumps({"rootbrowser": args.root, "at": args.unix_socket or args.port}), flush=True)
-    ioloop.IOLoop.current().start()
+        ioloop.IOLoop.current().start()
     return 0
 
 

@@ -29,10 +29,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tornado import ioloop, web, websocket
-from tornado.httpserver import HTTPServer
+from tornado import web, websocket
 from tornado.iostream import StreamClosedError
-from tornado.netutil import bind_unix_socket
+
+from ink_spawner.apps import serve_on_unix_socket
 
 CHUNK = 64 * 1024
 SBIN = "/usr/sbin:/usr/local/sbin:/sbin"
@@ -177,21 +177,8 @@ def write_sshd_config(folder: Path, key: Path, log_level: str) -> Path:
 
 class PageHandler(web.RequestHandler):
     def get(self):
-        s = self.settings
-        problem = "".join(f'<p class="problem">{html.escape(p)}</p>' for p in s["problems"])
         self.set_header("Cache-Control", "no-store")
-        self.finish(
-            PAGE.format(
-                host=html.escape(s["host"]),
-                user=html.escape(s["user"]),
-                alias=html.escape(s["alias"]),
-                target=html.escape(s["target"]),
-                base_url=html.escape(s["base_url"]),
-                base_url_js=json.dumps(s["base_url"]).replace("<", "\\u003c"),
-                fingerprint=html.escape(s["fingerprint"]),
-                problem=problem,
-            )
-        )
+        self.finish(self.settings["page"])
 
 
 class ConnectHandler(websocket.WebSocketHandler):
@@ -201,14 +188,11 @@ class ConnectHandler(websocket.WebSocketHandler):
 
     def prepare(self):
         # Browsers always send Origin (and Sec-Fetch-*) on a websocket; `ink ssh-proxy` sends
-        # neither. Tornado trusts same-origin pages, but on a shared hub origin another user's
-        # page is same-origin too: no browser may reach sshd, whatever its origin.
+        # neither. Tornado's check_origin trusts same-origin pages, but on a shared hub origin
+        # another user's page is same-origin too: no browser may reach sshd, whatever its origin.
         headers = self.request.headers
         if "Origin" in headers or "Sec-Fetch-Site" in headers or "Sec-WebSocket-Origin" in headers:
             raise web.HTTPError(403, "the SSH node is for ssh clients (ink ssh-proxy), not browsers")
-
-    def check_origin(self, origin):
-        return False
 
     async def open(self):
         sshd = self.settings["sshd"]
@@ -269,28 +253,35 @@ async def end(proc: asyncio.subprocess.Process, grace: float = 5) -> None:
             pass
 
 
+def render_page(problems: list[str], user: str, server: str, key: Path) -> str:
+    """The node's page: fixed for the life of the job, so made once."""
+    base_url = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    alias = f"ink-{user}" + (f"-{server}" if server else "")
+    return PAGE.format(
+        host=html.escape(socket.gethostname()),
+        user=html.escape(user),
+        alias=html.escape(alias),
+        target=html.escape(f"{user}/{server}" if server else user),
+        base_url=html.escape(base_url),
+        base_url_js=json.dumps(base_url).replace("<", "\\u003c"),
+        fingerprint=html.escape(fingerprint(key.with_suffix(".pub"))),
+        problem="".join(f'<p class="problem">{html.escape(p)}</p>' for p in problems),
+    )
+
+
 def make_app(folder: Path, log_level: str = "INFO") -> web.Application:
     sshd = find_sshd()
     problems = [] if sshd else ["sshd is not installed on this node: ask the site to install openssh-server"]
     problems += [p for p in [pty_problem()] if p]
-    key = host_key(folder)
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-    user = getpass.getuser()
-    server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
     for problem in problems:
         print(f"ink-sshnode: {problem}", file=sys.stderr, flush=True)
+    key = host_key(folder)
+    user = getpass.getuser()
     return web.Application(
         [(r"/", PageHandler), (r"/connect", ConnectHandler)],
         sshd=sshd,
         sshd_config=write_sshd_config(folder, key, log_level),
-        problems=problems,
-        host=socket.gethostname(),
-        user=user,
-        alias=f"ink-{user}" + (f"-{server}" if server else ""),
-        target=f"{user}/{server}" if server else user,
-        base_url=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
-        prefix=prefix,
-        fingerprint=fingerprint(key.with_suffix(".pub")),
+        page=render_page(problems, user, os.environ.get("JUPYTERHUB_SERVER_NAME", ""), key),
         websocket_max_message_size=4 * CHUNK,
     )
 
@@ -306,17 +297,7 @@ def main(argv=None) -> int:
     except RuntimeError as e:
         print(f"ink-sshnode: {e}", file=sys.stderr, flush=True)
         return 1
-    server = HTTPServer(app)
-    server.add_socket(bind_unix_socket(args.unix_socket, mode=0o600))
-    loop = ioloop.IOLoop.current()
-
-    def stop(*_):
-        shutil.rmtree(folder, ignore_errors=True)
-        loop.add_callback_from_signal(loop.stop)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    loop.start()
+    serve_on_unix_socket(app, args.unix_socket, on_stop=lambda: shutil.rmtree(folder, ignore_errors=True))
     return 0
 
 

@@ -154,11 +154,11 @@ def server_proxy_config(servers: dict, env: dict) -> str:
     ``{unix_socket}`` are left for jupyter-server-proxy. Apps on a Unix socket run behind INK's
     launcher, which shows the user why an app did not start instead of a spinning page."""
     places = {"{python}": sys.executable, "{prefix}": sys.prefix, "{home}": os.path.expanduser("~")}
-    for name, entry in servers.items():
+    title = env.get("INK_APP_TITLE", "The app")
+    for entry in servers.values():
         command = entry.get("command", [])
         for placeholder, value in places.items():
             command = [part.replace(placeholder, value) for part in command]
-        title = entry.pop("ink_title", name)
         if entry.get("unix_socket") is True and command:
             # a failed start becomes a page with the app's last output (ink_spawner/apps/launch.py)
             launch = [sys.executable, "-m", "ink_spawner.apps.launch", "--unix-socket", "{unix_socket}"]

@@ -1,5 +1,5 @@
-"""A real OpenSSH server on a loopback port that accepts Kerberos (GSSAPI) logins of the test
-realm: a login host for the web shell's ssh mode."""
+"""A real OpenSSH server on a loopback port: a login host for the web shell's ssh mode (Kerberos,
+GSSAPI logins of the test realm), or a plain key-login peer for bench/sshnode.py."""
 
 import os
 import signal
@@ -16,20 +16,32 @@ PidFile {root}/sshd.pid
 UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
+AllowUsers {users}
+PrintMotd no
+Subsystem sftp internal-sftp
+"""
+GSSAPI = """
 PubkeyAuthentication no
 GSSAPIAuthentication yes
 GSSAPICleanupCredentials yes
 GSSAPIStrictAcceptorCheck no
-AllowUsers {users}
-PrintMotd no
+"""
+PUBKEY = """
+PubkeyAuthentication yes
+AuthorizedKeysFile {keys}
+StrictModes no
 """
 
 
 class Sshd:
-    def __init__(self, root: Path, kdc, users):
+    """With ``kdc``: GSSAPI logins of the test realm. With ``authorized_keys`` (a file of public
+    keys) instead: key logins, a plain peer for the SSH node's benchmark."""
+
+    def __init__(self, root: Path, kdc, users, authorized_keys: Path | None = None):
         self.root = root
         self.kdc = kdc
         self.users = users
+        self.authorized_keys = authorized_keys
         self.port = free_port()
         self.proc = None
 
@@ -39,11 +51,17 @@ class Sshd:
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.root / "host_ed25519")], check=True
         )
-        keytab = self.root / "krb5.keytab"
-        self.kdc.kadmin("addprinc -randkey host/localhost", f"ktadd -k {keytab} host/localhost")
+        text = SSHD_CONFIG.format(port=self.port, root=self.root, users=" ".join(self.users))
+        env = dict(os.environ)
+        if self.kdc is not None:
+            keytab = self.root / "krb5.keytab"
+            self.kdc.kadmin("addprinc -randkey host/localhost", f"ktadd -k {keytab} host/localhost")
+            env = {**self.kdc.env, "KRB5_KTNAME": f"FILE:{keytab}"}
+            text += GSSAPI
+        if self.authorized_keys is not None:
+            text += PUBKEY.format(keys=self.authorized_keys)
         config = self.root / "sshd_config"
-        config.write_text(SSHD_CONFIG.format(port=self.port, root=self.root, users=" ".join(self.users)))
-        env = {**self.kdc.env, "KRB5_KTNAME": f"FILE:{keytab}"}
+        config.write_text(text)
         self.proc = subprocess.Popen(
             ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
             env=env,
