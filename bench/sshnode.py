@@ -37,6 +37,7 @@ ALIAS = f"ink-{USER}"
 
 def plain_sshd(root: Path, laptop: Laptop) -> Sshd:
     """Plain OpenSSH on a loopback port that takes the laptop's key, as host "plain"."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(laptop.root / "id_ed25519.pub", root / "authorized_keys")
     sshd = Sshd(root, None, [USER], authorized_keys=root / "authorized_keys").start()
     with open(laptop.config, "a") as f:
