@@ -52,8 +52,8 @@ def main():
     ensure_user(USER)
     work = Path(tempfile.mkdtemp(prefix="ink-bench-dash-"))
     work.chmod(0o755)
-    condor.SLOTS[:] = [{**condor.slot(i), "Cpus": 1, "Memory": 64} for i in range(1, args.jobs + 1)]
-    schedd = condor.TestScheddProcess(work).start()
+    slots = [condor.slot(i, Cpus=1, Memory=64) for i in range(1, args.jobs + 1)]
+    schedd = condor.MiniPoolProcess(work, slots=slots).start()
     os.environ["INK_TEST_SCHEDD"] = schedd.url
     hub = None
     try:

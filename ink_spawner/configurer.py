@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from traitlets import TraitError
+from traitlets.utils.importstring import import_item
 
 from ink_services.files.storage import parse_areas
 from ink_services.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
@@ -49,6 +51,20 @@ TOP_LEVEL = {
     "users",
     "paths",
 }
+
+
+# the spawner section's keys, each an InkSpawner traitlet of the same name
+SPAWNER_KEYS = (
+    "job_ip",
+    "job_python",
+    "log_dir",
+    "hub_callback_url",
+    "start_timeout",
+    "http_timeout",
+    "poll_interval",
+    "status_interval",
+    "monitor_interval",
+)
 
 
 class SiteConfigError(ValueError):
@@ -114,6 +130,22 @@ class SiteConfig:
         return groups
 
 
+def check_backend_options(path, backend_type: str, options: dict) -> None:
+    """Every backend option is a setting of that backend with a value it accepts."""
+    cls = import_item(BACKENDS[backend_type])
+    traits = cls.class_traits(config=True)
+    for key, value in options.items():
+        if key not in traits:
+            raise SiteConfigError(
+                path, f"backend.options.{key}", f"one of {', '.join(sorted(traits))} ({backend_type})"
+            )
+        try:
+            traits[key].validate(cls(), value)
+        except TraitError as e:
+            expected = str(e).split("expected", 1)[-1].strip() if "expected" in str(e) else str(e)
+            raise SiteConfigError(path, f"backend.options.{key}", expected) from None
+
+
 def _section(path, data, key) -> dict:
     value = data.get(key) or {}
     if not isinstance(value, dict):
@@ -150,6 +182,11 @@ def load_site_config(path=None) -> SiteConfig:
         raise SiteConfigError(path, "backend.type", f"one of {', '.join(BACKENDS)}")
     if backend.get("options") is not None and not isinstance(backend["options"], dict):
         raise SiteConfigError(path, "backend.options", "a mapping of the backend's settings")
+    check_backend_options(path, backend_type, backend.get("options") or {})
+    spawner = _section(path, data, "spawner")
+    unknown = sorted(set(spawner) - set(SPAWNER_KEYS))
+    if unknown:
+        raise SiteConfigError(path, f"spawner.{unknown[0]}", f"one of {', '.join(SPAWNER_KEYS)}")
     experiments = _section(path, data, "experiments")
     users = _section(path, data, "users")
     for section, entries in (("experiments", experiments), ("users", users)):
@@ -194,7 +231,7 @@ def load_site_config(path=None) -> SiteConfig:
         hub=hub,
         authenticator=auth,
         backend=backend,
-        spawner=_section(path, data, "spawner"),
+        spawner=spawner,
         credentials=_section(path, data, "credentials"),
         dashboard=_section(path, data, "dashboard"),
         shell=shell,
@@ -346,22 +383,18 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.InkSpawner.profiles_dir = str(site.profiles_dir)
     c.InkSpawner.form_template_dir = str(site.templates_dir)
     c.InkSpawner.default_allowance = site.default_allowance
-    for key in (
-        "job_ip",
-        "job_python",
-        "log_dir",
-        "hub_callback_url",
-        "start_timeout",
-        "http_timeout",
-        "poll_interval",
-    ):
+    for key in SPAWNER_KEYS:
         if key in spawner:
             setattr(c.InkSpawner, key, spawner[key])
     if "job_ip" not in spawner and c.InkSpawner.backend == "local":
         c.InkSpawner.job_ip = "127.0.0.1"
     backend_section = BACKENDS[c.InkSpawner.backend].rsplit(".", 1)[1]
-    for key, value in (site.backend.get("options") or {}).items():
+    options = site.backend.get("options") or {}
+    for key, value in options.items():
         setattr(getattr(c, backend_section), key, value)
+    if c.InkSpawner.backend == "htcondor" and "credential_cache" not in options:
+        # kerberos identity: the caches the credentials service keeps fresh
+        c.HTCondorBackend.credential_cache = os.path.join(credentials_store(site), "{username}.ccache")
     return site
 
 

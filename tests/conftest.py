@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.helpers.condor import TestScheddProcess
+from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub
 from tests.helpers.kdc import KDC
 from tests.helpers.net import free_port
@@ -114,18 +114,39 @@ def site_config(backend: dict) -> dict:
 
 
 @pytest.fixture
-def schedd(tmp_path, monkeypatch):
-    """The test schedd; the hub finds it through INK_TEST_SCHEDD."""
-    process = TestScheddProcess(tmp_path).start()
-    monkeypatch.setenv("INK_TEST_SCHEDD", process.url)
-    yield process
-    process.stop()
+def make_pool(tmp_path, monkeypatch):
+    """The stand-in HTCondor pool with the test's settings; the hub finds it through
+    INK_TEST_SCHEDD. Stopped (with every job it runs) after the test."""
+    pools = []
+
+    def make(**settings) -> MiniPoolProcess:
+        folder = tmp_path / f"pool{len(pools)}"
+        folder.mkdir()
+        process = MiniPoolProcess(folder, **settings).start()
+        pools.append(process)
+        monkeypatch.setenv("INK_TEST_SCHEDD", process.url)
+        return process
+
+    yield make
+    for process in pools:
+        process.stop()
+
+
+@pytest.fixture
+def schedd(make_pool):
+    """The stand-in pool with its defaults: owner mode allowed for the test users."""
+    return make_pool()
 
 
 def condor_backend(**options) -> dict:
     return {
         "type": "htcondor",
-        "options": {"schedd_factory": "tests.helpers.test_schedd.connect", "identity": "owner", **options},
+        "options": {
+            "schedd_factory": "tests.helpers.minischedd.connect",
+            "collector_factory": "tests.helpers.minischedd.connect_collector",
+            "identity": "owner",
+            **options,
+        },
     }
 
 

@@ -13,8 +13,9 @@ import json
 import os
 import re
 import threading
+import time
 
-from traitlets import Bool, Dict, Float, Unicode
+from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
@@ -42,9 +43,52 @@ WALLTIME_REMOVE = "(JobStatus == 2) && (time() - EnteredCurrentStatus > {seconds
 _IDENTITY_LOCK = threading.Lock()
 
 
-def _quote_argument(arg: str) -> str:
-    """HTCondor's new argument syntax: each argument in single quotes, quotes doubled."""
-    return "'" + arg.replace("'", "''") + "'"
+# characters no submit value may carry: a newline ends the command (and could start another)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# ``$$(attr)`` is substituted from the matched slot's ad by the schedd, even after $(DOLLAR)
+MATCH_TIME_MACRO = "$$("
+# where condor_submit's added terms and INK's own terms name what failed, for the user
+CLAUSE_HINTS = {
+    "FileSystemDomain": "the nodes do not share the submit host's FILESYSTEM_DOMAIN (a pool setting, "
+    "see etc/htcondor/README.md)",
+    "OpSysAndVer": "no slot runs the chosen OS image",
+    "GPUs": "no slot has the GPUs asked for",
+    "Memory": "no slot has the memory asked for",
+    "Cpus": "no slot has the cores asked for",
+    "Disk": "no slot has the scratch disk INK asks for (request_disk)",
+}
+
+
+class SubmitSyntaxError(BackendError):
+    """Text HTCondor's submit language cannot carry faithfully: the caller's request is at fault."""
+
+
+def submit_text(value: str, what: str) -> str:
+    """A literal text as a submit value: every ``$`` escaped so condor_submit expands nothing."""
+    if CONTROL.search(value):
+        raise SubmitSyntaxError(
+            f"{what}: control characters (newline, tab, ...) cannot be passed to HTCondor"
+        )
+    if MATCH_TIME_MACRO in value:
+        raise SubmitSyntaxError(
+            f"{what}: HTCondor would replace '$$(' with a value of the matched slot; avoid '$$('"
+        )
+    return value.replace("$", "$(DOLLAR)")
+
+
+def quote_arguments(args: list[str], what: str = "arguments") -> str:
+    """HTCondor's new argument syntax: the whole list in double quotes (inner ones doubled), each
+    argument in single quotes (inner ones doubled), every ``$`` escaped."""
+    raw = " ".join("'" + submit_text(a, what).replace("'", "''") + "'" for a in args)
+    return '"' + raw.replace('"', '""') + '"'
+
+
+def quote_environment(env: dict[str, str]) -> str:
+    """HTCondor's new environment syntax: ``"NAME='value' ..."`` with the same quoting rules."""
+    for name in env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise SubmitSyntaxError(f"environment: {name!r} is not a variable name")
+    return quote_arguments([f"{k}={v}" for k, v in env.items()], "environment")
 
 
 def _node(remote_host: str) -> str:
@@ -67,8 +111,16 @@ def status_from_ad(ad) -> JobStatus:
             reason = f"the walltime of {format_duration_human(int(walltime))} was reached"
         return JobStatus(JobState.DONE, reason=f"removed: {reason}")
     if code == 4:
+        if get("ExitBySignal") is True:
+            signal_number = int(get("ExitSignal", 0) or 0)
+            # the shell's convention (128 + N), as INK's batch wrapper records it
+            return JobStatus(
+                JobState.DONE, reason=f"killed by signal {signal_number}", exit_code=128 + signal_number
+            )
         exit_code = get("ExitCode")
-        exit_code = int(exit_code) if exit_code is not None else None
+        if exit_code is None:
+            return JobStatus(JobState.DONE, reason="completed (the scheduler gave no exit code)")
+        exit_code = int(exit_code)
         return JobStatus(JobState.DONE, reason=f"completed (exit code {exit_code})", exit_code=exit_code)
     if code == 5:
         return JobStatus(JobState.HELD, reason=str(get("HoldReason") or "held"))
@@ -89,26 +141,32 @@ def submit_description(
     extra=None,
     owner="",
 ) -> dict:
-    """The submit description (keys as condor_submit reads them) for one INK job."""
+    """The submit description (keys as condor_submit reads them) for one INK job.
+
+    Every text INK or a user chose is a literal: ``$`` escaped, control characters refused,
+    arguments and environment in HTCondor's new (double-quoted) syntax. Only the site's
+    ``extra`` commands are taken as written, macros and all."""
+    env_path = os.path.basename(env_file) if not shared_filesystem else env_file
+    log_path = submit_text(spec.log_path or "/dev/null", "log path")
     description = {
         "universe": "vanilla",
-        "executable": spec.command[0],
+        "executable": submit_text(spec.command[0], "command"),
         "transfer_executable": "false",
-        "arguments": " ".join(_quote_argument(a) for a in spec.command[1:]),
-        "environment": f'"INK_ENV_FILE={os.path.basename(env_file) if not shared_filesystem else env_file}"',
+        "arguments": quote_arguments(spec.command[1:]),
+        "environment": quote_environment({"INK_ENV_FILE": env_path}),
         "request_cpus": str(spec.cpus),
         "request_memory": str(spec.memory_mb),
         "request_disk": request_disk,
-        "output": spec.log_path or "/dev/null",
-        "error": spec.log_path or "/dev/null",
-        "batch_name": spec.name,
-        "My.InkApp": json.dumps(spec.app),
-        "My.InkUser": json.dumps(spec.username),
-        "My.InkServer": json.dumps(spec.name),
+        "output": log_path,
+        "error": log_path,
+        "batch_name": submit_text(spec.name, "name"),
+        "My.InkApp": submit_text(json.dumps(spec.app), "app"),
+        "My.InkUser": submit_text(json.dumps(spec.username), "user"),
+        "My.InkServer": submit_text(json.dumps(spec.name), "name"),
         "My.InkWalltime": str(spec.walltime_s),
     }
     if spec.workdir:
-        description["initialdir"] = spec.workdir
+        description["initialdir"] = submit_text(spec.workdir, "working folder")
     if spec.gpus:
         description["request_gpus"] = str(spec.gpus)
     if walltime_attribute:
@@ -117,22 +175,136 @@ def submit_description(
         description["periodic_remove"] = WALLTIME_REMOVE.format(seconds=spec.walltime_s)
     if spec.container_image:
         description["universe"] = "container"
-        description["container_image"] = spec.container_image
+        description["container_image"] = submit_text(spec.container_image, "image")
     elif spec.opsys:
-        description["requirements"] = f"(TARGET.OpSysAndVer == {json.dumps(spec.opsys)})"
+        description["requirements"] = submit_text(
+            f"(TARGET.OpSysAndVer == {json.dumps(spec.opsys)})", "image"
+        )
     if spec.accounting_group:
-        description["accounting_group"] = spec.accounting_group
+        description["accounting_group"] = submit_text(spec.accounting_group, "accounting group")
         description["accounting_group_user"] = spec.username
     if shared_filesystem:
         description["should_transfer_files"] = "NO"
     else:
+        if "," in env_file:
+            raise SubmitSyntaxError("log path: a ',' cannot be in a file HTCondor transfers")
         description["should_transfer_files"] = "YES"
         description["when_to_transfer_output"] = "ON_EXIT_OR_EVICT"
-        description["transfer_input_files"] = env_file
+        description["transfer_input_files"] = submit_text(env_file, "log path")
     if owner:
         description["My.Owner"] = json.dumps(owner)
+    verify_literals(description)
     description.update(extra or {})
     return description
+
+
+# submit keys whose values INK writes as literals, and what the user calls them
+LITERAL_KEYS = {
+    "executable": "command",
+    "arguments": "arguments",
+    "environment": "environment",
+    "output": "log path",
+    "error": "log path",
+    "initialdir": "working folder",
+    "batch_name": "name",
+    "container_image": "image",
+    "accounting_group": "accounting group",
+    "transfer_input_files": "log path",
+}
+
+
+def verify_literals(description: dict) -> None:
+    """Let the real condor_submit expansion (htcondor2.Submit) prove each literal comes out as
+    written; HTCondor re-expands some escaped text (a literal ``$(DOLLAR)``): refuse that."""
+    import htcondor2
+
+    submit = htcondor2.Submit(description)
+    for key, what in LITERAL_KEYS.items():
+        if key in description:
+            expected = description[key].replace("$(DOLLAR)", "$")
+            if submit.expand(key) != expected:
+                raise SubmitSyntaxError(
+                    f"{what}: HTCondor's submit language cannot carry this text unchanged "
+                    f"({expected[:80]!r}); avoid '$(DOLLAR)'"
+                )
+
+
+def requirement_clauses(expression: str) -> list[str]:
+    """The top-level ``&&`` terms of a ClassAd expression, nested parentheses opened."""
+    text = expression.strip()
+    while text.startswith("(") and _closing(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    parts, depth, start, i, quote = [], 0, 0, 0, None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith("&&", i):
+            parts.append(text[start:i].strip())
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(text[start:].strip())
+    if len(parts) == 1:
+        return parts
+    return [clause for part in parts for clause in requirement_clauses(part)]
+
+
+def _closing(text: str, opening: int) -> int:
+    depth, quote, i = 0, None, opening
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def explain_idle(job, slots: list) -> str:
+    """Why no slot runs an idle job, in one sentence, or empty when every slot could."""
+    import classad2
+
+    if not slots:
+        return "no slot of the pool is available (the collector lists none)"
+    requirements = job.lookup("Requirements") if "Requirements" in job else None
+    for clause in requirement_clauses(str(requirements)) if requirements is not None else []:
+        probe = classad2.ClassAd(str(job))
+        probe["Requirements"] = classad2.ExprTree(clause)
+        if not any(slot.matches(probe) for slot in slots):
+            hint = next((h for attr, h in CLAUSE_HINTS.items() if attr.lower() in clause.lower()), "")
+            sentence = f"no slot meets {clause} (0 of {len(slots)} slots)"
+            return f"{sentence}: {hint}" if hint else sentence
+    # a.matches(b) evaluates b's Requirements against a
+    fitting = [slot for slot in slots if slot.matches(job)]
+    if not fitting:
+        return f"no single slot meets all of the job's requirements at once ({len(slots)} slots)"
+    admitting = [slot for slot in fitting if job.matches(slot)]
+    if not admitting:
+        return f"the START policy of all {len(fitting)} fitting slots refuses the job"
+    busy = [slot for slot in admitting if str(slot.get("State", "Unclaimed")) != "Unclaimed"]
+    if len(busy) == len(admitting):
+        return f"waiting for a free slot: all {len(admitting)} slots that can run it are busy"
+    return ""
 
 
 class HTCondorBackend(Backend):
@@ -145,7 +317,13 @@ class HTCondorBackend(Backend):
         config=True,
         help="Import path of a callable(backend) returning a Schedd-like object (tests, special sites).",
     )
-    identity = Unicode(
+    collector_factory = Unicode(
+        "",
+        config=True,
+        help="Import path of a callable(backend) returning a Collector-like object (tests, special sites).",
+    )
+    identity = Enum(
+        ["kerberos", "owner"],
         "kerberos",
         config=True,
         help="""Whose job it is. 'kerberos': the hub submits with the user's own Kerberos ticket
@@ -165,6 +343,15 @@ class HTCondorBackend(Backend):
     request_disk = Unicode("1G", config=True, help="request_disk of INK's jobs.")
     extra_submit = Dict(config=True, help="Extra submit commands the site adds to every INK job.")
     call_timeout = Float(30, config=True, help="Seconds a schedd call may take before INK gives up.")
+    slot_cache_seconds = Float(
+        60,
+        config=True,
+        help="How long the pool's slot ads (for 'why is my job idle') are reused before asking again.",
+    )
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._slots: tuple[float, list] = (0.0, [])
 
     def connect(self):
         if self.schedd_factory:
@@ -176,6 +363,13 @@ class HTCondorBackend(Backend):
             location = collector.locate(htcondor2.DaemonTypes.Schedd, self.schedd_name)
             return htcondor2.Schedd(location)
         return htcondor2.Schedd()
+
+    def connect_collector(self):
+        if self.collector_factory:
+            return import_item(self.collector_factory)(self)
+        import htcondor2
+
+        return htcondor2.Collector(self.collector or None)
 
     @contextlib.contextmanager
     def _as(self, username: str | None):
@@ -210,7 +404,18 @@ class HTCondorBackend(Backend):
         except Exception as e:  # the bindings raise HTCondorException, ValueError, RuntimeError...
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             lowered = text.lower()
-            if "authenticat" in lowered or "permission" in lowered or "denied" in lowered:
+            if "security violation" in lowered and self.identity == "owner":
+                raise BackendError(
+                    f"The HTCondor scheduler refused INK's credentials for this {what}: {text} "
+                    "(owner mode needs the hub's account in QUEUE_SUPER_USERS and the user in "
+                    "QUEUE_SUPER_USER_MAY_IMPERSONATE)"
+                ) from None
+            if (
+                "authenticat" in lowered
+                or "permission" in lowered
+                or "denied" in lowered
+                or "security violation" in lowered
+            ):
                 raise BackendError(
                     f"The HTCondor scheduler refused INK's credentials for this {what}: {text}"
                 ) from None
@@ -269,16 +474,58 @@ class HTCondorBackend(Backend):
             return JobStatus(JobState.UNKNOWN, reason=str(e))
         if not ads:
             return JobStatus(JobState.DONE, reason="the job is no longer in the queue")
-        return status_from_ad(ads[0])
+        status = status_from_ad(ads[0])
+        if status.state == JobState.PENDING and ads[0].get("LastRejMatchReason"):
+            why = await self.why_idle(constraint)
+            if why:
+                status.reason = why
+        return status
+
+    async def pool_slots(self) -> list:
+        """The pool's slot ads, reused for ``slot_cache_seconds``."""
+        import htcondor2
+
+        fetched, slots = self._slots
+        if time.monotonic() - fetched < self.slot_cache_seconds:
+            return slots
+
+        def query():
+            return self.connect_collector().query(htcondor2.AdTypes.Startd, constraint="true")
+
+        slots = await asyncio.wait_for(asyncio.to_thread(query), self.call_timeout)
+        self._slots = (time.monotonic(), list(slots))
+        return self._slots[1]
+
+    async def why_idle(self, constraint: str) -> str:
+        """HTCondor says only "no match found": find which of the job's requirements no slot
+        meets, with classad2, from the job ad and the pool's slot ads. Empty when unknown."""
+        try:
+            ads = await self._call("job query", None, lambda s: s.query(constraint=constraint))
+            slots = await self.pool_slots()
+        except Exception as e:  # the plain reason is still right; the diagnosis is a bonus
+            self.log.debug("no match diagnosis: %s", e)
+            return ""
+        return explain_idle(ads[0], slots) if ads else ""
 
     async def cancel(self, job_id: str) -> None:
         import htcondor2
 
         if not JOB_ID.match(job_id or ""):
             raise BackendError(f"not an HTCondor cluster id: {job_id!r}")
+        owner = None
+        if self.identity == "kerberos":
+            # the schedd lets a job's owner remove it: act with the owner's ticket when INK has one
+            ads = await self._call(
+                "job query",
+                None,
+                lambda s: s.query(constraint=f"ClusterId == {job_id}", projection=["Owner"]),
+            )
+            name = str(ads[0].get("Owner", "")) if ads else ""
+            if name and os.path.exists(self.credential_cache.format(username=name)):
+                owner = name
         await self._call(
             "removal",
-            None,
+            owner,
             lambda s: s.act(htcondor2.JobAction.Remove, f"ClusterId == {job_id}", reason="stopped from INK"),
         )
 

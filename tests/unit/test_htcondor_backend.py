@@ -9,7 +9,23 @@ import htcondor2
 import pytest
 
 from ink_spawner.backends.base import BackendError, JobState
-from ink_spawner.backends.htcondor import HTCondorBackend, status_from_ad, submit_description
+from ink_spawner.backends.htcondor import (
+    HTCondorBackend,
+    explain_idle,
+    requirement_clauses,
+    status_from_ad,
+    submit_description,
+)
+from ink_spawner.backends.htcondor import (
+    SubmitSyntaxError as InkSubmitSyntaxError,
+)
+from tests.helpers.condor_syntax import (
+    SubmitSyntaxError,
+    arguments_attributes,
+    environment_attributes,
+    job_argv_tail,
+    job_environment,
+)
 from tests.helpers.specs import job_spec
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "htcondor"
@@ -33,6 +49,9 @@ def test_recorded_ads_map_onto_states_and_reasons():
     assert removed.reason == "removed: via condor_rm (by user dave)"
     done = status_from_ad(ads[1046])
     assert done.state == JobState.DONE and done.exit_code == 0
+    killed = status_from_ad(ads[1047])
+    assert killed.state == JobState.DONE and killed.reason == "killed by signal 9"
+    assert killed.exit_code == 137
 
 
 def spec(**kw):
@@ -55,7 +74,9 @@ def test_submit_description_is_a_real_submit():
     assert submit.expand("accounting_group") == "group_juno"
     assert submit.expand("accounting_group_user") == "alice"
     assert submit.expand("My.InkApp") == '"jupyterlab"'
-    assert submit.expand("arguments") == "'-m' 'ink_spawner.jobscript' '--app' 'jupyter''lab'"
+    # the new syntax: double quotes around the list, so HTCondor does not keep the quotes
+    assert submit.expand("arguments") == "\"'-m' 'ink_spawner.jobscript' '--app' 'jupyter''lab'\""
+    assert job_argv_tail(arguments_attributes(submit.expand("arguments"))) == spec().command[1:]
     assert "secret" not in str(submit), "the token never goes into the job ad"
     walltime = classad2.ExprTree(submit.expand("periodic_remove"))
     now = int(classad2.ExprTree("time()").eval())
@@ -78,7 +99,7 @@ def test_container_image_wins_and_file_transfer_mode():
         and submit.expand("container_image") == "/cvmfs/unpacked/centos7"
     )
     assert submit.expand("transfer_input_files") == "/x/d.env.json"
-    assert submit.expand("environment") == '"INK_ENV_FILE=d.env.json"'
+    assert submit.expand("environment") == "\"'INK_ENV_FILE=d.env.json'\""
     assert submit.expand("My.MaxWallTime") == "86400" and "periodic_remove" not in d
     assert submit.expand("My.Owner") == '"alice"'
 
@@ -148,3 +169,121 @@ def test_status_from_queue_then_gone():
     assert gone.state == JobState.DONE and "no longer in the queue" in gone.reason
     with pytest.raises(BackendError):
         asyncio.run(b.status("1042 || true"))
+
+
+# --- HTCondor's argument syntax: the parser the stand-in pool uses, against the manual --------
+
+
+@pytest.mark.parametrize(
+    "value, argv",
+    [
+        # the manual's examples of the new syntax (condor_submit, "arguments")
+        ('"3 simple arguments"', ["3", "simple", "arguments"]),
+        ("\"one 'two with spaces' 3\"", ["one", "two with spaces", "3"]),
+        ("\"one \"\"two\"\" 'spacey ''quoted'' argument'\"", ["one", '"two"', "spacey 'quoted' argument"]),
+        # old syntax: blanks split, quotes are ordinary characters
+        ("'-m' 'ink_spawner.jobscript'", ["'-m'", "'ink_spawner.jobscript'"]),
+        ("a\\b c", ["a\\b", "c"]),
+    ],
+)
+def test_argument_syntax_as_the_manual_says(value, argv):
+    assert job_argv_tail(arguments_attributes(value)) == argv
+
+
+@pytest.mark.parametrize("value", ['one "two"', '"unterminated', '"a \'b"', '"a" b'])
+def test_argument_syntax_errors_are_refused(value):
+    with pytest.raises(SubmitSyntaxError):
+        arguments_attributes(value)
+
+
+def test_environment_syntax_both_forms():
+    assert job_environment(environment_attributes("\"A=1 B='x y' C=''\"")) == {"A": "1", "B": "x y", "C": ""}
+    assert job_environment(environment_attributes("A=1;B=two words")) == {"A": "1", "B": "two words"}
+    with pytest.raises(SubmitSyntaxError):
+        environment_attributes('"novalue"')
+
+
+TRICKY = ["a b", "it's", 'say "hi"', "$(x)", "$ENV(HOME)", "$", "$(", "back\\slash", "", "  ", "#", "a;b"]
+
+
+def test_every_argument_survives_condor_submit_exactly():
+    """INK's description, expanded by the real htcondor2.Submit, parsed as HTCondor parses it."""
+    command = ["/opt/ink/bin/python", "-c", "print(1)", *TRICKY]
+    description = submit_description(spec(command=command, log_path="/home/a/$(x)/d.log"), "/h/e $x.json")
+    submit = htcondor2.Submit(description)
+    assert job_argv_tail(arguments_attributes(submit.expand("arguments"))) == command[1:]
+    assert job_environment(environment_attributes(submit.expand("environment"))) == {
+        "INK_ENV_FILE": "/h/e $x.json"
+    }
+    assert submit.expand("output") == "/home/a/$(x)/d.log"
+
+
+@pytest.mark.parametrize(
+    "bad", ["line\nbreak", "tab\there", "cr\r", "bell\x07", "$$(Memory)", "$(DOLLAR)", "$(dollar)x"]
+)
+def test_text_htcondor_cannot_carry_is_refused(bad):
+    with pytest.raises(InkSubmitSyntaxError) as err:
+        submit_description(spec(command=["/bin/python", bad]), "/x/e.json")
+    assert "arguments" in str(err.value)
+    with pytest.raises(InkSubmitSyntaxError):
+        submit_description(spec(log_path=f"/home/a/{bad}.log"), "/x/e.json")
+
+
+# --- why a job stays idle: the job's requirements against the pool's slots ---------------
+
+
+def slot_ad(**attrs):
+    base = {
+        "Name": "slot1@wn1",
+        "Arch": "X86_64",
+        "OpSys": "LINUX",
+        "OpSysAndVer": "AlmaLinux9",
+        "Cpus": 4,
+        "Memory": 8192,
+        "Disk": 10**7,
+        "GPUs": 0,
+        "FileSystemDomain": "ink.test",
+        "State": "Unclaimed",
+    }
+    ad = classad2.ClassAd({**base, **attrs})
+    ad["Requirements"] = classad2.ExprTree("TARGET.InkApp =!= undefined")
+    return ad
+
+
+def idle_job(requirements, **attrs):
+    ad = classad2.ClassAd({"RequestCpus": 1, "RequestMemory": 2048, "RequestDisk": 1024, "RequestGPUs": 0})
+    ad.update({"FileSystemDomain": "hub.ink.test", "InkApp": "jupyterlab", **attrs})
+    ad["Requirements"] = classad2.ExprTree(requirements)
+    return ad
+
+
+SUBMITTED = (
+    '((TARGET.OpSysAndVer == "AlmaLinux9")) && (TARGET.Arch == "X86_64") && '
+    "(TARGET.Disk >= RequestDisk) && (TARGET.Memory >= RequestMemory) && "
+    "(TARGET.Cpus >= RequestCpus) && (TARGET.FileSystemDomain == MY.FileSystemDomain)"
+)
+
+
+def test_requirement_clauses_split_the_top_level_only():
+    assert requirement_clauses(SUBMITTED)[0] == 'TARGET.OpSysAndVer == "AlmaLinux9"'
+    assert len(requirement_clauses(SUBMITTED)) == 6
+    assert requirement_clauses('(A && B) || C && D == "x && y"') == ["(A && B) || C", 'D == "x && y"']
+
+
+def test_idle_job_names_the_filesystem_domain():
+    why = explain_idle(idle_job(SUBMITTED), [slot_ad(), slot_ad(Name="slot2@wn1")])
+    assert why.startswith("no slot meets TARGET.FileSystemDomain == MY.FileSystemDomain (0 of 2 slots)")
+    assert "FILESYSTEM_DOMAIN" in why
+
+
+def test_idle_job_other_reasons():
+    job = idle_job(SUBMITTED, FileSystemDomain="ink.test", RequestGPUs=1)
+    gpu = job.lookup("Requirements")
+    job["Requirements"] = classad2.ExprTree(f"({gpu}) && (TARGET.GPUs >= RequestGPUs)")
+    assert "no slot has the GPUs asked for" in explain_idle(job, [slot_ad()])
+    fits = idle_job(SUBMITTED, FileSystemDomain="ink.test")
+    assert explain_idle(fits, [slot_ad()]) == ""
+    assert "busy" in explain_idle(fits, [slot_ad(State="Claimed")])
+    assert "START policy" in explain_idle(
+        idle_job(SUBMITTED, FileSystemDomain="ink.test", InkApp=None), [slot_ad()]
+    )
