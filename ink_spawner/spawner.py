@@ -21,7 +21,7 @@ from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, defau
 from traitlets.utils.importstring import import_item
 
 from .allowances import Allowance, allowance_for_groups, parse_allowance
-from .backends import BACKENDS, Backend, BackendError, JobState
+from .backends import BACKENDS, Backend, BackendError, InvalidSubmission, JobState
 from .hubapi import ROUTE
 from .jobspec import JobSpec
 from .options import Choice, OptionsError, allowed_experiments, unpack_form, validate_options
@@ -300,7 +300,8 @@ class InkSpawner(Spawner):
             self.job_id = await backend.submit(spec)
         except BackendError as e:
             self._report = None
-            raise web.HTTPError(500, html.escape(str(e))) from None
+            status = 400 if isinstance(e, InvalidSubmission) else 500
+            raise web.HTTPError(status, html.escape(str(e))) from None
         self.job_log = spec.log_path
         self.job_reported_ok = False
         self._save_state()

@@ -32,7 +32,7 @@ from prometheus_client import Counter
 from tornado import httpclient, web
 
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
-from ink_spawner.backends.base import Backend, BackendError, JobState, run_command
+from ink_spawner.backends.base import Backend, BackendError, InvalidSubmission, JobState, run_command
 from ink_spawner.configurer import site_backend
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
@@ -243,6 +243,8 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         if status.state == JobState.DONE:
             record.ended = notes.get("ended") or time.time()
             record.exit_code = notes.get("exit_code", status.exit_code)
+            if notes.get("signal"):
+                record.reason = f"killed by signal {notes['signal']}"
             if record.cancel_requested:
                 record.state = "cancelled"
             elif record.exit_code == 0:
@@ -289,7 +291,7 @@ class JobsHandler(BaseHandler):
             groups = await self.groups_of(user)
             spec, facts = await self.settings["submitter"].spec(user, body, groups, job_id)
             backend_id = await self.backend.submit(spec)
-        except (SpecError, OptionsError) as e:
+        except (SpecError, OptionsError, InvalidSubmission) as e:
             SUBMITTED.labels("refused").inc()
             raise web.HTTPError(400, str(e)) from None
         except BackendError as e:

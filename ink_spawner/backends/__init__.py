@@ -1,6 +1,6 @@
 """Batch system backends: one module each, one interface (base.Backend)."""
 
-from .base import Backend, BackendError, JobState, JobStatus, QueueStats
+from .base import Backend, BackendError, InvalidSubmission, JobState, JobStatus, QueueStats
 
 BACKENDS = {
     "local": "ink_spawner.backends.local.LocalBackend",
@@ -8,4 +8,4 @@ BACKENDS = {
     "htcondor": "ink_spawner.backends.htcondor.HTCondorBackend",
 }
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "JobState", "JobStatus", "QueueStats"]
+__all__ = ["BACKENDS", "Backend", "BackendError", "InvalidSubmission", "JobState", "JobStatus", "QueueStats"]

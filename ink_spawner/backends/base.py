@@ -46,6 +46,11 @@ class BackendError(RuntimeError):
     """The scheduler refused or could not be reached; the message is for the user."""
 
 
+class InvalidSubmission(BackendError):
+    """The request holds something this scheduler cannot carry faithfully: the caller's fault
+    (HTTP 400), not the scheduler's."""
+
+
 class Backend(LoggingConfigurable):
     """submit(spec) -> job id; status(job id) -> JobStatus; cancel(job id); queue_stats()."""
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 
@@ -20,7 +21,7 @@ from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
 from ..units import format_duration_human
-from .base import Backend, BackendError, JobState, JobStatus, QueueStats, run_command
+from .base import Backend, BackendError, InvalidSubmission, JobState, JobStatus, QueueStats, run_command
 
 JOB_ID = re.compile(r"^\d+$")
 PROJECTION = [
@@ -34,6 +35,8 @@ PROJECTION = [
     "HoldReasonCode",
     "RemoveReason",
     "ExitCode",
+    "ExitBySignal",
+    "ExitSignal",
     "EnteredCurrentStatus",
     "InkApp",
     "InkWalltime",
@@ -59,7 +62,7 @@ CLAUSE_HINTS = {
 }
 
 
-class SubmitSyntaxError(BackendError):
+class SubmitSyntaxError(InvalidSubmission):
     """Text HTCondor's submit language cannot carry faithfully: the caller's request is at fault."""
 
 
@@ -419,7 +422,7 @@ class HTCondorBackend(Backend):
                 raise BackendError(
                     f"The HTCondor scheduler refused INK's credentials for this {what}: {text}"
                 ) from None
-            if "locate" in lowered or "connect" in lowered or "unreachable" in lowered:
+            if any(word in lowered for word in ("locate", "connect", "unreachable", "communication")):
                 raise BackendError(f"The HTCondor scheduler could not be reached: {text}") from None
             raise BackendError(f"HTCondor refused the {what}: {text}") from None
 
@@ -428,7 +431,9 @@ class HTCondorBackend(Backend):
         base = spec.log_path[:-4] if spec.log_path.endswith(".log") else spec.log_path
         path = base + ".env.json"
         argv = self.as_user(
-            spec.username, [spec.command[0], "-m", "ink_spawner.jobscript.private_file", path]
+            # INK's own Python, not the job's program (which may not exist: HTCondor holds it)
+            spec.username,
+            [sys.executable, "-m", "ink_spawner.jobscript.private_file", path],
         )
         code, _, err = await run_command(
             argv, stdin=json.dumps(spec.env), timeout=20, what="writing the job's environment"

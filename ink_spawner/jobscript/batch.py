@@ -77,6 +77,7 @@ def main(argv=None) -> int:
         ended=time.time(),
         state="completed" if code == 0 else "failed",
         exit_code=exit_code,
+        signal=-code if code < 0 else None,
         cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
         max_rss_bytes=usage.ru_maxrss * 1024,
     )

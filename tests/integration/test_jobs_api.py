@@ -1,7 +1,9 @@
 """The jobs API through the hub, on a real one-node Slurm cluster and on the local backend: as
 user A submit, watch, read output, cancel; B sees none of it; scopes are enforced."""
 
+import json
 import pwd
+import socket
 import time
 from pathlib import Path
 
@@ -102,6 +104,31 @@ def test_submit_watch_read_cancel(jobs_hub, unix_users):
         long["id"],
         job["id"],
     ]
+
+
+# what a scheduler's submit language could mangle: blanks, both quotes, macros, backslashes
+ARGV = ["a b", "it's", 'say "hi"', "$(x)", "$ENV(HOME)", "$(Cluster)", "back\\slash", "#", "a;b", "*"]
+
+
+def test_arguments_reach_the_job_exactly(jobs_hub, unix_users):
+    """The job prints its argv as JSON: byte for byte what was sent, on every backend."""
+    hub = jobs_hub
+    alice = hub.user_token("inkt_alice")
+    printer = "import json, sys; print(json.dumps(sys.argv[1:]))"
+    r = api(hub, "POST", "jobs", alice, json={"command": ["/usr/bin/python3", "-c", printer, *ARGV]})
+    assert r.status_code == 201, r.text
+    shell = api(hub, "POST", "jobs", alice, json={"command": ["/bin/sh", "-c", 'echo "on $(hostname)"']})
+    assert shell.status_code == 201, shell.text
+    killed = api(hub, "POST", "jobs", alice, json={"command": ["/bin/sh", "-c", "kill -9 $$"]})
+    assert killed.status_code == 201, killed.text
+    for job in (r.json(), shell.json()):
+        done = wait_state(hub, alice, job["id"], ("completed", "failed"))
+        assert done["state"] == "completed", done
+    done = wait_state(hub, alice, killed.json()["id"], ("completed", "failed"))
+    assert (done["state"], done["exit_code"], done["reason"]) == ("failed", 137, "killed by signal 9")
+    assert json.loads(api(hub, "GET", f"jobs/{r.json()['id']}/stdout", alice).text) == ARGV
+    host = socket.gethostname()
+    assert api(hub, "GET", f"jobs/{shell.json()['id']}/stdout", alice).text == f"on {host}\n"
 
 
 def test_limits_and_scopes(make_hub, unix_users):
