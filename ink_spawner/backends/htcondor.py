@@ -48,6 +48,8 @@ _IDENTITY_LOCK = threading.Lock()
 
 # characters no submit value may carry: a newline ends the command (and could start another)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# a ``$`` that condor_submit would read as the start of a macro: $(name), $ENV(..), $INT(..)...
+MACRO_START = re.compile(r"\$(?=[(\[]|[A-Za-z_][A-Za-z0-9_]*\()")
 # ``$$(attr)`` is substituted from the matched slot's ad by the schedd, even after $(DOLLAR)
 MATCH_TIME_MACRO = "$$("
 # where condor_submit's added terms and INK's own terms name what failed, for the user
@@ -67,7 +69,8 @@ class SubmitSyntaxError(InvalidSubmission):
 
 
 def submit_text(value: str, what: str) -> str:
-    """A literal text as a submit value: every ``$`` escaped so condor_submit expands nothing."""
+    """A literal text as a submit value: each ``$`` that starts a macro escaped as ``$(DOLLAR)``
+    so condor_submit expands nothing (``verify_literals`` proves it with the real expansion)."""
     if CONTROL.search(value):
         raise SubmitSyntaxError(
             f"{what}: control characters (newline, tab, ...) cannot be passed to HTCondor"
@@ -76,7 +79,7 @@ def submit_text(value: str, what: str) -> str:
         raise SubmitSyntaxError(
             f"{what}: HTCondor would replace '$$(' with a value of the matched slot; avoid '$$('"
         )
-    return value.replace("$", "$(DOLLAR)")
+    return MACRO_START.sub("$(DOLLAR)", value)
 
 
 def quote_arguments(args: list[str], what: str = "arguments") -> str:

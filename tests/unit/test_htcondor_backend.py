@@ -203,7 +203,21 @@ def test_environment_syntax_both_forms():
         environment_attributes('"novalue"')
 
 
-TRICKY = ["a b", "it's", 'say "hi"', "$(x)", "$ENV(HOME)", "$", "$(", "back\\slash", "", "  ", "#", "a;b"]
+TRICKY = [
+    "a b",
+    "it's",
+    'say "hi"',
+    "$(x)",
+    "$ENV(HOME)",
+    "$",
+    "$(",
+    "kill -9 $$",
+    "$$$x",
+    "${A}",
+    "a\\b",
+    "",
+    " ",
+]
 
 
 def test_every_argument_survives_condor_submit_exactly():
