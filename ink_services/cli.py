@@ -24,6 +24,7 @@ from ink_spawner.configurer import (
     ensure_admin_password,
     load_site_config,
     share_dir,
+    site_warnings,
 )
 
 from . import client as api
@@ -41,6 +42,8 @@ def report_problems(config) -> bool:
 def cmd_check(args) -> int:
     if report_problems(args.config):
         return 1
+    for warning in site_warnings(args.config):
+        print(f"warning: {warning}", file=sys.stderr)
     site = load_site_config(args.config)
     print(f"ok: {site.path} and profiles in {site.profiles_dir}")
     return 0

@@ -302,6 +302,18 @@ def check(path=None) -> list[str]:
     return problems
 
 
+def site_warnings(path=None) -> list[str]:
+    """What ``ink check`` reports as warnings: the scheduler's own settings as the hub host sees
+    them (INK still starts)."""
+    try:
+        site = load_site_config(path)
+    except SiteConfigError:
+        return []
+    backend_type = site.backend.get("type", "local")
+    backend = import_item(BACKENDS[backend_type])(**(site.backend.get("options") or {}))
+    return backend.site_warnings()
+
+
 def admin_password_file(site: SiteConfig) -> Path:
     return site.state_dir / "admin-password"
 

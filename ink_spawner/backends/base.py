@@ -56,6 +56,11 @@ class Backend(LoggingConfigurable):
 
     name = "base"
 
+    def site_warnings(self) -> list[str]:
+        """What ``ink check`` can see of the scheduler's own configuration that would make INK's
+        jobs fail or idle (empty when nothing is known to be wrong)."""
+        return []
+
     submit_as = Unicode(
         "auto",
         config=True,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import re
 import sys
 import threading
@@ -369,6 +370,51 @@ class HTCondorBackend(Backend):
             location = collector.locate(htcondor2.DaemonTypes.Schedd, self.schedd_name)
             return htcondor2.Schedd(location)
         return htcondor2.Schedd()
+
+    def site_warnings(self, param=None) -> list[str]:
+        """The hub host's HTCondor configuration (``htcondor2.param``) against INK's needs."""
+        if param is None:
+            try:
+                import htcondor2
+            except ImportError:
+                return ["htcondor: the htcondor2 bindings are not installed in INK's environment"]
+            param = htcondor2.param
+        warnings = []
+        if self.shared_filesystem:
+            domain = param.get("FILESYSTEM_DOMAIN", "")
+            if not domain or domain == param.get("FULL_HOSTNAME", ""):
+                warnings.append(
+                    f"htcondor: FILESYSTEM_DOMAIN is this host's own name ({domain or 'unset'}); with "
+                    "shared_filesystem every INK job requires TARGET.FileSystemDomain == "
+                    "MY.FileSystemDomain and stays idle unless the nodes advertise the same value: "
+                    "set one FILESYSTEM_DOMAIN pool-wide (etc/htcondor/ink-pool.conf)"
+                )
+        account = pwd.getpwuid(os.geteuid()).pw_name
+        if self.identity == "owner":
+            super_users = re.split(r"[\s,]+", param.get("QUEUE_SUPER_USERS", "").strip())
+            if account not in super_users:
+                warnings.append(
+                    f"htcondor: identity owner needs the hub's account {account!r} in QUEUE_SUPER_USERS"
+                )
+            if not param.get("QUEUE_SUPER_USER_MAY_IMPERSONATE", "").strip():
+                warnings.append(
+                    "htcondor: identity owner needs QUEUE_SUPER_USER_MAY_IMPERSONATE (a regex of the "
+                    "users INK may submit for); without it every spawn is refused"
+                )
+        else:
+            methods = [
+                m.upper() for m in re.split(r"[\s,]+", param.get("SEC_CLIENT_AUTHENTICATION_METHODS", ""))
+            ]
+            if "KERBEROS" not in methods:
+                warnings.append(
+                    "htcondor: identity kerberos needs KERBEROS in SEC_CLIENT_AUTHENTICATION_METHODS"
+                )
+            elif any(m in methods[methods.index("KERBEROS") + 1 :] for m in ("FS", "IDTOKENS", "TOKEN")):
+                warnings.append(
+                    "htcondor: SEC_CLIENT_AUTHENTICATION_METHODS falls back after KERBEROS: a user "
+                    f"without a ticket would submit as the hub's account {account!r}"
+                )
+        return warnings
 
     def connect_collector(self):
         if self.collector_factory:

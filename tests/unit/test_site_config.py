@@ -121,3 +121,53 @@ def test_ink_check_reports_problems_and_exits_non_zero(tmp_path, capsys):
     bad = write(tmp_path, {"paths": {"profiles": str(broken)}})
     assert ink(["--config", str(bad), "check"]) == 1
     assert "resources.yaml: field 'defaults.cpus'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "section, expected",
+    [
+        ({"spawner": {"monitor_intervall": 5}}, "spawner.monitor_intervall"),
+        ({"backend": {"type": "htcondor", "options": {"identity": "kerberose"}}}, "backend.options.identity"),
+        ({"backend": {"type": "htcondor", "options": {"identiti": "owner"}}}, "backend.options.identiti"),
+        ({"backend": {"type": "slurm", "options": {"partition": 5}}}, "backend.options.partition"),
+    ],
+)
+def test_mistyped_keys_and_values_stop_check_naming_them(tmp_path, section, expected, capsys):
+    path = write(tmp_path, {"paths": {"profiles": str(REPO / "profiles")}, **section})
+    problems = check(path)
+    assert len(problems) == 1 and f"field '{expected}'" in problems[0], problems
+    assert ink(["--config", str(path), "check"]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_spawner_settings_all_take_effect(tmp_path):
+    spawner = {"monitor_interval": 2, "status_interval": 3, "start_timeout": 99, "log_dir": "/x/{username}"}
+    path = write(
+        tmp_path,
+        {"spawner": spawner, "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "s")}},
+    )
+    c = Config()
+    apply_site_config(c, path)
+    assert {key: c.InkSpawner[key] for key in spawner} == spawner
+
+
+def test_htcondor_pool_warnings_from_the_hub_hosts_config():
+    from ink_spawner.backends.htcondor import HTCondorBackend
+
+    default = {"FULL_HOSTNAME": "hub.ihep.ac.cn", "FILESYSTEM_DOMAIN": "hub.ihep.ac.cn"}
+    owner = HTCondorBackend(identity="owner").site_warnings(
+        {**default, "QUEUE_SUPER_USERS": "condor", "QUEUE_SUPER_USER_MAY_IMPERSONATE": ""}
+    )
+    assert [w.split(":", 2)[1].split()[0] for w in owner] == ["FILESYSTEM_DOMAIN", "identity", "identity"]
+    assert "QUEUE_SUPER_USER_MAY_IMPERSONATE" in owner[2]
+    fallback = HTCondorBackend(identity="kerberos").site_warnings(
+        {**default, "SEC_CLIENT_AUTHENTICATION_METHODS": "KERBEROS, FS"}
+    )
+    assert "falls back after KERBEROS" in fallback[-1]
+    good = {
+        "FULL_HOSTNAME": "hub.ihep.ac.cn",
+        "FILESYSTEM_DOMAIN": "ihep.ac.cn",
+        "SEC_CLIENT_AUTHENTICATION_METHODS": "KERBEROS",
+    }
+    assert HTCondorBackend(identity="kerberos").site_warnings(good) == []
+    assert HTCondorBackend(identity="kerberos", shared_filesystem=False).site_warnings(default | good) == []
