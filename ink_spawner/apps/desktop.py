@@ -4,7 +4,7 @@
 
 Starts TigerVNC's Xvnc on a private Unix socket (no TCP port, no VNC password: only this user
 can reach the socket, and the browser reaches it only through the hub's authentication and the
-single-user server), a light window manager (openbox) with a terminal, and websockify serving
+single-user server; the X display itself needs a private cookie), a light window manager (openbox) with a terminal, and websockify serving
 noVNC on SOCKET for jupyter-server-proxy. Everything it started ends with it.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,25 @@ def free_display() -> int:
         if not os.path.exists(f"/tmp/.X11-unix/X{number}") and not os.path.exists(f"/tmp/.X{number}-lock"):
             return number
     raise RuntimeError("no free X display number")
+
+
+def write_xauthority(path: Path, number: int) -> None:
+    """A private Xauthority file with a fresh MIT-MAGIC-COOKIE-1 for display ``number``.
+
+    Xvnc also listens on an abstract Unix socket, which has no file permissions: without a
+    cookie any user of the node could connect to the display, read the screen and type into it.
+    The format is X11's (Xau): family, address, display number, auth name, auth data, each
+    length-prefixed (big-endian 16 bit); family 0xffff (FamilyWild) matches any host."""
+
+    def field(data: bytes) -> bytes:
+        return struct.pack(">H", len(data)) + data
+
+    cookie = secrets.token_bytes(16)
+    entry = struct.pack(">H", 0xFFFF) + field(b"") + field(str(number).encode())
+    entry += field(b"MIT-MAGIC-COOKIE-1") + field(cookie)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(entry)
 
 
 def web_root(folder: Path) -> Path:
@@ -65,7 +86,9 @@ def main(argv=None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="ink-desktop-"))  # mode 700
     vnc_socket = str(folder / "vnc.socket")
     number = free_display()
-    env = {**os.environ, "DISPLAY": f":{number}"}
+    xauthority = folder / "Xauthority"
+    write_xauthority(xauthority, number)
+    env = {**os.environ, "DISPLAY": f":{number}", "XAUTHORITY": str(xauthority)}
     children: list[subprocess.Popen] = []
 
     def stop(*_):
@@ -97,6 +120,8 @@ def main(argv=None) -> int:
                 "None",
                 "-nolisten",
                 "tcp",
+                "-auth",
+                str(xauthority),
                 "-geometry",
                 args.geometry,
                 "-depth",

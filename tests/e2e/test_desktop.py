@@ -3,6 +3,7 @@ hub's proxy and her single-user server, a window is drawn, and a command typed i
 xterm runs as alice. Nothing listens on TCP for it; stopping the server ends it all."""
 
 import pwd
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -57,6 +58,17 @@ def test_desktop_in_a_job(make_hub, unix_users, output_dir, browser):
     assert {p.info["name"] for p in procs} >= {"Xvnc", "openbox", "xterm"}
     for proc in procs:
         assert not [c for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN], proc
+    # the X display needs alice's cookie: bob, on the same node, can neither look nor type
+    (xvnc,) = [p for p in procs if p.info["name"] == "Xvnc"]
+    display = next(arg for arg in xvnc.cmdline() if arg.startswith(":"))
+    seen = subprocess.run(
+        ["runuser", "-u", "inkt_bob", "--", "xdpyinfo", "-display", display],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert seen.returncode != 0 and "unable to open display" in seen.stderr, seen
+    assert "-auth" in xvnc.cmdline()
     # bob cannot reach alice's desktop
     r = requests.get(
         f"{hub.url}/user/inkt_alice/desktop/",
