@@ -6,6 +6,7 @@ made with fewer; a script's token can be limited to, say, reading files.
 
 from tornado import web
 
+from ink_spawner.accounts import SystemAccountRefused, check_not_system
 from ink_spawner.jobspec import USERNAME
 
 JOBS_SUBMIT = "custom:ink:jobs:submit"
@@ -39,10 +40,14 @@ def acting_user(handler) -> str:
     """The caller, or, for a hub admin's token with admin:users, the user named in ?user=."""
     me = handler.current_user["name"]
     other = handler.get_argument("user", me)
-    if other == me:
-        return me
-    if "admin:users" not in (handler.current_user.get("scopes") or []):
-        raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
-    if not USERNAME.match(other):
-        raise web.HTTPError(400, "user: not a valid user name")
+    if other != me:
+        if "admin:users" not in (handler.current_user.get("scopes") or []):
+            raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
+        if not USERNAME.match(other):
+            raise web.HTTPError(400, "user: not a valid user name")
+        handler.log.info("%s acts for %s (%s %s)", me, other, handler.request.method, handler.request.path)
+    try:
+        check_not_system(other, f"serve {handler.request.path} for {me}")
+    except SystemAccountRefused as e:
+        raise web.HTTPError(403, str(e)) from None
     return other

@@ -16,9 +16,11 @@ from traitlets.utils.importstring import import_item
 from ink_services.files.storage import parse_areas
 from ink_services.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
 
+from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
 from .hubapi import ROUTE, JobReadyHandler
+from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
 from .units import parse_memory_mb
 
@@ -36,6 +38,7 @@ SHELL_SERVICE = "ink-shell"
 FILES_SERVICE = "ink-files"
 JOBS_SERVICE = "ink-jobs"
 TOP_LEVEL = {
+    "accounts",
     "jobs",
     "api",
     "files",
@@ -91,6 +94,7 @@ class SiteConfig:
     authenticator: dict
     backend: dict
     spawner: dict
+    accounts: dict
     credentials: dict
     dashboard: dict
     shell: dict
@@ -183,6 +187,19 @@ def load_site_config(path=None) -> SiteConfig:
     if backend.get("options") is not None and not isinstance(backend["options"], dict):
         raise SiteConfigError(path, "backend.options", "a mapping of the backend's settings")
     check_backend_options(path, backend_type, backend.get("options") or {})
+    accounts = _section(path, data, "accounts")
+    unknown = sorted(set(accounts) - {"min_uid", "deny"})
+    if unknown:
+        raise SiteConfigError(path, f"accounts.{unknown[0]}", "one of min_uid, deny")
+    if "min_uid" in accounts and (
+        isinstance(accounts["min_uid"], bool)
+        or not isinstance(accounts["min_uid"], int)
+        or accounts["min_uid"] < 1
+    ):
+        raise SiteConfigError(path, "accounts.min_uid", "a whole number >= 1 (the lowest uid INK acts as)")
+    deny = accounts.get("deny", [])
+    if not isinstance(deny, list) or not all(isinstance(n, str) and USERNAME.match(n) for n in deny):
+        raise SiteConfigError(path, "accounts.deny", "a list of user names INK never acts as")
     spawner = _section(path, data, "spawner")
     unknown = sorted(set(spawner) - set(SPAWNER_KEYS))
     if unknown:
@@ -232,6 +249,7 @@ def load_site_config(path=None) -> SiteConfig:
         authenticator=auth,
         backend=backend,
         spawner=spawner,
+        accounts=accounts,
         credentials=_section(path, data, "credentials"),
         dashboard=_section(path, data, "dashboard"),
         shell=shell,
@@ -339,6 +357,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     """Set the hub's traitlets from the site YAML. Profiles are validated here: a bad file stops the hub."""
     site = load_site_config(path)
     load_profiles(site.profiles_dir)  # raises ProfileError naming file and field
+    os.environ.update(account_rule_env(site))
     site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     hub = site.hub
 
@@ -552,16 +571,22 @@ def apply_jobs(c, site: SiteConfig) -> None:
 def add_service(c, site: SiteConfig, name: str, port: int, command: list[str], **extra) -> None:
     """One of INK's hub-managed services on a loopback port; ``extra`` adds to its definition
     (environment, oauth_client_allowed_scopes, ...)."""
+    environment = {**_passthrough_env(), **account_rule_env(site), **extra.pop("environment", {})}
     service = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",
         "command": command,
-        "environment": _passthrough_env(),
+        "environment": environment,
         "oauth_no_confirm": True,
         "display": False,
     }
     service.update(extra)
     c.JupyterHub.services.append(service)
+
+
+def account_rule_env(site: SiteConfig) -> dict:
+    """The site's no-system-accounts rule (ink_spawner/accounts.py) for the hub and services."""
+    return settings_env(site.accounts.get("min_uid"), site.accounts.get("deny", []))
 
 
 def service_url(site: SiteConfig, name: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .accounts import check_not_system
+
 USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 
@@ -33,6 +35,7 @@ class JobSpec:
     def __post_init__(self):
         if not USERNAME.match(self.username):
             raise ValueError(f"refusing to submit for an unsafe username {self.username!r}")
+        check_not_system(self.username, "submit a job")  # SystemAccountRefused
         if not self.command or not all(isinstance(a, str) for a in self.command):
             raise ValueError("command must be a non-empty list of strings")
 

@@ -20,6 +20,7 @@ from tornado import web
 from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
+from .accounts import SystemAccountRefused, check_not_system
 from .allowances import Allowance, allowance_for_groups, parse_allowance
 from .backends import BACKENDS, Backend, BackendError, InvalidSubmission, JobState
 from .hubapi import ROUTE
@@ -288,6 +289,10 @@ class InkSpawner(Spawner):
     async def start(self):
         if self.job_id:  # left from a start the hub did not finish
             await self._cancel_quietly()
+        try:  # the one rule for system accounts (ink_spawner/accounts.py), before anything runs
+            check_not_system(self.user.name, "start a server")
+        except SystemAccountRefused as e:
+            raise web.HTTPError(403, html.escape(str(e))) from None
         choice = self.choice or self.validate(self.user_options or {})
         self.choice = None
         spec = self.job_spec(choice)

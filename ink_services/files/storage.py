@@ -22,6 +22,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 
 from . import paths
@@ -229,9 +230,11 @@ class Storage:
         if not USERNAME.match(username or ""):
             raise StorageError(403, "not a valid user name")
         try:
-            return pwd.getpwnam(username)
+            return user_account(username, "open files")
         except KeyError:
             raise StorageError(403, f"there is no account {username!r} on this machine") from None
+        except SystemAccountRefused as e:
+            raise StorageError(403, str(e)) from None
 
     def areas_of(self, username: str) -> list[str]:
         user = self.user(username)

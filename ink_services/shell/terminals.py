@@ -26,6 +26,7 @@ import psutil
 from terminado import UniqueTermManager
 from terminado.management import PtyWithClients
 
+from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 
 from ..credentials.store import deliver_ticket
@@ -65,9 +66,11 @@ def account(username: str) -> pwd.struct_passwd:
     if not isinstance(username, str) or not USERNAME.match(username):
         raise ShellRefused(f"not a valid user name: {username!r}")
     try:
-        return pwd.getpwnam(username)
+        return user_account(username, "open a shell")
     except KeyError:
         raise ShellRefused(f"there is no account {username!r} on the login node") from None
+    except SystemAccountRefused as e:
+        raise ShellRefused(str(e)) from None
 
 
 def inner_command(settings: ShellSettings) -> list[str]:

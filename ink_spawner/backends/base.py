@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-import pwd
 import subprocess
 from dataclasses import dataclass, field
 
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
+from ..accounts import SystemAccountRefused, user_account
 from ..jobspec import JobSpec
 
 
@@ -114,7 +114,10 @@ class Backend(LoggingConfigurable):
         env_args = [f"{k}={v}" for k, v in (public_env or {}).items()]
         if mode == "self":
             return (["env", *env_args] if env_args else []) + argv
-        pwd.getpwnam(username)  # KeyError for an unknown user, before anything runs
+        try:  # KeyError for an unknown user, before anything runs
+            user_account(username, "run commands")
+        except SystemAccountRefused as e:
+            raise BackendError(str(e)) from None
         if mode == "runuser":
             return ["runuser", "-u", username, "--", "env", *env_args, *argv]
         if mode == "sudo":

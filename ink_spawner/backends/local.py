@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import re
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import time
 import psutil
 from traitlets import Float
 
+from ..accounts import SystemAccountRefused, user_account
 from ..jobspec import JobSpec
 from .base import Backend, BackendError, JobState, JobStatus, QueueStats
 
@@ -42,11 +42,11 @@ class LocalBackend(Backend):
         cwd = spec.workdir or None
         if os.geteuid() == 0:
             try:
-                pw = pwd.getpwnam(spec.username)
+                pw = user_account(spec.username, "start a job")
             except KeyError:
                 raise BackendError(f"there is no Unix account {spec.username!r} on this host") from None
-            if pw.pw_uid == 0:
-                raise BackendError("INK does not start jobs as root")
+            except SystemAccountRefused as e:
+                raise BackendError(str(e)) from None
             kwargs.update(
                 user=pw.pw_uid,
                 group=pw.pw_gid,

@@ -473,3 +473,11 @@ def test_scopes_and_acting_for_others(hub, tokens):
     assert r.status_code == 200 and r.content == b"alice's"
     r = api(hub, "GET", "files/home/for-admin.txt?user=inkt_alice", tokens["inkt_bob"])
     assert r.status_code == 403 and "admin:users" in r.json()["message"]
+    # but never for a system account: not root's home, not daemon's, not for writing either
+    for name, why in (("root", "never acts as"), ("daemon", "system account (uid 1 < 1000)")):
+        r = api(hub, "GET", f"list/home?user={name}", tokens["inkt_carol"])
+        assert r.status_code == 403 and why in r.json()["message"], r.text
+        r = api(hub, "PUT", f"files/home/x.txt?user={name}", tokens["inkt_carol"], data=b"x")
+        assert r.status_code == 403, r.text
+    assert not Path("/root/x.txt").exists()
+    assert "refused to serve" in hub.log_text() or "refused to" in hub.log_text()

@@ -157,6 +157,11 @@ def test_limits_and_scopes(make_hub, unix_users):
     ):
         r = api(hub, "POST", "jobs", alice, json=body)
         assert r.status_code == 400 and r.json()["message"].startswith(field), (body, r.text)
+    # an admin acting for a system account is refused before anything runs
+    carol = hub.user_token("inkt_carol")
+    r = api(hub, "POST", "jobs?user=daemon", carol, json={"command": ["/usr/bin/id"]})
+    assert r.status_code == 403 and "system account" in r.json()["message"], r.text
+    assert api(hub, "GET", "jobs?user=root", carol).status_code == 403
     assert api(hub, "POST", "jobs", alice, data="{not json").status_code == 400
     assert api(hub, "GET", "jobs/j20260101-00000000", alice).status_code == 404
     assert api(hub, "GET", "jobs/../../etc", alice).status_code == 404

@@ -174,3 +174,15 @@ def test_failed_job_shows_reason_and_log_tail(make_hub, backend, request):
     messages = [e.get("message", "") for e in events]
     assert any("submitted" in m for m in messages) or r.status_code == 500
     hub.wait_stopped("inkt_carol", token, timeout=30)
+
+
+def test_a_hub_user_named_like_a_system_account_gets_no_server(make_hub):
+    """A hub admin can create any hub name; INK still never runs a job as daemon (uid 1)."""
+    hub = make_hub({"type": "local"})
+    assert hub.api("POST", "/users/daemon").status_code == 201
+    token = hub.user_token("daemon")
+    r = hub.api("POST", "/users/daemon/server", token=token, json={})
+    text = r.text + (json.dumps(progress_events(hub, "daemon", token)) if r.status_code == 202 else "")
+    assert "system account (uid 1 &lt; 1000)" in text or "system account (uid 1 < 1000)" in text, text
+    assert not [p for p in psutil.process_iter(["username"]) if p.info["username"] == "daemon"]
+    assert "refused to start a server: 'daemon' is a system account" in hub.log_text()

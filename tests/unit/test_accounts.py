@@ -1,0 +1,55 @@
+"""The one rule for system accounts, and every place that acts as a user goes through it."""
+
+import asyncio
+
+import pytest
+
+from ink_services.files.storage import StorageError
+from ink_services.shell.terminals import ShellRefused, account
+from ink_spawner.accounts import SystemAccountRefused, check_not_system, login_defs_min_uid, user_account
+from ink_spawner.backends.base import BackendError
+from ink_spawner.backends.local import LocalBackend
+from tests.helpers.specs import job_spec
+
+
+def test_system_accounts_are_refused_and_logged(monkeypatch, caplog):
+    monkeypatch.delenv("INK_MIN_UID", raising=False)
+    for name in ("root", "daemon", "nobody", "bin"):
+        with pytest.raises(SystemAccountRefused):
+            user_account(name)
+    assert "refused to act: 'daemon' is a system account (uid 1 < 1000)" in caplog.text
+    with pytest.raises(KeyError):
+        user_account("no-such-user-here")
+    check_not_system("no-such-user-here")  # unknown here: the scheduler decides
+
+
+def test_the_sites_minimum_and_deny_list(monkeypatch, tmp_path):
+    defs = tmp_path / "login.defs"
+    defs.write_text("# comment\nUID_MIN\t\t 5000\n")
+    assert login_defs_min_uid(str(defs)) == 5000
+    assert login_defs_min_uid(str(tmp_path / "missing")) == 1000
+    monkeypatch.setenv("INK_MIN_UID", "2")
+    with pytest.raises(SystemAccountRefused):
+        user_account("daemon")
+    assert user_account("bin").pw_name == "bin"  # uid 2 passes a minimum of 2
+    monkeypatch.setenv("INK_DENY_USERS", "bin,sys")
+    with pytest.raises(SystemAccountRefused, match="list of accounts"):
+        user_account("bin")
+
+
+def test_every_place_that_acts_as_a_user_refuses_them(monkeypatch):
+    monkeypatch.delenv("INK_MIN_UID", raising=False)
+    with pytest.raises(ShellRefused, match="system account"):
+        account("daemon")
+    from ink_services.files.storage import Storage
+
+    with pytest.raises(StorageError) as err:
+        Storage({"home": "{home}"}).user("root")
+    assert err.value.status == 403
+    with pytest.raises(BackendError, match="system account"):
+        LocalBackend(submit_as="runuser").as_user("daemon", ["id"])
+    with pytest.raises(SystemAccountRefused):
+        job_spec(username="daemon")
+    if __import__("os").geteuid() == 0:
+        with pytest.raises(SystemAccountRefused):
+            asyncio.run(LocalBackend().submit(job_spec(username="root")))
