@@ -12,6 +12,18 @@ from .auth import NoSuchRoute
 from .metrics import MetricsHandler
 
 
+class FramedOnlyByTheHub(web.OutputTransform):
+    """Every answer of every INK service may be framed only by pages of its own origin (the
+    hub's home page embeds the dashboard and the Kerberos panel), never by another site:
+    ``frame-ancestors 'self'`` (and X-Frame-Options for old browsers)."""
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
+        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        return status_code, headers, chunk
+
+
 def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application:
     """``routes``: (path below the prefix, handler[, its arguments]); "" is the prefix itself."""
 
@@ -23,7 +35,7 @@ def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application
         (under_prefix("metrics"), MetricsHandler),
     ]
     handlers += [(under_prefix(path), *rest) for path, *rest in routes]
-    return web.Application(
+    app = web.Application(
         handlers,
         prefix=prefix,
         cookie_secret=os.urandom(32),
@@ -31,3 +43,5 @@ def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application
         default_handler_class=NoSuchRoute,
         **settings,
     )
+    app.add_transform(FramedOnlyByTheHub)
+    return app

@@ -79,17 +79,47 @@ def free_port(ip: str) -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(ip: str, port: int, child: subprocess.Popen, timeout: float) -> bool:
+def own_listener(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` itself listens on ``port``: a socket another user bound on
+    the same port (a racer that read the port somewhere) is not the job's server."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def wait_own_listener(port: int, child: subprocess.Popen, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
             return False
-        try:
-            with socket.create_connection((ip, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
+        if own_listener(child.pid, port):
+            return True
+        time.sleep(0.1)
     return False
+
+
+def start_server(command: list[str], env: dict, bind_ip: str, attempts: int = 5):
+    """Start the single-user server on a free port and wait until it listens there itself.
+
+    The port travels only in the server's environment (JUPYTERHUB_SERVICE_URL, readable by the
+    user alone), never on its command line, which every user of the node sees in ``ps``. If
+    someone bound the port in the moment between choosing and binding, the server cannot listen
+    (it does not retry other ports) and another port is tried. Returns (child, port) or None."""
+    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    for attempt in range(attempts):
+        port = free_port(bind_ip)
+        env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
+        child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        if wait_own_listener(port, child, timeout=300):
+            return child, port
+        code = child.poll()
+        if code is None:  # never listened within the timeout: give up
+            child.kill()
+            return None
+        log(f"the server exited with {code} before listening on port {port} (taken?); attempt {attempt + 2}")
+    return None
 
 
 def report(url: str, token: str, host: str, port: int) -> None:
@@ -204,22 +234,21 @@ def main(argv=None) -> int:
     ip = env.get("INK_JOB_IP", "")
     bind_ip = ip or "0.0.0.0"
     host = job_host(ip)
-    port = free_port(bind_ip)
-    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-    env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
     start_monitor(env, log)
     if env.get("INK_SERVER_PROXY"):
         env["JUPYTER_CONFIG_PATH"] = server_proxy_config(json.loads(env["INK_SERVER_PROXY"]), env)
     for key in [k for k in env if k.startswith("INK_") and k != "INK_APP"]:
         env.pop(key)  # the server and the user's code do not need the wrapper's settings
     command = json.loads(os.environ["INK_SERVER_COMMAND"])
-    command += [f"--ip={bind_ip}", f"--port={port}", *json.loads(os.environ.get("INK_APP_ARGS", "[]"))]
-    log(f"starting {args.app} on {host}:{port}")
-    child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-    if not wait_listening(bind_ip if bind_ip != "0.0.0.0" else "127.0.0.1", port, child, timeout=300):
+    command += json.loads(os.environ.get("INK_APP_ARGS", "[]"))
+    log(f"starting {args.app} on {host}")
+    started = start_server(command, env, bind_ip)
+    if started is None:
         log("the server did not start listening")
         kill_tree()
-        return child.poll() or 3
+        return 3
+    child, port = started
+    log(f"{args.app} listens on {host}:{port}")
     try:
         report(os.environ["INK_CALLBACK_URL"], os.environ["JUPYTERHUB_API_TOKEN"], host, port)
     except RuntimeError as e:

@@ -458,7 +458,9 @@ def test_scopes_and_acting_for_others(hub, tokens):
         "POST", "/users/inkt_alice/tokens", json={"scopes": ["custom:ink:files:read", "access:services"]}
     )
     read_only = r.json()["token"]
-    assert api(hub, "GET", "list/home", read_only).status_code == 200
+    listing = api(hub, "GET", "list/home", read_only)
+    assert listing.status_code == 200
+    assert listing.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
     r = api(hub, "PUT", "files/home/ro.txt", read_only, data=b"x")
     assert r.status_code == 403 and "custom:ink:files:write" in r.json()["message"]
     assert not (home("inkt_alice") / "ro.txt").exists()

@@ -124,28 +124,29 @@ def test_kdc_outage_is_retried_and_jobs_keep_their_ticket(make_hub, kdc, unix_us
 def test_a_token_fetches_only_its_own_users_ticket(make_hub, kdc, unix_users):
     hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
     assert hub_login(hub, "inkt_alice", unix_users["inkt_alice"]).login_status == 302
-    alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
-    mine = requests.get(
-        f"{hub.url}{SERVICE}/api/ticket", headers={"Authorization": f"token {alice}"}, timeout=10
-    )
-    assert mine.status_code == 200 and b"inkt_alice" in mine.content
-    for url in (f"{SERVICE}/api/ticket", f"{SERVICE}/api/ticket?user=inkt_alice"):
-        r = requests.get(f"{hub.url}{url}", headers={"Authorization": f"token {bob}"}, timeout=10)
-        assert r.status_code == 404 and b"inkt_alice" not in r.content
-    r = requests.get(
-        f"{hub.url}{SERVICE}/api/ticket", headers={"Authorization": f"token {hub.token}"}, timeout=10
-    )
-    assert r.status_code == 403 or b"inkt_alice" not in r.content
-    # a server token: bob's job cannot fetch alice's ticket either
-    spawn_and_wait(hub, "inkt_bob", bob, {})
     from tests.integration.test_callback_security import server_token
 
-    r = requests.get(
-        f"{hub.url}{SERVICE}/api/ticket",
-        headers={"Authorization": f"token {server_token('inkt_bob')}"},
-        timeout=10,
-    )
-    assert r.status_code == 404
+    def ticket(token, query=""):
+        url = f"{hub.url}{SERVICE}/api/ticket{query}"
+        return requests.get(url, headers={"Authorization": f"token {token}"}, timeout=10)
+
+    alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
+    spawn_and_wait(hub, "inkt_alice", alice, {})
+    spawn_and_wait(hub, "inkt_bob", bob, {})
+    # the path jobs depend on: alice's own server token gets her ticket
+    mine = ticket(server_token("inkt_alice"))
+    assert mine.status_code == 200 and b"inkt_alice" in mine.content
+    # her ordinary API token (a laptop's) does not, nor her browser session (cookies)
+    refused = ticket(alice)
+    assert refused.status_code == 403 and b"inkt_alice" not in refused.content
+    browser = hub_login(hub, "inkt_alice", unix_users["inkt_alice"])
+    page = browser.get(f"{hub.url}{SERVICE}/api/ticket", timeout=10)
+    assert b"inkt_alice" not in page.content and page.status_code in (302, 403), page.status_code
+    # bob: his API token, his job's server token, with or without ?user=alice; the hub's token
+    for token in (bob, server_token("inkt_bob"), hub.token):
+        for query in ("", "?user=inkt_alice"):
+            r = ticket(token, query)
+            assert r.status_code in (403, 404) and b"inkt_alice" not in r.content, (r.status_code, query)
 
 
 def test_renew_now_and_metrics(make_hub, kdc, unix_users):
