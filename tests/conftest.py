@@ -1,8 +1,10 @@
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -10,9 +12,9 @@ from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub
 from tests.helpers.kdc import KDC
-from tests.helpers.net import free_port
+from tests.helpers.net import free_port, wait_for
 from tests.helpers.slurm import SlurmCluster
-from tests.helpers.users import ensure_user, remove_user
+from tests.helpers.users import PREFIX, ensure_user, remove_user
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -20,12 +22,68 @@ OUTPUT = REPO / "test-output"
 USERS = ("inkt_alice", "inkt_bob", "inkt_carol")
 
 
+# ./scripts/test (and so CI) sets this: what a run there cannot do is a failure, not a skip
+STRICT = os.environ.get("INK_TEST_STRICT") == "1"
+
+
 def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0 and STRICT:
+        raise pytest.UsageError("./scripts/test runs the real-component tests: it must run as root")
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="needs root (real Unix users, Slurm)")
         for item in items:
             if "integration" in item.nodeid or "e2e" in item.nodeid:
                 item.add_marker(skip)
+
+
+def _leftovers(since: float) -> list[psutil.Process]:
+    """Processes of test users started since ``since`` that no hub still running owns (the
+    module-scoped hubs' file workers are theirs; everything else should have ended)."""
+    hubs = [
+        p
+        for p in psutil.process_iter(["cmdline", "create_time"])
+        if "jupyterhub" in " ".join(p.info["cmdline"] or []) and p.info["create_time"] < since
+    ]
+    owned = set()
+    for hub in hubs:
+        try:
+            owned.update(child.pid for child in hub.children(recursive=True))
+        except psutil.Error:
+            continue
+    found = []
+    for proc in psutil.process_iter(["username", "create_time", "cmdline"]):
+        try:
+            if (
+                (proc.info["username"] or "").startswith(PREFIX)
+                and proc.info["create_time"] >= since - 1
+                and proc.pid not in owned
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_processes_left(request):
+    """After every test that runs real users' processes: none of them may outlive it."""
+    if os.geteuid() != 0 or not ("integration" in request.node.nodeid or "e2e" in request.node.nodeid):
+        yield
+        return
+    started = time.time()
+    yield
+    try:
+        wait_for(lambda: not _leftovers(started), 30, what="the test users' processes to end")
+    except TimeoutError:
+        left = _leftovers(started)
+        names = [f"{p.pid} {p.info['username']} {' '.join(p.info['cmdline'] or [])[:120]}" for p in left]
+        for proc in left:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        pytest.fail("processes of test users outlived the test:\n" + "\n".join(names), pytrace=False)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import time
 
@@ -26,6 +25,13 @@ def _parse(job_id: str) -> tuple[int, int, int]:
     if not match:
         raise BackendError(f"not a local job id: {job_id!r}")
     return tuple(int(x) for x in match.groups())
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 class LocalBackend(Backend):
@@ -98,22 +104,39 @@ class LocalBackend(Backend):
             return JobStatus(JobState.DONE, reason="TIMEOUT (walltime reached)")
         return JobStatus(JobState.RUNNING, host="127.0.0.1")
 
+    @staticmethod
+    def _job_group(pid: int, started_cs: int) -> list[psutil.Process]:
+        """The job's process group, also when its leader (the wrapper) is already gone (killed by
+        the user or the OOM killer): members of group ``pid`` started since the job did (a
+        reused group id belongs to someone newer, but never to processes older than the job)."""
+        members = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getpgid(proc.pid) == pid and proc.create_time() * 100 >= started_cs - 1:
+                    members.append(proc)
+            except (OSError, psutil.Error):
+                continue
+        return members
+
     async def cancel(self, job_id: str) -> None:
         pid, started_cs, _ = _parse(job_id)
-        if self._process(pid, started_cs) is None:
-            return
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        members = self._job_group(pid, started_cs)
+        for proc in members:
+            try:
+                proc.terminate()
+            except psutil.Error:
+                pass
         deadline = time.monotonic() + self.stop_grace
-        while time.monotonic() < deadline and self._process(pid, started_cs) is not None:
+        while time.monotonic() < deadline and any(
+            p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members
+        ):
             await asyncio.sleep(0.1)
-        # whatever is left of the process group (or a leader ignoring SIGTERM) goes now
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # whatever is left of the group (or a leader ignoring SIGTERM) goes now
+        for proc in self._job_group(pid, started_cs):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
         child = self._children.pop(pid, None)
         if child is not None:
             child.wait()

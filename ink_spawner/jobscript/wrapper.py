@@ -144,10 +144,32 @@ def report(url: str, token: str, host: str, port: int) -> None:
     raise RuntimeError("the hub could not be reached to report this job's address")
 
 
-def kill_tree(grace: float = 5.0) -> None:
-    """End every descendant: polite first, then SIGKILL."""
+def job_processes() -> list[psutil.Process]:
+    """Everything this job started: the wrapper's descendants, and every other process of its
+    session (a set-up script's double-forked daemon is reparented to init, so a tree walk misses
+    it, but it keeps the session). Not the wrapper itself nor its ancestors (a batch script)."""
     me = psutil.Process()
-    children = me.children(recursive=True)
+    found = {p.pid: p for p in me.children(recursive=True)}
+    skip = {me.pid, *(p.pid for p in me.parents())}
+    try:
+        session = os.getsid(0)
+    except OSError:
+        session = None
+    if session is not None and session != 1:
+        for proc in psutil.process_iter():
+            if proc.pid in skip or proc.pid in found:
+                continue
+            try:
+                if os.getsid(proc.pid) == session and proc.uids().real == os.getuid():
+                    found[proc.pid] = proc
+            except (OSError, psutil.Error):
+                continue
+    return list(found.values())
+
+
+def kill_tree(grace: float = 5.0) -> None:
+    """End everything the job started: polite first, then SIGKILL."""
+    children = job_processes()
     for child in children:
         try:
             child.terminate()

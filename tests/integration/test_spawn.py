@@ -186,3 +186,40 @@ def test_a_hub_user_named_like_a_system_account_gets_no_server(make_hub):
     assert "system account (uid 1 &lt; 1000)" in text or "system account (uid 1 < 1000)" in text, text
     assert not [p for p in psutil.process_iter(["username"]) if p.info["username"] == "daemon"]
     assert "refused to start a server: 'daemon' is a system account" in hub.log_text()
+
+
+def user_processes(username):
+    return [p for p in psutil.process_iter(["username", "cmdline"]) if p.info["username"] == username]
+
+
+def test_a_killed_wrapper_leaves_nothing_behind(make_hub):
+    """The user (or the OOM killer) kills the wrapper: the hub notices, and stopping the job
+    ends the single-user server too, though its leader is gone."""
+    hub = make_hub({"type": "local"})
+    token = hub.user_token("inkt_bob")
+    spawn_and_wait(hub, "inkt_bob", token)
+    (wrapper,) = job_processes("inkt_bob")
+    server = [p for p in wrapper.children(recursive=True) if "jupyterhub.singleuser" in " ".join(p.cmdline())]
+    assert server, "the single-user server runs under the wrapper"
+    wrapper.kill()
+    hub.wait_stopped("inkt_bob", token, timeout=60)
+    wait_for(lambda: not user_processes("inkt_bob"), 30, what="the server to end with its job")
+
+
+def test_a_set_up_scripts_background_process_ends_with_the_job(make_hub):
+    """The klist experiment's set-up starts a double-forked loop (reparented to init): it ends
+    when the server stops, as everything of the job's session does."""
+    hub = make_hub({"type": "local"})
+    token = hub.user_token("inkt_bob")
+    spawn_and_wait(hub, "inkt_bob", token, {"experiment": "klist"})
+    wrapper = job_processes("inkt_bob")[0]
+    tree = {p.pid for p in wrapper.children(recursive=True)}
+    orphans = wait_for(
+        lambda: [p for p in user_processes("inkt_bob") if p.pid not in tree and p.pid != wrapper.pid],
+        20,
+        what="the set-up's background loop",
+    )
+    assert orphans, "the loop is outside the wrapper's tree"
+    assert hub.api("DELETE", "/users/inkt_bob/server", token=token).status_code in (202, 204)
+    hub.wait_stopped("inkt_bob", token)
+    wait_for(lambda: not user_processes("inkt_bob"), 30, what="every process of the job to end")
