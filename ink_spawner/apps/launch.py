@@ -37,7 +37,8 @@ hub's home page and start it again, or pick another app.</p></body></html>
 
 
 class Output:
-    """The app's output: copied to our stderr (the job's log), the last lines kept."""
+    """The app's output, credentials replaced by [hidden]: copied to our stderr (the job's
+    log), the last lines kept for the failure page."""
 
     def __init__(self, stream, secrets: list[str]):
         self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -47,11 +48,11 @@ class Output:
 
     def _read(self, stream):
         for raw in iter(stream.readline, b""):
-            sys.stderr.buffer.write(raw)
-            sys.stderr.flush()
             line = raw.decode(errors="replace").rstrip("\n")
             for secret in self.secrets:
                 line = line.replace(secret, "[hidden]")
+            sys.stderr.write(line + "\n")  # the job's log: never a credential either
+            sys.stderr.flush()
             self.lines.append(line)
 
     def tail(self) -> str:

@@ -4,6 +4,7 @@ as ProxyCommand, runs commands in the job and copies files both ways through the
 token, bob's token and a browser's websocket are refused; no TCP port is opened on the node;
 stopping the server ends every sshd."""
 
+import hashlib
 import os
 import pwd
 import re
@@ -20,6 +21,7 @@ from tests.helpers.browser import login
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
 from tests.helpers.sshclient import Laptop
+from tests.integration.test_callback_security import server_token
 
 USER = "inkt_alice"
 # sshd speaks first ("SSH-2.0-..."): a page that reaches it would see that banner
@@ -104,17 +106,22 @@ def test_ssh_node_in_a_job(
     )
     assert fingerprint in seen.stdout and alias in seen.stdout
 
-    # scp both ways (OpenSSH 9 copies over SFTP)
-    sent = tmp_path / "laptop" / "results.txt"
-    sent.write_bytes(b"laptop -> node\n" + os.urandom(200_000))
-    assert laptop.scp(str(sent), f"{alias}:from-laptop.txt").returncode == 0
-    assert (home / "from-laptop.txt").read_bytes() == sent.read_bytes()
-    assert (home / "from-laptop.txt").stat().st_uid == alice.pw_uid
-    assert laptop.ssh(alias, "echo made on $(hostname) by $(id -un) > made-on-node.txt").returncode == 0
-    back = tmp_path / "laptop" / "back.txt"
-    copied = laptop.scp(f"{alias}:made-on-node.txt", str(back))
+    # scp both ways (OpenSSH 9 copies over SFTP): 2 MiB of random bytes, compared by SHA-256
+    sent = tmp_path / "laptop" / "results.bin"
+    sent.write_bytes(os.urandom(2 * 1024 * 1024))
+    assert laptop.scp(str(sent), f"{alias}:from-laptop.bin").returncode == 0
+    digest = hashlib.sha256(sent.read_bytes()).hexdigest()
+    assert hashlib.sha256((home / "from-laptop.bin").read_bytes()).hexdigest() == digest
+    assert (home / "from-laptop.bin").stat().st_uid == alice.pw_uid
+    made = laptop.ssh(alias, "head -c 2097152 /dev/urandom > made-on-node.bin && sha256sum made-on-node.bin")
+    assert made.returncode == 0, made.stderr
+    back = tmp_path / "laptop" / "back.bin"
+    copied = laptop.scp(f"{alias}:made-on-node.bin", str(back))
     assert copied.returncode == 0, copied.stderr
-    assert back.read_text() == f"made on {socket.gethostname()} by {USER}\n"
+    assert back.stat().st_size == 2 * 1024 * 1024
+    assert hashlib.sha256(back.read_bytes()).hexdigest() == made.stdout.split()[0]
+    who = laptop.ssh(alias, "echo on $(hostname) as $(id -un)")
+    assert who.stdout == f"on {socket.gethostname()} as {USER}\n"
 
     # an interactive terminal
     tty = laptop.ssh("-tt", alias, "tty")
@@ -122,7 +129,11 @@ def test_ssh_node_in_a_job(
 
     # the job's hub token never reaches the ssh session's environment
     env = laptop.ssh(alias, "env")
-    assert env.returncode == 0 and "JUPYTERHUB_API_TOKEN" not in env.stdout and token not in env.stdout
+    job_token = server_token(USER)
+    assert env.returncode == 0 and "JUPYTERHUB_API_TOKEN" not in env.stdout
+    assert job_token not in env.stdout and token not in env.stdout
+    found = laptop.ssh(alias, f"grep -rl {job_token} /proc/self/environ ~/.ssh 2>/dev/null; true")
+    assert job_token not in found.stdout and found.stdout.strip() == "", found.stdout
 
     # a wrong token, and bob's token, are turned away before any sshd runs
     wrong = Laptop(tmp_path / "wrong", hub, token, stanza)
