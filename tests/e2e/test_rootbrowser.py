@@ -46,9 +46,12 @@ def test_root_browser_in_a_job(make_hub, unix_users, output_dir, browser, tmp_pa
     assert "bob-link.root" not in [f["path"] for f in files]
     # the app is reached only with alice's hub login: bob's token is turned away
     r = requests.get(
-        base + "api/files", headers={"Authorization": f"token {hub.user_token('inkt_bob')}"}, timeout=30
+        base + "api/files",
+        headers={"Authorization": f"token {hub.user_token('inkt_bob')}"},
+        timeout=30,
+        allow_redirects=False,
     )
-    assert r.status_code in (403, 404) or "run42" not in r.text
+    assert r.status_code == 403 and "run42" not in r.text, (r.status_code, r.headers.get("Location"))
 
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 import yaml
+from tornado import web
 
 from ink_services.files import service as files_service
 from ink_services.jobs import service as jobs_service
@@ -30,19 +31,27 @@ EXAMPLES = {
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
-def api_routes(app) -> list[re.Pattern]:
-    """The app's routes under api/v1/, as regexes of the part after it."""
-    routes = []
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def api_routes(app) -> dict[re.Pattern, set[str]]:
+    """The app's routes under api/v1/ (regexes of the part after it) and the methods each serves."""
+    routes = {}
     for rule in app.wildcard_router.rules:
         pattern = rule.matcher.regex.pattern
         if "api/v1/" in pattern:
-            routes.append(re.compile(pattern.split("api/v1/", 1)[1]))
+            handler = rule.target
+            methods = {m for m in HTTP_METHODS if getattr(handler, m) is not getattr(web.RequestHandler, m)}
+            routes[re.compile(pattern.split("api/v1/", 1)[1])] = methods
     return routes
 
 
-def example_urls(spec: Path) -> list[str]:
+def example_urls(spec: Path) -> dict[str, set[str]]:
     paths = yaml.safe_load(spec.read_text())["paths"]
-    return [re.sub(r"\{(\w+)\}", lambda m: EXAMPLES[m.group(1)], p).lstrip("/") for p in paths]
+    return {
+        re.sub(r"\{(\w+)\}", lambda m: EXAMPLES[m.group(1)], p).lstrip("/"): set(ops) & set(HTTP_METHODS)
+        for p, ops in paths.items()
+    }
 
 
 @pytest.mark.parametrize("service", sorted(SPECS))
@@ -54,14 +63,16 @@ def test_every_route_is_in_the_spec_and_back(service):
         app = jobs_service.make_app(None, site, "/services/ink-jobs/", None, "python", None)
     routes = api_routes(app)
     urls = example_urls(SPECS[service])
-    for route in routes:
+    for route, methods in routes.items():
         if route.pattern.startswith("openapi"):
             continue
-        assert any(route.fullmatch(url) for url in urls), (
-            f"route {route.pattern} is not in {SPECS[service].name}"
-        )
-    for url in urls:
-        assert any(route.fullmatch(url) for route in routes), f"{url} is described but not served"
+        described = [ops for url, ops in urls.items() if route.fullmatch(url)]
+        assert described, f"route {route.pattern} is not in {SPECS[service].name}"
+        assert set().union(*described) == methods, (route.pattern, sorted(methods), described)
+    for url, ops in urls.items():
+        served = [methods for route, methods in routes.items() if route.fullmatch(url)]
+        assert served, f"{url} is described but not served"
+        assert ops <= set().union(*served), f"{url}: {sorted(ops)} described, {served} served"
 
 
 def test_schemathesis_finds_nothing(make_hub, unix_users, tmp_path):
