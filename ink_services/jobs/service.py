@@ -32,7 +32,14 @@ from prometheus_client import Counter
 from tornado import httpclient, web
 
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
-from ink_spawner.backends.base import Backend, BackendError, InvalidSubmission, JobState, run_command
+from ink_spawner.backends.base import (
+    RECORD_BYTES,
+    Backend,
+    BackendError,
+    InvalidSubmission,
+    JobState,
+    run_command,
+)
 from ink_spawner.configurer import site_backend
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
@@ -53,6 +60,7 @@ FIELDS |= {"env", "output_dir"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_BODY = 512 * 1024
 READ_LIMIT = 16 * 1024 * 1024
+TAIL_LINES_BYTES = 8 * 1024 * 1024  # ?tail=N reads at most this much of the end of the output
 MAX_ARGS, MAX_ARG = 1000, 8192
 MAX_ENV, MAX_ENV_VALUE = 200, 32 * 1024
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -229,8 +237,9 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             record.reason = str(e)
             return record
         notes = {}
-        text = await self.read_as_user(
-            record.user, ["cat", "--", os.path.join(record.output_dir, "ink-job.json")]
+        text = await self.read_as_user(  # the job's own record, capped: the user writes it
+            record.user,
+            ["head", "-c", str(RECORD_BYTES), "--", os.path.join(record.output_dir, "ink-job.json")],
         )
         if text:
             try:
@@ -349,7 +358,7 @@ class OutputHandler(BaseHandler):
         if tail:
             if not tail.isdigit() or not 0 < int(tail) <= 100_000:
                 raise web.HTTPError(400, "tail: expected a number of lines, 1 to 100000")
-            self.finish(await self.read_as_user(record.user, ["tail", "-n", tail, "--", path]))
+            self.finish(await self.backend.log_tail(record.user, path, int(tail), max_bytes=TAIL_LINES_BYTES))
             return
         # the whole output, streamed as the user reads it (never whole in memory)
         proc = await asyncio.create_subprocess_exec(

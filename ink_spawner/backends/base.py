@@ -14,6 +14,10 @@ from traitlets.config import LoggingConfigurable
 from ..accounts import SystemAccountRefused, user_account
 from ..jobspec import JobSpec
 
+# how much of a user's file INK reads for a tail (a log) or a small record (ink-job.json)
+TAIL_BYTES = 256 * 1024
+RECORD_BYTES = 64 * 1024
+
 
 class JobState(enum.StrEnum):
     PENDING = "pending"
@@ -90,16 +94,18 @@ class Backend(LoggingConfigurable):
         if code != 0:
             raise BackendError(f"cannot create the job's log folder: {err.strip()[:200]}")
 
-    async def log_tail(self, username: str, path: str, lines: int = 20) -> str:
-        """The end of a job's log, read as the user (a symlink in their home shows nothing more)."""
+    async def log_tail(self, username: str, path: str, lines: int = 20, max_bytes: int = TAIL_BYTES) -> str:
+        """The last ``lines`` lines of a job's log, read as the user (a symlink in their home
+        shows nothing more), from its last ``max_bytes`` only: a huge log, or one with no
+        newline at all (a sparse 20 GB file), costs no more than that."""
         if not path:
             return ""
-        argv = self.as_user(username, ["tail", "-n", str(int(lines)), "--", path])
+        argv = self.as_user(username, ["tail", "-c", str(int(max_bytes)), "--", path])
         try:
             code, out, _ = await run_command(argv, timeout=10)
         except BackendError:
             return ""
-        return out if code == 0 else ""
+        return last_lines(out, lines, cut=len(out.encode()) >= max_bytes) if code == 0 else ""
 
     # helpers shared by command-line backends
 
@@ -123,6 +129,15 @@ class Backend(LoggingConfigurable):
         if mode == "sudo":
             return ["sudo", "-n", "-u", username, "--", "env", *env_args, *argv]
         raise BackendError(f"unknown submit_as mode {mode!r}")
+
+
+def last_lines(text: str, lines: int, cut: bool) -> str:
+    """The last ``lines`` lines of ``text``; when ``cut`` (the text is the end of something
+    longer) its first, partial line is dropped, unless it is the only one."""
+    parts = text.splitlines(keepends=True)
+    if cut and len(parts) > 1:
+        parts = parts[1:]
+    return "".join(parts[-lines:]) if lines > 0 else ""
 
 
 async def run_command(
