@@ -2,6 +2,7 @@
 delivered into running jobs (local and Slurm), KDC outage, isolation."""
 
 import re
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from tests.conftest import kerberos_site
 from tests.helpers.ccache import secret_texts
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
+from tests.integration.test_spawn import job_processes
 
 SERVICE = "/services/ink-credentials"
 
@@ -95,6 +97,17 @@ def test_tickets_stay_fresh_in_jobs_on_local_and_slurm(make_hub, kdc, slurm, uni
         assert store_state(hubs[name], name)["renewals"] >= 4
 
 
+def job_ticket(username) -> tuple[str, int]:
+    """(principal, krbtgt expiry) of the ticket cache the user's running server uses."""
+    (wrapper,) = job_processes(username)
+    server = next(p for p in wrapper.children(recursive=True) if "KRB5CCNAME" in p.environ())
+    cache = server.environ()["KRB5CCNAME"].removeprefix("FILE:")
+    out = subprocess.run(["klist", "-c", cache], capture_output=True, text=True, check=True).stdout
+    principal = re.search(r"Default principal:\s*(\S+)", out).group(1)
+    match = re.search(r"^(\S+ \S+)\s+(\S+ \S+)\s+krbtgt/", out, re.M)
+    return principal, int(time.mktime(time.strptime(match.group(2), "%m/%d/%y %H:%M:%S")))
+
+
 def test_kdc_outage_is_retried_and_jobs_keep_their_ticket(make_hub, kdc, unix_users):
     hub = make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc))
     assert hub_login(hub, "inkt_carol", unix_users["inkt_carol"]).login_status == 302
@@ -103,22 +116,33 @@ def test_kdc_outage_is_retried_and_jobs_keep_their_ticket(make_hub, kdc, unix_us
     first = store_state(hub, "inkt_carol").get("renewals", 0)
     wait_for(lambda: store_state(hub, "inkt_carol").get("renewals", 0) > first, 60, what="a renewal")
     before = store_state(hub, "inkt_carol")
+    principal, job_expiry = wait_for(
+        lambda: (t := job_ticket("inkt_carol"))[1] >= before["endtime"] and t, 60, what="the job's copy"
+    )
+    assert principal == "inkt_carol@INK.TEST"
     kdc.stop_kdc()
     try:
-        time.sleep(38)  # longer than one renewal interval (30 s for a 1-minute ticket)
-        during = store_state(hub, "inkt_carol")
+        # wait on what the service saw: two failed renewals (retried with backoff)
+        during = wait_for(
+            lambda: (st := store_state(hub, "inkt_carol")).get("failures", 0) >= 2 and st,
+            120,
+            what="two failed renewals while the KDC is down",
+        )
         assert during["state"] == "renew-failed" and "cannot be reached" in during["error"]
-        assert during["failures"] >= 2, "retried with backoff"
         assert during["endtime"] == before["endtime"] and during["endtime"] > time.time(), "still valid"
-        # the job still gets its still-valid ticket
+        # the job keeps its still-valid ticket: same principal, same expiry, not yet expired
+        assert job_ticket("inkt_carol") == (principal, job_expiry) and job_expiry > time.time()
         r = requests.get(
             f"{hub.url}/user/inkt_carol/api/status", headers={"Authorization": f"token {token}"}, timeout=10
         )
         assert r.status_code == 200
     finally:
         kdc.run_kdc()
-    wait_for(lambda: store_state(hub, "inkt_carol")["state"] == "ok", 30, what="the next renewal to land")
+    wait_for(lambda: store_state(hub, "inkt_carol")["state"] == "ok", 60, what="the next renewal to land")
     assert store_state(hub, "inkt_carol")["endtime"] > before["endtime"]
+    # and the job's copy moves forward with it
+    wait_for(lambda: job_ticket("inkt_carol")[1] > job_expiry, 60, what="the job's ticket to move forward")
+    assert job_ticket("inkt_carol")[0] == principal
     assert hub.proc.poll() is None
 
 
