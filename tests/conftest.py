@@ -251,11 +251,17 @@ def profiles_dir():
     klist.write_text('(while true; do date +%s; klist; sleep 5; done >> "$HOME/klist.log" 2>&1 &)\n')
     klist.chmod(0o644)
     (root / "profiles" / "experiments" / "klist.yaml").write_text(f"name: klist\nsetup: {klist}\n")
-    # a job that allocates memory step by step: +100 MB every 2 s from 6 s on, to 600 MB
+    # a job that allocates memory on the test's signal: ~/memhog.go holds the number of
+    # 100 MiB steps; after each step it touches ~/memhog.stepN and waits 3 s
     hog = root / "memhog-setup.sh"
     hog.write_text(
-        "/usr/bin/python3 -c 'import time; time.sleep(6); b=[]\n"
-        "for i in range(6): b.append(bytearray(100*1024*1024)); time.sleep(2)\n"
+        "/usr/bin/python3 -c 'import os, time\n"
+        'go = os.path.expanduser("~/memhog.go")\n'
+        "while not os.path.exists(go): time.sleep(0.1)\n"
+        "time.sleep(0.2); steps = int(open(go).read().strip() or 6); kept = []\n"
+        "for i in range(steps):\n"
+        "    kept.append(bytearray(100 * 1024 * 1024))\n"
+        '    open(os.path.expanduser(f"~/memhog.step{i + 1}"), "w").close(); time.sleep(3)\n'
         "time.sleep(3600)' </dev/null >/dev/null 2>&1 &\n"
     )
     hog.chmod(0o644)

@@ -1,35 +1,20 @@
 """Inside the job: sample the job's CPU, memory and I/O and send them to INK's dashboard.
 
-The job is every process of the wrapper's process group (set-up scripts may leave processes
-that are no longer the wrapper's children) plus the wrapper's descendants. Samples go to the
+The job is what ``processes.job_processes`` says (the wrapper, its descendants, and what set-up
+scripts left in its group or session). Samples go to the
 dashboard service with the server's own token; failures are logged once and never stop the app.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.request
 
 import psutil
 
-
-def job_processes() -> list[psutil.Process]:
-    me = psutil.Process()
-    found = {me.pid: me}
-    for child in me.children(recursive=True):
-        found[child.pid] = child
-    group = os.getpgid(0)
-    uid = os.getuid()
-    for proc in psutil.process_iter(["uids"]):
-        try:
-            if proc.info["uids"] and proc.info["uids"].real == uid and os.getpgid(proc.pid) == group:
-                found.setdefault(proc.pid, proc)
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            continue
-    return list(found.values())
+from .processes import job_processes
 
 
 class Sampler:
@@ -45,7 +30,7 @@ class Sampler:
         self._last = now
         cpu_delta = rss = read = write = 0
         seen = {}
-        for proc in job_processes():
+        for proc in job_processes(include_self=True):
             try:
                 with proc.oneshot():
                     times = proc.cpu_times()

@@ -23,6 +23,7 @@ import psutil
 
 from .credentials_agent import start_agent
 from .monitor_agent import start_monitor
+from .processes import job_processes
 
 CALLBACK_RETRIES = 10
 
@@ -142,29 +143,6 @@ def report(url: str, token: str, host: str, port: int) -> None:
             log(f"cannot reach the hub ({e}); retrying")
         time.sleep(min(2**attempt * 0.2, 5))
     raise RuntimeError("the hub could not be reached to report this job's address")
-
-
-def job_processes() -> list[psutil.Process]:
-    """Everything this job started: the wrapper's descendants, and every other process of its
-    session (a set-up script's double-forked daemon is reparented to init, so a tree walk misses
-    it, but it keeps the session). Not the wrapper itself nor its ancestors (a batch script)."""
-    me = psutil.Process()
-    found = {p.pid: p for p in me.children(recursive=True)}
-    skip = {me.pid, *(p.pid for p in me.parents())}
-    try:
-        session = os.getsid(0)
-    except OSError:
-        session = None
-    if session is not None and session != 1:
-        for proc in psutil.process_iter():
-            if proc.pid in skip or proc.pid in found:
-                continue
-            try:
-                if os.getsid(proc.pid) == session and proc.uids().real == os.getuid():
-                    found[proc.pid] = proc
-            except (OSError, psutil.Error):
-                continue
-    return list(found.values())
 
 
 def kill_tree(grace: float = 5.0) -> None:
