@@ -236,12 +236,9 @@ def verify_literals(description: dict) -> None:
                 )
 
 
-def requirement_clauses(expression: str) -> list[str]:
-    """The top-level ``&&`` terms of a ClassAd expression, nested parentheses opened."""
-    text = expression.strip()
-    while text.startswith("(") and _closing(text, 0) == len(text) - 1:
-        text = text[1:-1].strip()
-    parts, depth, start, i, quote = [], 0, 0, 0, None
+def _outside_strings(text: str):
+    """(index, character, parentheses open before it) of each character outside string literals."""
+    depth, quote, i = 0, None, 0
     while i < len(text):
         ch = text[i]
         if quote:
@@ -251,40 +248,30 @@ def requirement_clauses(expression: str) -> list[str]:
                 quote = None
         elif ch in "\"'":
             quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and text.startswith("&&", i):
+        else:
+            yield i, ch, depth
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+        i += 1
+
+
+def requirement_clauses(expression: str) -> list[str]:
+    """The top-level ``&&`` terms of a ClassAd expression, nested parentheses opened."""
+    text = expression.strip()
+    while (
+        text.startswith("(")
+        and next((i for i, ch, depth in _outside_strings(text) if ch == ")" and depth == 1), -1)
+        == len(text) - 1
+    ):
+        text = text[1:-1].strip()
+    parts, start = [], 0
+    for i, _, depth in _outside_strings(text):
+        if depth == 0 and i >= start and text.startswith("&&", i):
             parts.append(text[start:i].strip())
             start = i + 2
-            i += 1
-        i += 1
     parts.append(text[start:].strip())
     if len(parts) == 1:
         return parts
     return [clause for part in parts for clause in requirement_clauses(part)]
-
-
-def _closing(text: str, opening: int) -> int:
-    depth, quote, i = 0, None, opening
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
 
 
 def explain_idle(job, slots: list) -> str:
