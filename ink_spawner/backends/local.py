@@ -98,6 +98,10 @@ class LocalBackend(Backend):
         if proc is None:
             child = self._children.pop(pid, None)
             code = child.returncode if child is not None else None
+            if self._job_group(pid, started_cs):
+                # the wrapper is gone (killed by the user, the OOM killer) but not all it
+                # started: the hub will not call stop for a job that ended, so end it here
+                await self.cancel(job_id)
             return JobStatus(JobState.DONE, reason="process ended", exit_code=code)
         if walltime and time.time() - started_cs / 100 > walltime:
             await self.cancel(job_id)

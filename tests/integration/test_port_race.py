@@ -3,9 +3,12 @@ route goes to alice's own server (a listener of her job's process tree), never t
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import psutil
 
@@ -50,10 +53,10 @@ RACER = textwrap.dedent(
 )
 
 
-def test_a_racer_never_gets_the_route(make_hub, tmp_path):
-    record = tmp_path / "taken.json"
-    tmp_path.chmod(0o777)
-    tmp_path.parent.chmod(0o755)
+def test_a_racer_never_gets_the_route(make_hub):
+    folder = Path(tempfile.mkdtemp(prefix="ink-racer-"))  # bob writes what he bound here
+    folder.chmod(0o777)
+    record = folder / "taken.json"
     racer = subprocess.Popen(
         ["runuser", "-u", "inkt_bob", "--", sys.executable, "-c", RACER, "inkt_alice", str(record)],
         start_new_session=True,
@@ -83,3 +86,4 @@ def test_a_racer_never_gets_the_route(make_hub, tmp_path):
     finally:
         subprocess.run(["pkill", "-KILL", "-s", str(racer.pid)], check=False)
         racer.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
