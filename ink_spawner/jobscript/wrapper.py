@@ -8,6 +8,7 @@ process tree it started, so nothing the server launched is left behind on the no
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -170,11 +171,21 @@ def build_env(base: dict) -> dict:
 
 
 def load_env_file() -> None:
-    """Batch systems whose job ads are public get the environment in a private file instead."""
+    """Batch systems whose job ads are public get the environment in a private file instead.
+    It holds the server's token: removed when the job ends (kept while it runs, so a job the
+    scheduler restarts after an eviction can read it again)."""
     path = os.environ.get("INK_ENV_FILE")
     if path:
         with open(path) as f:
             os.environ.update(json.load(f))
+        atexit.register(_remove_quietly, path)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def server_proxy_config(servers: dict, env: dict) -> str:

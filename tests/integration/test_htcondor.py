@@ -86,12 +86,16 @@ def test_spawn_waits_for_negotiation_then_runs_and_stops(make_pool, make_hub):
     assert "JUPYTERHUB_API_TOKEN" not in ad["Environment"] and "INK_ENV_FILE=" in ad["Environment"]
     assert "JUPYTERHUB_API_TOKEN" not in submissions(schedd)[-1]["description"]
 
+    env_file = Path(ad["Environment"].split("INK_ENV_FILE=", 1)[1].strip("'"))
+    assert env_file.exists() and env_file.stat().st_mode & 0o777 == 0o600
+
     cluster = ad["ClusterId"]
     assert hub.api("DELETE", "/users/inkt_alice/server", token=token).status_code in (202, 204)
     hub.wait_stopped("inkt_alice", token)
     ads = job_ads(schedd, f"ClusterId == {cluster}")
     assert not ads or ads[0]["JobStatus"] == 3
     wait_for(lambda: not job_processes("inkt_alice"), 30, what="the removed job's processes to end")
+    assert not env_file.exists(), "the file with the server's token goes with the job"
 
 
 def test_idle_reason_then_hold_reaches_the_user(schedd, make_hub):
