@@ -3,10 +3,12 @@ what they all share (the HubOAuth callback, Prometheus metrics, XSRF for cookie 
 404s for unknown paths)."""
 
 import os
+import re
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
+from tornado.log import access_log
 
 from .auth import NoSuchRoute
 from .metrics import MetricsHandler
@@ -22,6 +24,18 @@ class FramedOnlyByTheHub(web.OutputTransform):
         headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         return status_code, headers, chunk
+
+
+SHARE_SECRET = re.compile(r"(/s/)[^/]+")
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """The access log without secrets: share-link secrets replaced, query strings (which may
+    carry a token or an XSRF value) left out."""
+    status = handler.get_status()
+    write = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
+    path = SHARE_SECRET.sub(r"\1[secret]", handler.request.path)
+    write("%d %s %s %.2fms", status, handler.request.method, path, 1000 * handler.request.request_time())
 
 
 def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application:
@@ -41,7 +55,7 @@ def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
         default_handler_class=NoSuchRoute,
-        **settings,
+        **{"log_function": log_request, **settings},
     )
     app.add_transform(FramedOnlyByTheHub)
     return app

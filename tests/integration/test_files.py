@@ -390,6 +390,10 @@ def test_share_links(hub, tokens, area, stored):
     r = api(hub, "POST", "shares", alice, json={"path": f"{area}/sibling.txt", "expires_in": 10**9})
     assert r.status_code == 400 and "expires_in" in r.json()["message"]
     assert requests.get(f"{hub.url}/services/ink-files/s/guess/files/", timeout=10).status_code == 404
+    # the secrets were used above, many times: none of them is in any log
+    secret = link["url"].split("/s/", 1)[1].split("/", 1)[0]
+    assert len(secret) >= 40 and secret not in hub.log_text()
+    assert "/s/[secret]/" in hub.log_text(), "the access log shows share requests, without secrets"
 
 
 def test_metrics(hub, tokens):
