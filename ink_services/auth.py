@@ -63,3 +63,18 @@ class HubApi:
             request_timeout=10,
         )
         return json.loads(response.body)
+
+
+def job_server_of(handler) -> str | None:
+    """The name of the caller's server whose own token made this request ("" for the default
+    server), or None: a request from a browser (cookies) or with an ordinary API token (a
+    laptop's) is not a job's. A server's token is sent as a header and is scoped to that one
+    server (``access:servers!server=USER/NAME``), which a user's API token is not."""
+    header = handler.request.headers.get("Authorization", "")
+    if not header.lower().startswith(("token ", "bearer ")):
+        return None
+    prefix = f"access:servers!server={handler.current_user['name']}/"
+    for scope in handler.current_user.get("scopes") or []:
+        if scope.startswith(prefix):
+            return scope[len(prefix) :]
+    return None

@@ -26,7 +26,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import ioloop, web
 
 from ..app import service_app
-from ..auth import JsonErrors, TokenRequestsSkipXsrf
+from ..auth import JsonErrors, TokenRequestsSkipXsrf, job_server_of
 from ..process import serve_forever
 from . import tickets
 from .renewer import Renewer
@@ -140,17 +140,6 @@ class KeytabHandler(BaseHandler):
         self.finish(status_of(self.store, self.username))
 
 
-def is_job_server_token(handler) -> bool:
-    """Whether the request carries a single-user server's own token (the one INK gives a job):
-    sent as a header, never a browser cookie, and scoped to one of the caller's own servers
-    (``access:servers!server=NAME/...``), which a user's ordinary API token is not."""
-    header = handler.request.headers.get("Authorization", "")
-    if not header.lower().startswith(("token ", "bearer ")):
-        return False
-    prefix = f"access:servers!server={handler.current_user['name']}/"
-    return any(scope.startswith(prefix) for scope in handler.current_user.get("scopes") or [])
-
-
 class TicketHandler(BaseHandler):
     """The caller's own ticket, only for the caller's jobs: the agent asks with its server's
     token. A page in the browser (cookies) or a laptop's API token gets 403: a Kerberos ticket is
@@ -158,7 +147,7 @@ class TicketHandler(BaseHandler):
 
     @web.authenticated
     def get(self):
-        if not is_job_server_token(self):
+        if job_server_of(self) is None:
             raise web.HTTPError(
                 403, "the Kerberos ticket goes only to your running jobs (their server's own token)"
             )

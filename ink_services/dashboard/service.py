@@ -35,7 +35,7 @@ from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
 from ..app import service_app
-from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf
+from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, job_server_of
 from ..process import serve_forever
 
 log = logging.getLogger("ink.dashboard")
@@ -91,46 +91,69 @@ class QueueCache:
 
 
 class SampleStore:
-    """Recent resource samples per (user, server): bounded in samples and in series."""
+    """Recent resource samples per (user, server): bounded in samples, in series per user and in
+    series overall; one user's many series evict only his own."""
 
     FIELDS = ("t", "cpu_percent", "rss_bytes", "read_bytes", "write_bytes", "processes")
+    # the largest value each field may hold (anything larger is a broken or lying agent)
+    CEILINGS = {
+        "cpu_percent": 100.0 * 4096,
+        "rss_bytes": 2.0**50,
+        "read_bytes": 2.0**60,
+        "write_bytes": 2.0**60,
+        "processes": 10.0**6,
+    }
 
-    def __init__(self, per_series: int = 720, max_series: int = 5000):
+    def __init__(
+        self, per_series: int = 720, max_series: int = 5000, per_user: int = 16, min_gap: float = 0.5
+    ):
         self.per_series = per_series
         self.max_series = max_series
+        self.per_user = per_user
+        self.min_gap = min_gap  # seconds between two samples of one series (more: 429)
         self.series: OrderedDict[tuple[str, str], deque] = OrderedDict()
+        self.last: dict[tuple[str, str], float] = {}
 
     def add(self, user: str, server: str, sample: dict) -> None:
         key = (user, server)
+        now = time.monotonic()
+        if now - self.last.get(key, -1e9) < self.min_gap:
+            raise web.HTTPError(429, f"at most one sample every {self.min_gap} s per server")
+        self.last[key] = now
         if key not in self.series:
-            if len(self.series) >= self.max_series:
-                self.series.popitem(last=False)  # the longest-silent series goes first
+            mine = [k for k in self.series if k[0] == user]
+            if len(mine) >= self.per_user:
+                self._drop(mine[0])  # the user's own longest-silent series
+            elif len(self.series) >= self.max_series:
+                self._drop(next(iter(self.series)))  # the longest-silent series of anyone
             self.series[key] = deque(maxlen=self.per_series)
         self.series.move_to_end(key)
         self.series[key].append(sample)
         SAMPLES.inc()
         SERIES.set(len(self.series))
 
+    def _drop(self, key) -> None:
+        self.series.pop(key, None)
+        self.last.pop(key, None)
+
     def of_user(self, user: str) -> dict:
         return {server: list(samples) for (owner, server), samples in self.series.items() if owner == user}
 
     @classmethod
-    def validate(cls, body) -> tuple[str, dict]:
+    def validate(cls, body) -> dict:
+        """A sample's numbers: finite, >= 0, at most their ceiling; the time is the service's."""
         if not isinstance(body, dict):
             raise web.HTTPError(400, "expected a JSON object")
-        server = body.get("server", "")
-        if not isinstance(server, str) or len(server) > 255:
-            raise web.HTTPError(400, "server: expected a server name")
         unknown = sorted(set(body) - set(cls.FIELDS) - {"server"})
         if unknown:
             raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
-        sample = {}
-        for field in cls.FIELDS:
+        sample = {"t": time.time()}
+        for field, ceiling in cls.CEILINGS.items():
             value = body.get(field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise web.HTTPError(400, f"{field}: expected a number >= 0")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= ceiling:
+                raise web.HTTPError(400, f"{field}: expected a number from 0 to {ceiling:g}")
             sample[field] = value
-        return server, sample
+        return sample
 
 
 def server_rows(user_model: dict, now: float) -> list[dict]:
@@ -180,7 +203,8 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
 
     @property
     def is_admin(self) -> bool:
-        return bool(self.current_user.get("admin"))
+        """Admin views by scope, as every INK service decides: admin:users."""
+        return "admin:users" in (self.current_user.get("scopes") or [])
 
     async def summary(self) -> dict:
         me = self.current_user["name"]  # only ever the caller's own servers
@@ -206,12 +230,16 @@ class SamplesHandler(BaseHandler):
 
     @web.authenticated
     def post(self):
+        server = job_server_of(self)
+        if server is None:
+            raise web.HTTPError(403, "samples come only from a job, with its server's own token")
         try:
             body = json.loads(self.request.body or b"null")
         except ValueError:
             raise web.HTTPError(400, "expected a JSON object") from None
-        server, sample = SampleStore.validate(body)
-        self.settings["samples"].add(self.current_user["name"], server, sample)
+        if isinstance(body, dict) and body.get("server", server) != server:
+            raise web.HTTPError(403, "a job reports samples only for its own server")
+        self.settings["samples"].add(self.current_user["name"], server, SampleStore.validate(body))
         self.set_status(204)
 
     @web.authenticated
@@ -219,6 +247,8 @@ class SamplesHandler(BaseHandler):
         self.set_header("Cache-Control", "no-store")
         me = self.current_user["name"]
         user = self.get_argument("user", me) if self.is_admin else me  # others' only for admins
+        if user != me:
+            log.info("%s reads the samples of %s", me, user)
         self.finish({"user": user, "servers": self.settings["samples"].of_user(user)})
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.helpers.browser import open_home_frame
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
+from tests.integration.test_callback_security import server_token
 
 SAMPLES = "/services/ink-dashboard/api/samples"
 STEP = 100 * 1024 * 1024
@@ -75,6 +76,19 @@ def test_memory_chart_follows_the_job(make_hub, unix_users, output_dir, browser)
     own = sum(p.memory_info().rss for p in psutil.process_iter(["username"]) if p.info["username"] == USER)
     assert abs(own - final[-1]["rss_bytes"]) < 0.1 * own, (own, final[-1]["rss_bytes"])
     assert all(s["cpu_percent"] >= 0 for s in final)
+
+    # only the job itself reports, with its server's own token, for its own server
+    def post(token, body):
+        return requests.post(
+            f"{hub.url}{SAMPLES}", json=body, headers={"Authorization": f"token {token}"}, timeout=10
+        )
+
+    fake = {"cpu_percent": 1, "rss_bytes": 1, "read_bytes": 0, "write_bytes": 0, "processes": 1}
+    assert post(alice, fake).status_code == 403  # her laptop's token is not her job
+    assert post(bob, {**fake, "server": ""}).status_code == 403
+    job = server_token(USER)
+    assert post(job, {**fake, "server": "other"}).status_code == 403
+    assert post(job, {**fake, "rss_bytes": 1e30}).status_code in (400, 429)
 
     # bob's token sees none of alice's samples, even when asking for them
     assert samples(hub, bob)["servers"] == {}
