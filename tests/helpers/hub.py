@@ -100,6 +100,15 @@ class Hub:
                 pass
         self.proc = None
 
+    def stop_servers(self, names, timeout: float = 60) -> None:
+        """Stop the users' servers and wait until the hub says they are gone (the hub itself
+        must still be up to cancel their jobs)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        asked = [n for n in names if self.api("DELETE", f"/users/{n}/server").status_code in (202, 204)]
+        for name in asked:
+            self.wait_stopped(name, self.token, timeout=timeout)
+
     def api(self, method, path, token=None, **kwargs):
         headers = {"Authorization": f"token {token or self.token}"}
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kwargs)
