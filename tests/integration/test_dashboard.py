@@ -3,6 +3,7 @@
 import requests
 from playwright.sync_api import expect
 
+from ink_spawner.backends.slurm import COMMENT_PREFIX
 from tests.helpers.browser import open_home_frame
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
@@ -20,16 +21,30 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
     hub = make_hub({"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}})
     alice, bob = hub.user_token("inkt_alice"), hub.user_token("inkt_bob")
     spawn_and_wait(hub, "inkt_alice", alice, {"memory": "1G", "walltime": "1h"})
-    # a second, queued job from someone else (too big to run now)
+    # a second, queued job from someone else (too big to run now): cancelled whatever happens
     node_mb = int(slurm.run(["sinfo", "-h", "-o", "%m"]).stdout.strip())
-    slurm.run(["sbatch", "--hold", f"--mem={node_mb}M", "--output=/dev/null", "--wrap", "sleep 1"])
+    held = slurm.run(
+        ["sbatch", "--parsable", "--hold", f"--mem={node_mb}M", "--output=/dev/null", "--wrap", "sleep 1"]
+    )
+    held_id = held.stdout.strip().split(";")[0]
+    assert held_id.isdigit(), held.stdout + held.stderr
+    try:
+        check_dashboard(hub, slurm, alice, bob, unix_users, output_dir, browser)
+    finally:
+        slurm.run(["scancel", held_id])
 
+
+def check_dashboard(hub, slurm, alice, bob, unix_users, output_dir, browser):
     def figures_match():
         jobs = slurm.squeue()
         running = sum(1 for j in jobs if j[2] == "RUNNING")
         queued = sum(1 for j in jobs if j[2] == "PENDING")
         cluster = summary(hub, alice)["cluster"]
-        return (cluster["running"], cluster["queued"]) == (running, queued) and cluster
+        # per app, from the scheduler's own view of INK's jobs (their comment names the app)
+        apps = slurm.run(["squeue", "-h", "-t", "RUNNING", "-o", "%k"]).stdout.split()
+        lab = sum(1 for comment in apps if comment == f"{COMMENT_PREFIX}jupyterlab")
+        per_app = cluster["per_app"].get("jupyterlab", {}).get("running", 0)
+        return (cluster["running"], cluster["queued"], per_app) == (running, queued, lab) and cluster
 
     cluster = wait_for(figures_match, 30, what="dashboard figures to match squeue")
     assert cluster["per_app"]["jupyterlab"]["running"] == 1
@@ -74,4 +89,3 @@ def test_dashboard_matches_squeue_and_is_private(make_hub, slurm, unix_users, ou
     )
     expect(frame.locator("#ink-all-jobs tbody tr[data-user=inkt_alice]")).to_contain_text(mine[0]["node"])
     page.screenshot(path=str(output_dir / "home-dashboard-admin.png"), full_page=True)
-    slurm.run(["scancel", "--state=PENDING", "--user=root"])
