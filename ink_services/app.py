@@ -27,6 +27,9 @@ class FramedOnlyByTheHub(web.OutputTransform):
 
 
 SHARE_SECRET = re.compile(r"(/s/)[^/]+")
+# what a service without uploads reads of a request body before answering 413 (tornado reads a
+# body before any handler runs: its default of 100 MB would let anyone make a service hold it)
+SMALL_BODIES = 1024 * 1024
 
 
 def log_request(handler: web.RequestHandler) -> None:

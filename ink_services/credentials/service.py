@@ -25,7 +25,7 @@ from pathlib import Path
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import ioloop, web
 
-from ..app import service_app
+from ..app import SMALL_BODIES, service_app
 from ..auth import JsonErrors, TokenRequestsSkipXsrf, job_server_of
 from ..process import serve_forever
 from . import tickets
@@ -204,7 +204,7 @@ def main(argv=None):
 
     parsed = urlparse(url)
     app = make_app(store, renewer, args.realm, prefix)
-    app.listen(parsed.port, parsed.hostname)
+    app.listen(parsed.port, parsed.hostname, max_body_size=SMALL_BODIES)
     log.info("serving %s on %s", prefix, url)
     loop = ioloop.IOLoop.current()
     loop.spawn_callback(renewer.run, args.interval)

@@ -34,7 +34,7 @@ from ink_spawner.backends import Backend
 from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
-from ..app import service_app
+from ..app import SMALL_BODIES, service_app
 from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, job_server_of
 from ..process import serve_forever
 
@@ -301,7 +301,7 @@ def main(argv=None):
     queue = QueueCache(site_backend()[1])
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-dashboard/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083"))
-    make_app(queue, prefix, args.refresh).listen(url.port, url.hostname)
+    make_app(queue, prefix, args.refresh).listen(url.port, url.hostname, max_body_size=SMALL_BODIES)
     loop = ioloop.IOLoop.current()
     loop.spawn_callback(queue.run, args.refresh)
     log.info("serving %s on %s", prefix, url.geturl())

@@ -354,6 +354,8 @@ class FileHandler(FilesHandler):
         if self.request.method != "PUT":  # a body, if any, is read and dropped
             self.check_access()
             return
+        if self.current_user is None:  # anonymous: answered before a byte of the body is read
+            refuse_anonymous(self)
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.settings["max_upload"]:
             limit = self.settings["max_upload"]

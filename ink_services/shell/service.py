@@ -26,7 +26,7 @@ from terminado import TermSocket
 from terminado.management import MaxTerminalsReached
 from tornado import web
 
-from ..app import service_app
+from ..app import SMALL_BODIES, service_app
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
 from ..process import serve_forever
 from .prefs import PrefsError, PrefsStore
@@ -176,6 +176,6 @@ def main(argv=None):
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-shell/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084"))
     app = make_app(settings, PrefsStore(args.prefs), prefix)
-    app.listen(url.port, url.hostname)
+    app.listen(url.port, url.hostname, max_body_size=SMALL_BODIES)
     log.info("serving %s on %s (%s mode)", prefix, url.geturl(), settings.mode)
     serve_forever(log)

@@ -396,6 +396,25 @@ def test_share_links(hub, tokens, area, stored):
     assert "/s/[secret]/" in hub.log_text(), "the access log shows share requests, without secrets"
 
 
+def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """Send a request's head (and the start of its body) to a service's own port; its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n" + body)
+        return sock.recv(4096)
+
+
+def test_anonymous_bodies_are_refused_before_they_are_read(hub):
+    """An anonymous 10 MB upload gets its 403 after its headers, not after its body; a service
+    without uploads refuses a large body at once instead of reading it."""
+    files = hub.site["files"]["port"]
+    head = b"PUT /services/ink-files/api/v1/files/home/x.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10485760"
+    assert raw_request(files, head, b"x" * 1024).startswith(b"HTTP/1.1 403")
+    dashboard = hub.site["dashboard"]["port"]
+    head = b"POST /services/ink-dashboard/api/samples HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 52428800"
+    answer = raw_request(dashboard, head, b"x" * 1024)
+    assert answer == b"" or answer.split(b" ")[1] in (b"400", b"413"), answer[:100]
+
+
 def test_metrics(hub, tokens):
     r = hub.metrics_of("ink-files")
     assert r.status_code == 200 and "ink_files_bytes_received_total" in r.text
