@@ -127,6 +127,10 @@ def test_arguments_reach_the_job_exactly(jobs_hub, unix_users):
     done = wait_state(hub, alice, killed.json()["id"], ("completed", "failed"))
     assert (done["state"], done["exit_code"], done["reason"]) == ("failed", 137, "killed by signal 9")
     assert json.loads(api(hub, "GET", f"jobs/{r.json()['id']}/stdout", alice).text) == ARGV
+    if "htcondor" in hub.site["backend"]["type"]:
+        # a newline would end HTCondor's arguments line (and could start a submit command)
+        bad = api(hub, "POST", "jobs", alice, json={"command": ["/bin/echo", "a\nqueue 100"]})
+        assert bad.status_code == 400 and "control characters" in bad.json()["message"], bad.text
     host = socket.gethostname()
     assert api(hub, "GET", f"jobs/{shell.json()['id']}/stdout", alice).text == f"on {host}\n"
 
