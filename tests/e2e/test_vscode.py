@@ -47,7 +47,7 @@ def test_vscode_in_a_job(make_hub, unix_users, output_dir, browser):
     # a terminal: the command runs as alice, in her home
     page.keyboard.press("Control+Backquote")
     expect(page.locator(".terminal-wrapper, .xterm").first).to_be_visible(timeout=30_000)
-    page.wait_for_timeout(2000)  # the shell prints its prompt
+    expect(page.locator(".xterm-rows").first).to_contain_text("$", timeout=30_000)  # the prompt
     page.locator(".xterm").first.click()
     page.keyboard.type("echo vscode-ok-$((6*7)) $(id -un) > ~/vscode-test.txt\n", delay=20)
     wait_for(lambda: (home / "vscode-test.txt").exists(), 30, what="the terminal's command")

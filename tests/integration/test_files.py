@@ -20,6 +20,7 @@ import requests
 
 from tests.conftest import USERS, kerberos_site, site_config
 from tests.helpers.hub import Hub, login_session
+from tests.helpers.net import wait_for
 from tests.helpers.samples import fits_file, root_file
 from tests.helpers.xrootd import SERVER_USER, XRootD
 
@@ -164,7 +165,17 @@ def send_half_and_drop(hub, token, path, upload_id, data, sent):
             f"Content-Range: bytes 0-{len(data) - 1}/{len(data)}\r\nContent-Length: {len(data)}\r\n\r\n"
         )
         sock.sendall(head.encode() + data[:sent])
-        time.sleep(1)
+        # drop the connection once the server has stored what arrived (and stopped growing)
+        seen = [-1]
+
+        def stored_and_still():
+            r = api(hub, "GET", f"uploads/{path}?upload={upload_id}", token)
+            received = r.json().get("received", 0) if r.status_code == 200 else 0
+            settled = received > 0 and received == seen[0]
+            seen[0] = received
+            return settled
+
+        wait_for(stored_and_still, 30, interval=0.3, what="the server to store the first part")
 
 
 def test_an_upload_killed_midway_leaves_nothing_and_resumes(hub, tokens, area, stored):
