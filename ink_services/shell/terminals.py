@@ -120,10 +120,13 @@ def session_ticket(settings: ShellSettings, user: pwd.struct_passwd) -> str:
 
 
 class UserTermManager(UniqueTermManager):
-    """One terminal per websocket, started for the websocket's user; ended with the tab."""
+    """One terminal per websocket, started for the websocket's user; ended with the tab.
+
+    The only limit is per user (``max_per_user``): a global pool (terminado's max_terminals)
+    would let 25 users with 8 tabs each lock everyone else out."""
 
     def __init__(self, settings: ShellSettings, **kwargs):
-        super().__init__(shell_command=[], max_terminals=kwargs.pop("max_terminals", 200), **kwargs)
+        super().__init__(shell_command=[], max_terminals=None, **kwargs)
         self.settings = settings
 
     def make_term_env(self, height=25, width=80, **kwargs) -> dict[str, str]:

@@ -118,3 +118,32 @@ def test_a_terminal_never_gets_the_service_environment(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret")
     env = terminals.UserTermManager(ShellSettings()).make_term_env(width=100, height=30)
     assert "JUPYTERHUB_API_TOKEN" not in env and env["COLUMNS"] == "100" and env["TERM"] == "xterm-256color"
+
+
+def test_shell_limits_are_per_user_not_a_global_pool(monkeypatch):
+    """30 users with 8 shells each: each user meets only his own limit."""
+    from types import SimpleNamespace
+
+    manager = terminals.UserTermManager(ShellSettings(mode="local", max_per_user=8))
+    counter = iter(range(10**6))
+
+    def fake_terminal(shell_command, cwd):
+        fd = next(counter)
+        terminal = SimpleNamespace(ptyproc=SimpleNamespace(pid=fd, fd=fd), clients=[])
+        manager.ptys_by_fd[fd] = terminal
+        return terminal
+
+    monkeypatch.setattr(manager, "new_terminal", fake_terminal)
+    monkeypatch.setattr(manager, "start_reading", lambda terminal: None)
+    me = pwd.getpwuid(os.geteuid())
+    monkeypatch.setattr(
+        terminals,
+        "account",
+        lambda name: SimpleNamespace(pw_name=name, pw_uid=me.pw_uid, pw_dir="/", pw_shell="/bin/sh"),
+    )
+    for user in range(30):
+        for _ in range(8):
+            manager.open_for(f"user{user}")
+    with pytest.raises(ShellRefused, match="8 shells open"):
+        manager.open_for("user3")
+    manager.open_for("user30")  # a newcomer still gets a shell
