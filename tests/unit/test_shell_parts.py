@@ -124,17 +124,18 @@ def test_shell_limits_are_per_user_not_a_global_pool(monkeypatch):
     """30 users with 8 shells each: each user meets only his own limit."""
     from types import SimpleNamespace
 
+    import terminado.management
+
     manager = terminals.UserTermManager(ShellSettings(mode="local", max_per_user=8))
     counter = iter(range(10**6))
 
-    def fake_terminal(shell_command, cwd):
-        fd = next(counter)
-        terminal = SimpleNamespace(ptyproc=SimpleNamespace(pid=fd, fd=fd), clients=[])
-        manager.ptys_by_fd[fd] = terminal
-        return terminal
+    class FakePty(SimpleNamespace):  # terminado's own new_terminal (and its checks) run
+        def __init__(self, argv, env, cwd):
+            fd = next(counter)
+            super().__init__(ptyproc=SimpleNamespace(pid=fd, fd=fd), clients=[])
 
-    monkeypatch.setattr(manager, "new_terminal", fake_terminal)
-    monkeypatch.setattr(manager, "start_reading", lambda terminal: None)
+    monkeypatch.setattr(terminado.management, "PtyWithClients", FakePty)
+    monkeypatch.setattr(manager, "start_reading", lambda t: manager.ptys_by_fd.__setitem__(t.ptyproc.fd, t))
     me = pwd.getpwuid(os.geteuid())
     monkeypatch.setattr(
         terminals,
