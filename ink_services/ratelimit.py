@@ -34,12 +34,14 @@ class RateLimiter:
 
 
 def caller_key(handler) -> str:
-    """The token (hashed: never kept in clear) or, for browser sessions, the user."""
-    header = handler.request.headers.get("Authorization", "")
-    if header:
-        return "t:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+    """The token as the hub knows it (its id: the same token however the header spells it,
+    ``token``, ``Bearer``, extra blanks), or, without one, the user or the address."""
     user = handler.current_user
-    return "u:" + (user["name"] if user else handler.request.remote_ip)
+    if user and user.get("token_id"):
+        return "t:" + str(user["token_id"])
+    if user:
+        return "u:" + user["name"]
+    return "a:" + hashlib.sha256(handler.request.remote_ip.encode()).hexdigest()[:16]
 
 
 def check_rate(handler) -> None:

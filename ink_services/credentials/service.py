@@ -26,7 +26,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import ioloop, web
 
 from ..app import SMALL_BODIES, service_app
-from ..auth import JsonErrors, TokenRequestsSkipXsrf, job_server_of
+from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf, job_server_of
 from ..process import serve_forever
 from . import tickets
 from .renewer import Renewer
@@ -87,11 +87,22 @@ class StatusHandler(BaseHandler):
         self.finish(status_of(self.store, self.username))
 
 
+RENEW_EVERY = 10.0  # seconds between two "Renew now" of one user (each is a KDC exchange)
+
+
 class RenewHandler(BaseHandler):
     @web.authenticated
     async def post(self):
         if not self.store.has(self.username):
             raise web.HTTPError(404, "INK holds no Kerberos ticket for you")
+        last = self.settings.setdefault("last_renew", {})
+        wait = RENEW_EVERY - (time.monotonic() - last.get(self.username, -RENEW_EVERY))
+        if wait > 0:
+            seconds = int(wait) + 1
+            raise AnswerError(
+                429, f"renewed a moment ago: try again in {seconds} s", {"Retry-After": str(seconds)}
+            )
+        last[self.username] = time.monotonic()
         await self.settings["renewer"].renew_user(self.username)
         self.finish(status_of(self.store, self.username))
 

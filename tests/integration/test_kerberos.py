@@ -185,6 +185,12 @@ def test_renew_now_and_metrics(make_hub, kdc, unix_users):
     )
     assert r.status_code == 200, r.text
     assert store_state(hub, "inkt_alice")["renewals"] == before + 1
+    # each renewal is a KDC exchange: at most one per user every few seconds
+    again = requests.post(
+        f"{hub.url}{SERVICE}/api/renew", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1
+    assert store_state(hub, "inkt_alice")["renewals"] == before + 1
     metrics = hub.metrics_of("ink-credentials")
     assert metrics.status_code == 200
     assert "ink_credentials_tickets_held 1.0" in metrics.text

@@ -116,3 +116,22 @@ def test_token_store_is_private(tmp_path, monkeypatch):
     with pytest.raises(client.ClientError) as missing:
         client.Client(progress=False)
     assert missing.value.code == client.AUTH and os.path.basename(str(path)) == "tokens.json"
+
+
+def test_the_rate_limit_keys_on_the_token_not_on_how_the_header_spells_it():
+    from types import SimpleNamespace
+
+    from ink_services.ratelimit import caller_key
+
+    def handler(header, user):
+        return SimpleNamespace(
+            request=SimpleNamespace(headers={"Authorization": header}, remote_ip="127.0.0.1"),
+            current_user=user,
+        )
+
+    alice = {"name": "alice", "token_id": "a17"}
+    keys = {caller_key(handler(h, alice)) for h in ("token abc", "Token abc", "Bearer abc", "token  abc")}
+    assert keys == {"t:a17"}
+    other = caller_key(handler("token def", {"name": "alice", "token_id": "a18"}))
+    assert other != "t:a17", "another token of the same user has its own budget"
+    assert caller_key(handler("", None)).startswith("a:")
