@@ -4,11 +4,14 @@ Users get them through the hub's ``user`` role, so their tokens carry them unles
 made with fewer; a script's token can be limited to, say, reading files.
 """
 
+import logging
+
 from tornado import web
 
 from ink_spawner.accounts import SystemAccountRefused, check_not_system
 from ink_spawner.jobspec import USERNAME
 
+log = logging.getLogger("ink.api")
 JOBS_SUBMIT = "custom:ink:jobs:submit"
 JOBS_READ = "custom:ink:jobs:read"
 FILES_READ = "custom:ink:files:read"
@@ -45,7 +48,7 @@ def acting_user(handler) -> str:
             raise web.HTTPError(403, "acting for another user needs the hub's admin:users scope")
         if not USERNAME.match(other):
             raise web.HTTPError(400, "user: not a valid user name")
-        handler.log.info("%s acts for %s (%s %s)", me, other, handler.request.method, handler.request.path)
+        log.info("%s acts for %s (%s %s)", me, other, handler.request.method, handler.request.path)
     try:
         check_not_system(other, f"serve {handler.request.path} for {me}")
     except SystemAccountRefused as e:

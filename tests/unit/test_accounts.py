@@ -53,3 +53,32 @@ def test_every_place_that_acts_as_a_user_refuses_them(monkeypatch):
     if __import__("os").geteuid() == 0:
         with pytest.raises(SystemAccountRefused):
             asyncio.run(LocalBackend().submit(job_spec(username="root")))
+
+
+def test_acting_for_another_user_is_logged_and_never_for_a_system_account(caplog, monkeypatch):
+    import logging
+    from types import SimpleNamespace
+
+    from tornado import web
+
+    from ink_services.scopes import acting_user
+
+    monkeypatch.delenv("INK_MIN_UID", raising=False)
+
+    def handler(me, scopes, user):
+        return SimpleNamespace(
+            current_user={"name": me, "scopes": scopes},
+            get_argument=lambda name, default: user if user is not None else default,
+            request=SimpleNamespace(method="GET", path="/services/ink-files/api/v1/list/home"),
+        )
+
+    caplog.set_level(logging.INFO)
+    assert acting_user(handler("carol", ["admin:users"], "nobody-here")) == "nobody-here"
+    assert "carol acts for nobody-here (GET /services/ink-files/api/v1/list/home)" in caplog.text
+    for name in ("root", "daemon"):
+        with pytest.raises(web.HTTPError) as err:
+            acting_user(handler("carol", ["admin:users"], name))
+        assert err.value.status_code == 403
+    with pytest.raises(web.HTTPError) as err:
+        acting_user(handler("bob", [], "alice"))
+    assert err.value.status_code == 403 and "admin:users" in err.value.log_message
