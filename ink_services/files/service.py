@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import errno
 import json
@@ -32,7 +33,9 @@ import mimetypes
 import os
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -765,9 +768,18 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
     ticket_for = None
     if args.credentials_store:
+        # the workers' ticket copies: one private folder per user (mode 700, the user's) inside a
+        # folder of unpredictable name that others may pass through but not list (mode 711)
+        tickets = tempfile.mkdtemp(prefix="ink-files-tickets-")
+        os.chmod(tickets, 0o711)
+        atexit.register(shutil.rmtree, tickets, True)
 
         def ticket_for(user):
-            return deliver_ticket(args.credentials_store, user, f"/tmp/krb5cc_ink_files_{user.pw_uid}")
+            folder = os.path.join(tickets, str(user.pw_uid))
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(folder, user.pw_uid, user.pw_gid)
+            return deliver_ticket(args.credentials_store, user, os.path.join(folder, "krb5cc"))
 
     storage = Storage(json.loads(args.areas), ticket_for)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-files/")

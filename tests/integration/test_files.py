@@ -15,6 +15,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -444,6 +445,23 @@ def test_xrootd_storage_decides_as_the_user(hub, tokens, xrootd):
     # the server saw alice herself, authenticated by her own Kerberos ticket
     assert "grant krb5 inkt_alice@" in xrootd.log()
     assert "deny krb5 inkt_alice@" in xrootd.log()
+    # her worker's ticket copy: in a folder of hers (700) inside one nobody can list (711),
+    # under a name nobody can guess in advance (not a fixed /tmp/krb5cc_... another user could plant)
+    caches = {
+        p.environ()["KRB5CCNAME"].removeprefix("FILE:")
+        for p in psutil.process_iter(["username"])
+        if p.info["username"] == "inkt_alice" and "KRB5CCNAME" in p.environ()
+    }
+    assert caches, "alice's XRootD worker runs with her ticket"
+    for cache in map(Path, caches):
+        assert (
+            cache.stat().st_uid == pwd.getpwnam("inkt_alice").pw_uid and cache.stat().st_mode & 0o777 == 0o600
+        )
+        assert cache.parent.stat().st_mode & 0o777 == 0o700
+        assert cache.parent.parent.stat().st_mode & 0o777 == 0o711 and cache.parent.parent.stat().st_uid == 0
+        assert (
+            cache.parent.parent.name.startswith("ink-files-tickets-") and len(cache.parent.parent.name) > 20
+        )
 
 
 def test_previews_of_root_and_fits_files(hub, tokens, area, stored, tmp_path):
