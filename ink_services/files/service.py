@@ -143,7 +143,7 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         return value
 
     # -- shared by owners' and share-link requests ---------------------------------------------
-    async def listing(self, root, parts, owner=None) -> dict:
+    async def listing(self, root, parts, owner=None, hidden=None) -> dict:
         sort = self.get_argument("sort", "name")
         if sort not in ("name", "size", "mtime"):
             raise web.HTTPError(400, "sort: expected name, size or mtime")
@@ -159,14 +159,14 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
             reverse=order == "desc",
             offset=self.int_argument("offset", 0, 0, 10**9),
             limit=self.int_argument("limit", 200, 1, 1000),
-            hidden=self.flag("hidden"),
+            hidden=self.flag("hidden") if hidden is None else hidden,
         )
         return {"path": paths.join(root, parts), **answer}
 
-    async def send_file(self, root, parts, owner=None, head=False):
+    async def send_file(self, root, parts, owner=None, head=False, hidden=True):
         reader = await self.reader(root, parts, owner)
         if reader is None:  # a folder
-            return await self.send_zip(root, parts, owner, head)
+            return await self.send_zip(root, parts, owner, head, hidden)
         try:
             self.set_header(
                 "Last-Modified", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reader.mtime))
@@ -213,8 +213,10 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         disposition = "inline" if inline else "attachment"
         self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(name)}")
 
-    async def send_zip(self, root, parts, owner=None, head=False):
+    async def send_zip(self, root, parts, owner=None, head=False, hidden=True):
         listing = await self.ask("walk", owner, root=root, parts=parts)
+        if not hidden:  # a share link's zip: no dotfile or anything inside a dot-folder
+            listing["files"] = [f for f in listing["files"] if not any(p.startswith(".") for p in f["path"])]
         name = (parts[-1] if parts else root) + ".zip"
         self.content_headers(name, zip_file=True)
         if head:
@@ -660,6 +662,10 @@ class PublicShareHandler(FilesHandler):
             raise web.HTTPError(400, str(e)) from None
         if extra and not link.is_dir:
             raise web.HTTPError(404, "this link shares one file")
+        if any(part.startswith(".") for part in extra):
+            # dotfiles (.ssh, .netrc, tokens...) are never shared through a folder's link; a
+            # dotfile the owner shared itself is the link's own path, which this does not touch
+            raise web.HTTPError(404, "no such file in this share")
         return link, root, parts + extra
 
     async def get(self, secret, kind, sub):
@@ -670,9 +676,9 @@ class PublicShareHandler(FilesHandler):
             return answer
 
         if kind == "list":
-            self.finish(inside_link(await self.listing(root, parts, owner=link.owner)))
+            self.finish(inside_link(await self.listing(root, parts, owner=link.owner, hidden=False)))
         elif kind == "files":
-            await self.send_file(root, parts, owner=link.owner)
+            await self.send_file(root, parts, owner=link.owner, hidden=False)
         elif kind.startswith("preview/"):
             self.finish(inside_link(await self.preview(kind.split("/")[1], root, parts, owner=link.owner)))
         else:

@@ -362,10 +362,24 @@ def test_share_links(hub, tokens, area, stored):
     api(hub, "POST", f"mkdir/{area}/shared-dir/inner?parents=1", alice)
     api(hub, "PUT", f"files/{area}/shared-dir/inner/data.txt?overwrite=1", alice, data=b"shared data")
     api(hub, "PUT", f"files/{area}/sibling.txt?overwrite=1", alice, data=b"not shared")
+    api(hub, "PUT", f"files/{area}/shared-dir/.netrc?overwrite=1", alice, data=b"machine x password y")
+    api(hub, "POST", f"mkdir/{area}/shared-dir/.ssh?parents=1", alice)
+    api(hub, "PUT", f"files/{area}/shared-dir/.ssh/id_rsa?overwrite=1", alice, data=b"PRIVATE KEY")
     r = api(hub, "POST", "shares", alice, json={"path": f"{area}/shared-dir", "expires_in": 3600})
     assert r.status_code == 201, r.text
     link = r.json()
     url = f"{hub.url}{link['url']}"
+    # a folder's link never lists or serves its dotfiles, nor puts them in its zip
+    names = [e["name"] for e in requests.get(f"{url}list/?hidden=1", timeout=10).json()["entries"]]
+    assert names == ["inner"], names
+    for hidden in ("files/.netrc", "files/.ssh/id_rsa", "list/.ssh", "files/inner/../.netrc"):
+        r = requests.get(f"{url}{hidden}", timeout=10)
+        assert r.status_code in (400, 404) and b"PRIVATE" not in r.content and b"password" not in r.content
+    archive = requests.get(f"{url}files/", timeout=30).content
+    assert b"PRIVATE KEY" not in archive and b"password y" not in archive and b"shared data" in archive
+    # a dotfile the owner shares itself is served
+    r = api(hub, "POST", "shares", alice, json={"path": f"{area}/shared-dir/.netrc", "expires_in": 60})
+    assert requests.get(f"{hub.url}{r.json()['url']}files/", timeout=10).content == b"machine x password y"
     # no login needed; read-only; confined to the shared folder
     assert requests.get(f"{url}list/inner", timeout=10).json()["entries"][0]["name"] == "data.txt"
     assert requests.get(f"{url}files/inner/data.txt", timeout=10).content == b"shared data"
