@@ -3,14 +3,13 @@ what they all share (the HubOAuth callback, Prometheus metrics, XSRF for cookie 
 404s for unknown paths)."""
 
 import os
-import re
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.log import access_log
 
-from .auth import NoSuchRoute
+from .auth import NoSuchRoute, redacted_path
 from .metrics import MetricsHandler
 
 
@@ -26,7 +25,6 @@ class FramedOnlyByTheHub(web.OutputTransform):
         return status_code, headers, chunk
 
 
-SHARE_SECRET = re.compile(r"(/s/)[^/]+")
 # what a service without uploads reads of a request body before answering 413 (tornado reads a
 # body before any handler runs: its default of 100 MB would let anyone make a service hold it)
 SMALL_BODIES = 1024 * 1024
@@ -37,7 +35,7 @@ def log_request(handler: web.RequestHandler) -> None:
     carry a token or an XSRF value) left out."""
     status = handler.get_status()
     write = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
-    path = SHARE_SECRET.sub(r"\1[secret]", handler.request.path)
+    path = redacted_path(handler.request.path)
     write("%d %s %s %.2fms", status, handler.request.method, path, 1000 * handler.request.request_time())
 
 

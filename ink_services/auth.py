@@ -1,9 +1,11 @@
 """What INK's services share on top of HubOAuth."""
 
 import json
+import re
 
 from jupyterhub.utils import url_path_join
 from tornado import httpclient, web
+from tornado.log import app_log, gen_log
 
 
 class TokenRequestsSkipXsrf:
@@ -16,8 +18,29 @@ class TokenRequestsSkipXsrf:
         return super().check_xsrf_cookie()
 
 
+SHARE_SECRET = re.compile(r"(/s/)[^/]+")
+
+
+def redacted_path(path: str) -> str:
+    """A request's path as logs may show it: share-link secrets replaced (query strings, which
+    may carry a token or an XSRF value, are never logged at all)."""
+    return SHARE_SECRET.sub(r"\1[secret]", path)
+
+
 class JsonErrors:
     """Errors as {"status", "message"} JSON, with the handler's own message, never a traceback."""
+
+    def _request_summary(self) -> str:  # what tornado's own warnings print about the request
+        return f"{self.request.method} {redacted_path(self.request.path)} ({self.request.remote_ip})"
+
+    def log_exception(self, typ, value, tb):
+        """tornado's, without the request's repr (its URI and headers) on unexpected errors."""
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                fmt = "%d %s: " + value.log_message
+                gen_log.warning(fmt, value.status_code, self._request_summary(), *value.args)
+        else:
+            app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
     def write_error(self, status_code, **kwargs):
         reason = self._reason

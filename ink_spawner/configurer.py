@@ -479,6 +479,9 @@ def apply_dashboard(c, site: SiteConfig) -> None:
         port,
         command,
         environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
+        # an admin's page session may read every user's servers (the admin view); others'
+        # sessions get only their own (the hub filters the scope by what the user holds)
+        oauth_client_allowed_scopes=["read:servers"],
     )
     # it reads users' servers and the job id INK keeps in the server state
     c.JupyterHub.load_roles.append(

@@ -203,8 +203,11 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
 
     @property
     def is_admin(self) -> bool:
-        """Admin views by scope, as every INK service decides: admin:users."""
-        return "admin:users" in (self.current_user.get("scopes") or [])
+        """Admin views by scope: reading every user's servers (``read:servers`` without a
+        filter, which a hub admin's browser session brings through this service's OAuth
+        client; ``admin:users`` of an admin's API token implies it)."""
+        scopes = self.current_user.get("scopes") or []
+        return "read:servers" in scopes or "admin:users" in scopes
 
     async def summary(self) -> dict:
         me = self.current_user["name"]  # only ever the caller's own servers

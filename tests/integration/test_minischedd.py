@@ -42,7 +42,7 @@ def test_the_starter_gives_only_what_the_description_says(schedd, unix_users):
     folder = Path(tempfile.mkdtemp(prefix="ink-starter-"))
     folder.chmod(0o777)
     out = folder / "env.json"
-    printer = "import json, os, sys; json.dump({'env': dict(os.environ), 'cwd': os.getcwd()}, sys.stdout)"
+    printer = "import json, os, sys; json.dump(dict(env=dict(os.environ), cwd=os.getcwd()), sys.stdout)"
     try:
         cluster = submit(
             schedd,
