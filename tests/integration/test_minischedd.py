@@ -24,12 +24,12 @@ def ads(schedd, constraint):
     return schedd.client().query(constraint, [])
 
 
-def test_old_syntax_refuses_a_double_quote(schedd):
+def test_old_syntax_refuses_a_double_quote(schedd, unix_users):
     with pytest.raises(htcondor2.HTCondorException, match="illegal unescaped double-quote"):
         submit(schedd, arguments='-c "print(1)"')
 
 
-def test_owner_rules(make_pool):
+def test_owner_rules(make_pool, unix_users):
     schedd = make_pool(may_impersonate="inkt_(alice|bob)")
     with pytest.raises(htcondor2.HTCondorException, match="'root' is not allowed"):
         submit(schedd, **{"My.Owner": '"root"'})
