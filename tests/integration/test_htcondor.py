@@ -61,7 +61,7 @@ def start_failure_text(hub, name, token, options=None) -> str:
 
 
 def test_spawn_waits_for_negotiation_then_runs_and_stops(make_pool, make_hub):
-    schedd = make_pool(negotiation_interval=8)  # HTCondor's default is 60 s
+    schedd = make_pool(negotiation_interval=20)  # NEGOTIATOR_INTERVAL: HTCondor ships 60 s, small pools 20 s
     hub = make_hub(condor_backend())
     token = hub.user_token("inkt_alice")
     options = {"cpus": 2, "memory": "3G", "image": "alma9", "walltime": "2h"}
