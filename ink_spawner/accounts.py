@@ -10,6 +10,7 @@ The site's settings reach INK's services as INK_MIN_UID and INK_DENY_USERS.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pwd
@@ -22,7 +23,9 @@ class SystemAccountRefused(PermissionError):
     """The name is a system account (or denied by the site): INK does not act as it."""
 
 
+@functools.lru_cache(maxsize=4)
 def login_defs_min_uid(path: str = "/etc/login.defs") -> int:
+    """UID_MIN of login.defs, read once (every API request asks through ``min_uid``)."""
     try:
         with open(path) as f:
             for line in f:

@@ -138,13 +138,14 @@ def check_backend_options(path, backend_type: str, options: dict) -> None:
     """Every backend option is a setting of that backend with a value it accepts."""
     cls = import_item(BACKENDS[backend_type])
     traits = cls.class_traits(config=True)
+    instance = cls()
     for key, value in options.items():
         if key not in traits:
             raise SiteConfigError(
                 path, f"backend.options.{key}", f"one of {', '.join(sorted(traits))} ({backend_type})"
             )
         try:
-            traits[key].validate(cls(), value)
+            traits[key].validate(instance, value)
         except TraitError as e:
             expected = str(e).split("expected", 1)[-1].strip() if "expected" in str(e) else str(e)
             raise SiteConfigError(path, f"backend.options.{key}", expected) from None
@@ -536,7 +537,6 @@ def apply_files(c, site: SiteConfig) -> None:
 def site_backend(path=None):
     """(site, the site's backend): for INK's services, which talk to the scheduler themselves."""
     from traitlets.config import Config
-    from traitlets.utils.importstring import import_item
 
     config = Config()
     site = apply_site_config(config, path)

@@ -346,6 +346,9 @@ class HTCondorBackend(Backend):
     def __init__(self, **kw):
         super().__init__(**kw)
         self._slots: tuple[float, list] = (0.0, [])
+        # job constraint -> (when the slot ads it used were fetched, the diagnosis): evaluated
+        # once per slot refresh, not at every status poll of a waiting spawn
+        self._why: dict[str, tuple[float, str]] = {}
 
     def connect(self):
         if self.schedd_factory:
@@ -443,20 +446,15 @@ class HTCondorBackend(Backend):
         except Exception as e:  # the bindings raise HTCondorException, ValueError, RuntimeError...
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             lowered = text.lower()
-            if "security violation" in lowered and self.identity == "owner":
+            if any(word in lowered for word in ("authenticat", "permission", "denied", "security violation")):
+                hint = ""
+                if "security violation" in lowered and self.identity == "owner":
+                    hint = (
+                        " (owner mode needs the hub's account in QUEUE_SUPER_USERS and the user in "
+                        "QUEUE_SUPER_USER_MAY_IMPERSONATE)"
+                    )
                 raise BackendError(
-                    f"The HTCondor scheduler refused INK's credentials for this {what}: {text} "
-                    "(owner mode needs the hub's account in QUEUE_SUPER_USERS and the user in "
-                    "QUEUE_SUPER_USER_MAY_IMPERSONATE)"
-                ) from None
-            if (
-                "authenticat" in lowered
-                or "permission" in lowered
-                or "denied" in lowered
-                or "security violation" in lowered
-            ):
-                raise BackendError(
-                    f"The HTCondor scheduler refused INK's credentials for this {what}: {text}"
+                    f"The HTCondor scheduler refused INK's credentials for this {what}: {text}{hint}"
                 ) from None
             if any(word in lowered for word in ("locate", "connect", "unreachable", "communication")):
                 raise BackendError(f"The HTCondor scheduler could not be reached: {text}") from None
@@ -541,12 +539,20 @@ class HTCondorBackend(Backend):
         """HTCondor says only "no match found": find which of the job's requirements no slot
         meets, with classad2, from the job ad and the pool's slot ads. Empty when unknown."""
         try:
-            ads = await self._call("job query", None, lambda s: s.query(constraint=constraint))
             slots = await self.pool_slots()
+            fetched = self._slots[0]
+            cached = self._why.get(constraint)
+            if cached and cached[0] == fetched:  # same slot ads: the same answer, no job query
+                return cached[1]
+            ads = await self._call("job query", None, lambda s: s.query(constraint=constraint))
         except Exception as e:  # the plain reason is still right; the diagnosis is a bonus
             self.log.debug("no match diagnosis: %s", e)
             return ""
-        return explain_idle(ads[0], slots) if ads else ""
+        why = explain_idle(ads[0], slots) if ads else ""
+        if len(self._why) > 10_000:
+            self._why.clear()
+        self._why[constraint] = (fetched, why)
+        return why
 
     async def cancel(self, job_id: str) -> None:
         import htcondor2
