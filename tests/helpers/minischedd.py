@@ -10,7 +10,8 @@ manual where INK depends on it; where the real bindings can do the work they do 
   HasFileTransfer) unless the user's own requirements name the attribute.
 - identity: each call authenticates by the configured methods, in order: KERBEROS (the
   ``KRB5CCNAME`` the client used: its principal, mapped to a user by stripping an accepted
-  realm) then FS (the client process's Unix user). Setting ``Owner`` to anyone but oneself
+  realm) then FS (the Unix user of the process at the other end of the connection, found from
+  the socket, as HTCondor's FS method proves the uid; what the request says is ignored). Setting ``Owner`` to anyone but oneself
   needs QUEUE_SUPER_USERS *and* QUEUE_SUPER_USER_MAY_IMPERSONATE; jobs of root are refused;
   only the owner or a super user may remove or hold a job.
 - negotiation every ``negotiation_interval`` seconds with the real ``classad2`` matching
@@ -50,6 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import classad2
 import htcondor2
+import psutil
 
 from .condor_syntax import (
     SubmitSyntaxError,
@@ -87,11 +89,8 @@ def _post(url: str, body: dict) -> dict:
 
 
 def _caller() -> dict:
-    """What a real client presents: its Unix user (FS) and its Kerberos cache (KERBEROS)."""
-    return {
-        "client_user": pwd.getpwuid(os.geteuid()).pw_name,
-        "krb5ccname": os.environ.get("KRB5CCNAME", ""),
-    }
+    """What a real client presents besides its socket (FS): its Kerberos cache (KERBEROS)."""
+    return {"krb5ccname": os.environ.get("KRB5CCNAME", "")}
 
 
 def _ads(answer) -> list:
@@ -233,22 +232,25 @@ class Pool:
     def authenticate(self, body: dict) -> str:
         for method in self.config["auth_methods"]:
             if method == "KERBEROS":
-                user = self._kerberos_user(body.get("krb5ccname", ""))
+                user = self._kerberos_user(body.get("krb5ccname", ""), body.get("client_user", ""))
                 if user:
                     return user
             elif method == "FS" and body.get("client_user"):
                 return body["client_user"]
         raise ScheddRefusal("AUTHENTICATE:1003:Failed to authenticate with any method")
 
-    def _kerberos_user(self, krb5ccname: str) -> str:
-        if not krb5ccname:
+    def _kerberos_user(self, krb5ccname: str, peer: str) -> str:
+        """The principal of a ticket cache the connecting process itself can read (as with
+        GSSAPI, where the client must hold the ticket: naming someone else's cache is no use)."""
+        if not krb5ccname or not peer:
             return ""
         cache = krb5ccname.removeprefix("FILE:")
-        if not os.path.isfile(cache):
-            return ""
-        if subprocess.run(["klist", "-s", "-c", cache], check=False).returncode != 0:
-            return ""  # expired or unreadable: KERBEROS fails, the next method is tried
-        out = subprocess.run(["klist", "-c", cache], capture_output=True, text=True, check=False).stdout
+        as_peer = [] if peer == "root" else ["runuser", "-u", peer, "--"]
+        if subprocess.run([*as_peer, "klist", "-s", "-c", cache], check=False).returncode != 0:
+            return ""  # missing, expired or not the caller's: KERBEROS fails, the next method is tried
+        out = subprocess.run(
+            [*as_peer, "klist", "-c", cache], capture_output=True, text=True, check=False
+        ).stdout
         match = re.search(r"Default principal:\s*(\S+)@(\S+)", out)
         if not match:
             return ""
@@ -623,6 +625,18 @@ class Pool:
         shutil.rmtree(self.execute, ignore_errors=True)
 
 
+def peer_user(client: tuple, server_port: int) -> str:
+    """The Unix user of the process on the other end of a loopback connection ("" if unknown)."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.pid and conn.laddr and conn.raddr and tuple(conn.laddr[:2]) == tuple(client[:2]):
+            if conn.raddr[1] == server_port:
+                try:
+                    return pwd.getpwuid(psutil.Process(conn.pid).uids().real).pw_name
+                except (psutil.Error, KeyError):
+                    return ""
+    return ""
+
+
 def make_handler(pool: Pool):
     routes = {
         "/submit": pool.submit,
@@ -635,6 +649,9 @@ def make_handler(pool: Pool):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            # FS authentication proves the caller's uid: take it from the connecting socket,
+            # never from what the request says (any user of the node can reach this port)
+            body["client_user"] = peer_user(self.client_address, self.server.server_address[1])
             try:
                 answer, code = routes[self.path](body), 200
             except ScheddRefusal as e:

@@ -3,6 +3,7 @@ the starter gives a job, `queue N`, removal through state 3, the Owner rules."""
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -82,3 +83,61 @@ def test_queue_n_and_removal_through_state_3(schedd, unix_users):
     wait_for(lambda: not ads(schedd, f"ClusterId == {cluster}"), 30, what="the removed procs to leave")
     history = schedd.client().history(f"ClusterId == {cluster}", ["JobStatus", "RemoveReason"])
     assert len(history) == 3 and {h["RemoveReason"] for h in history} == {"test"}
+
+
+def test_fs_identity_is_the_connecting_process_not_what_it_claims(schedd, unix_users):
+    """Bob, another user of the node, talks to the pool's loopback port and claims to be root:
+    the pool sees bob (like HTCondor's FS method, which proves the uid), so he cannot set Owner."""
+    claim = (
+        "import json, urllib.request, sys; "
+        "body = {'description': 'executable = /bin/true\\nMy.InkApp = \"x\"\\nMy.Owner = \"inkt_alice\"\\n',"
+        " 'count': 1, 'client_user': 'root', 'krb5ccname': ''}; "
+        "req = urllib.request.Request(sys.argv[1] + '/submit', data=json.dumps(body).encode()); "
+        "print(urllib.request.urlopen(req).read())"
+    )
+    seen = subprocess.run(
+        ["runuser", "-u", "inkt_bob", "--", "/usr/bin/python3", "-c", claim, schedd.url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert seen.returncode != 0 and "403" in seen.stderr, seen.stdout + seen.stderr
+    assert ads(schedd, 'Owner == "inkt_alice"') == []
+    assert json.loads(subprocess.check_output(["curl", "-s", schedd.url + "/submissions"])) == []
+
+
+def test_kerberos_identity_needs_a_cache_the_caller_can_read(make_pool, unix_users, kdc, tmp_path):
+    """Bob names alice's real ticket cache (a 600 file he cannot read): KERBEROS fails for him
+    and FS says bob, so the job is bob's, never alice's."""
+    schedd = make_pool(auth_methods=["KERBEROS", "FS"])
+    cache = Path(tempfile.mkdtemp(prefix="ink-alice-cc-")) / "alice.ccache"
+    cache.parent.chmod(0o755)
+    subprocess.run(
+        ["kinit", "-c", f"FILE:{cache}", "inkt_alice@INK.TEST"],
+        input=unix_users["inkt_alice"] + "\n",
+        env=kdc.env,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    cache.chmod(0o600)  # root's file: alice's ticket, which bob cannot read
+    claim = (
+        "import json, urllib.request, sys; "
+        "body = {'description': 'executable = /bin/true\\nMy.InkApp = \"x\"\\n', 'count': 1,"
+        " 'krb5ccname': 'FILE:' + sys.argv[2]}; "
+        "req = urllib.request.Request(sys.argv[1] + '/submit', data=json.dumps(body).encode()); "
+        "print(urllib.request.urlopen(req).read())"
+    )
+    try:
+        seen = subprocess.run(
+            ["runuser", "-u", "inkt_bob", "--", "/usr/bin/python3", "-c", claim, schedd.url, str(cache)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert seen.returncode == 0, seen.stderr
+        (record,) = json.loads(subprocess.check_output(["curl", "-s", schedd.url + "/submissions"]))
+        assert record["identity"] == "inkt_bob"
+    finally:
+        cache.unlink()
+        cache.parent.rmdir()
