@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from ink_spawner import origins
 from ink_spawner.configurer import (
     SiteConfigError,
     admin_password_file,
@@ -60,7 +61,11 @@ def cmd_up(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    print(f"INK is starting at {site.url}")
+    print(f"INK is starting at {site.public_url}")
+    if origins.subdomain_host(site.hub):
+        print(f"Each user's own server has its own origin, e.g. {origins.user_url(site.hub, 'alice')}")
+    else:
+        print(f"warning: {origins.ONE_ORIGIN_WARNING}", file=sys.stderr)
     if site.auth_type == "shared-password":
         admins = site.authenticator.get("admin_users") or [os.environ.get("USER") or "admin"]
         password, created = ensure_admin_password(site)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import requests
 
@@ -37,6 +38,23 @@ def exit_code_for(status: int) -> int:
     if 400 <= status < 500:
         return REFUSED
     return UNAVAILABLE
+
+
+def resolve_localhost_names() -> None:
+    """Resolve ``*.localhost`` to loopback in this process, as browsers and curl do (RFC 6761
+    6.3): a hub on ``localhost`` serves each user's server at ``<user>.localhost``."""
+    if getattr(socket.getaddrinfo, "ink_localhost", False):
+        return
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower().rstrip(".").endswith(".localhost"):
+            host = "localhost"
+        return original(host, *args, **kwargs)
+
+    getaddrinfo.ink_localhost = True
+    socket.getaddrinfo = getaddrinfo
 
 
 def config_path() -> Path:
@@ -125,6 +143,20 @@ class Client:
 
     def whoami(self) -> dict:
         return self.request("GET", "/hub/api/user").json()
+
+    def server_url(self, user: str, server: str = "") -> str:
+        """A running server's URL as the hub gives it: on the user's own origin with per-user
+        origins (http://USER.HUB/user/USER/), else a path on the hub's."""
+        model = self.request("GET", f"/hub/api/users/{quote(user, safe='')}").json()
+        entry = (model.get("servers") or {}).get(server)
+        if not entry or not entry.get("ready"):
+            name = f"{user}/{server}" if server else user
+            raise ClientError(f"{name} has no running server: start it on the hub first", NOT_FOUND)
+        url = entry["url"]
+        if "://" in url:
+            return url
+        parsed = urlparse(self.hub)
+        return f"{parsed.scheme}://{parsed.netloc}{url}"
 
     # -- jobs ---------------------------------------------------------------------------------
     def submit(self, body: dict) -> dict:

@@ -2,7 +2,8 @@
 SSH node job through the hub, as a websocket authenticated with the stored hub token.
 
 ssh writes to our stdin and reads our stdout; both are relayed as binary websocket messages to
-``/user/USER[/SERVER]/sshnode/connect``. Nothing is printed on stdout but the node's bytes;
+``sshnode/connect`` under the server's URL, which the hub gives (with per-user origins it is
+on the user's own host, ``http://USER.HUB/user/USER/``). Nothing is printed on stdout but the node's bytes;
 problems go to stderr as one sentence (ssh shows them) and set the exit code.
 """
 
@@ -11,26 +12,32 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from urllib.parse import quote
 
 from tornado import httpclient, websocket
 
 from . import client as api
 
 CHUNK = 64 * 1024
+REFUSED_TOKEN = "the hub refused the token (log in again with `ink login`)"
 TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$")
 
 
-def node_url(hub: str, target: str) -> str:
+def parse_target(target: str) -> tuple[str, str]:
+    """USER or USER/SERVER, checked: (user, server name or "")."""
     if not TARGET.match(target):
         raise api.ClientError(f"{target!r}: give USER or USER/SERVER", api.USAGE)
-    path = "/".join(quote(part, safe="") for part in target.split("/"))
-    return re.sub(r"^http", "ws", hub) + f"/user/{path}/sshnode/connect"
+    user, _, server = target.partition("/")
+    return user, server
+
+
+def node_url(server_url: str) -> str:
+    """The SSH node's websocket under a server's URL (on the user's own origin, or the hub's)."""
+    return re.sub(r"^http", "ws", server_url.rstrip("/")) + "/sshnode/connect"
 
 
 def explain(url: str, code: int) -> api.ClientError:
     if code in (301, 302, 303, 307, 401, 403):
-        message, exit_code = "the hub refused the token (log in again with `ink login`)", api.AUTH
+        message, exit_code = REFUSED_TOKEN, api.AUTH
     elif code in (404, 424, 503):
         message = "no SSH node is running there: start the SSH node app on the hub first"
         exit_code = api.exit_code_for(code)
@@ -85,6 +92,14 @@ async def relay(url: str, token: str) -> None:
 
 
 def run(hub: str | None, target: str) -> int:
+    user, server = parse_target(target)
     c = api.Client(hub, progress=False)
-    asyncio.run(relay(node_url(c.hub, target), c.token))
+    api.resolve_localhost_names()
+    try:
+        url = node_url(c.server_url(user, server))
+    except api.ClientError as e:
+        if e.code == api.AUTH:
+            raise api.ClientError(REFUSED_TOKEN, api.AUTH) from None
+        raise
+    asyncio.run(relay(url, c.token))
     return 0

@@ -16,6 +16,7 @@ from traitlets.utils.importstring import import_item
 from ink_services.files.storage import parse_areas
 from ink_services.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
 
+from . import origins
 from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
@@ -116,7 +117,16 @@ class SiteConfig:
 
     @property
     def url(self) -> str:
+        """Where the proxy listens (JupyterHub's bind_url)."""
         return f"http://{self.hub.get('ip', '127.0.0.1')}:{self.hub.get('port', 8000)}{self.hub.get('base_url', '/')}"
+
+    @property
+    def public_url(self) -> str:
+        """Where users (and jobs) reach the hub and INK's services (ends with the base URL)."""
+        return origins.public_url(self.hub)
+
+    def service_public_url(self, name: str) -> str:
+        return f"{self.public_url}services/{name}/"
 
     def groups(self) -> dict:
         """load_groups for the hub: experiments (members + allowance) and per-user allowances."""
@@ -175,6 +185,10 @@ def load_site_config(path=None) -> SiteConfig:
     port = hub.get("port", 8000)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise SiteConfigError(path, "hub.port", "a port number")
+    try:
+        origins.check_hub_section(hub)
+    except origins.OriginError as e:
+        raise SiteConfigError(path, e.field, e.expected) from None
     auth = _section(path, data, "authenticator")
     kind = auth.get("type", "auto")
     if kind != "auto" and kind not in AUTHENTICATORS:
@@ -283,7 +297,15 @@ def shell_settings(shell: dict):
 
 def files_settings(files: dict) -> dict:
     """The file service's settings, checked: areas (name -> folder template), upload limits."""
-    known = {"enabled", "port", "areas", "max_upload", "max_concurrent_uploads"}
+    known = {
+        "enabled",
+        "port",
+        "areas",
+        "max_upload",
+        "max_concurrent_uploads",
+        "preview_memory",
+        "preview_seconds",
+    }
     unknown = sorted(set(files) - known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -295,7 +317,17 @@ def files_settings(files: dict) -> dict:
     concurrent = files.get("max_concurrent_uploads", 8)
     if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
         raise ValueError("max_concurrent_uploads: expected a whole number >= 1")
-    return {"areas": areas, "max_upload": int(max_upload), "max_concurrent_uploads": concurrent}
+    preview_memory = parse_memory_mb(str(files.get("preview_memory", "1G")))
+    seconds = files.get("preview_seconds", 30)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise ValueError("preview_seconds: expected a whole number of seconds >= 1")
+    return {
+        "areas": areas,
+        "max_upload": int(max_upload),
+        "max_concurrent_uploads": concurrent,
+        # each preview's own limits (ink_services/files/previews.py), read by the user's workers
+        "preview_env": {"INK_PREVIEW_MEMORY_MB": str(preview_memory), "INK_PREVIEW_SECONDS": str(seconds)},
+    }
 
 
 def check(path=None) -> list[str]:
@@ -330,7 +362,8 @@ def site_warnings(path=None) -> list[str]:
         return []
     backend_type = site.backend.get("type", "local")
     backend = import_item(BACKENDS[backend_type])(**(site.backend.get("options") or {}))
-    return backend.site_warnings()
+    warnings = [] if origins.subdomain_host(site.hub) else [origins.ONE_ORIGIN_WARNING]
+    return warnings + backend.site_warnings()
 
 
 def admin_password_file(site: SiteConfig) -> Path:
@@ -363,6 +396,12 @@ def apply_site_config(c, path=None) -> SiteConfig:
     hub = site.hub
 
     c.JupyterHub.bind_url = site.url
+    # each user's server on its own origin (ink_spawner/origins.py); INK's services on the hub's
+    c.JupyterHub.subdomain_host = origins.subdomain_host(hub)
+    if c.JupyterHub.subdomain_host:
+        c.JupyterHub.public_url = site.public_url
+        c.JupyterHub.subdomain_hook = origins.subdomain_hook
+        c.JupyterHub.hub_routespec = origins.hub_routespec(hub)
     c.JupyterHub.hub_ip = hub.get("hub_ip", "127.0.0.1")
     if hub.get("hub_port"):
         c.JupyterHub.hub_port = hub["hub_port"]
@@ -400,7 +439,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.JupyterHub.custom_scopes = CUSTOM_SCOPES
     c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services", *CUSTOM_SCOPES]}]
     c.JupyterHub.services = []
-    c.JupyterHub.template_vars = {}
+    c.JupyterHub.template_vars = {"ink_public_url": site.public_url}
     # what a job's own token may do: report activity, be reached, and talk to INK's services
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
     apply_credentials(c, site)
@@ -458,8 +497,9 @@ def apply_credentials(c, site: SiteConfig) -> None:
     c.Spawner.server_token_scopes.append(f"access:services!service={CREDENTIALS_SERVICE}")
     c.KerberosAuthenticator.realm = realm
     c.KerberosAuthenticator.store_dir = store
-    base = site.url.rstrip("/")
-    c.InkSpawner.credentials_url = creds.get("job_url") or f"{base}/services/{CREDENTIALS_SERVICE}/api/ticket"
+    c.InkSpawner.credentials_url = (
+        creds.get("job_url") or site.service_public_url(CREDENTIALS_SERVICE) + "api/ticket"
+    )
     c.JupyterHub.template_vars["ink_credentials_url"] = service_url(site, CREDENTIALS_SERVICE)
 
 
@@ -493,7 +533,7 @@ def apply_dashboard(c, site: SiteConfig) -> None:
         }
     )
     c.Spawner.server_token_scopes.append(f"access:services!service={DASHBOARD_SERVICE}")
-    c.InkSpawner.monitor_url = f"{site.url.rstrip('/')}/services/{DASHBOARD_SERVICE}/api/samples"
+    c.InkSpawner.monitor_url = site.service_public_url(DASHBOARD_SERVICE) + "api/samples"
     c.JupyterHub.template_vars["ink_dashboard_url"] = service_url(site, DASHBOARD_SERVICE)
 
 
@@ -530,7 +570,15 @@ def apply_files(c, site: SiteConfig) -> None:
     command += ["--areas", json.dumps(settings["areas"])] + rate_args(site)
     if site.credentials.get("enabled"):
         command += ["--credentials-store", credentials_store(site)]
-    add_service(c, site, FILES_SERVICE, port, command, oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE])
+    add_service(
+        c,
+        site,
+        FILES_SERVICE,
+        port,
+        command,
+        environment=settings["preview_env"],
+        oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE],
+    )
     c.JupyterHub.template_vars["ink_files_url"] = service_url(site, FILES_SERVICE)
 
 

@@ -8,6 +8,7 @@ import psutil
 import pytest
 from playwright.sync_api import sync_playwright
 
+from ink_services.client import resolve_localhost_names
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub
@@ -21,6 +22,9 @@ FIXTURES = REPO / "tests" / "fixtures"
 OUTPUT = REPO / "test-output"
 USERS = ("inkt_alice", "inkt_bob", "inkt_carol")
 
+
+# users' servers live at <name>.localhost (per-user origins): resolved as Chromium and curl do
+resolve_localhost_names()
 
 # ./scripts/test (and so CI) sets this: what a run there cannot do is a failure, not a skip
 STRICT = os.environ.get("INK_TEST_STRICT") == "1"

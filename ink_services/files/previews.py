@@ -1,11 +1,20 @@
 """Server-side previews, run inside the user's worker (so an untrusted file is parsed with the
 user's rights, never the service's): the key tree of a ROOT file (uproot, reading only what
-it needs), and a FITS file's headers and a scaled image (astropy), as PNG."""
+it needs), and a FITS file's headers and a scaled image (astropy), as PNG; gzip-compressed FITS
+too. Each runs in a child with memory and CPU limits (``bounded``)."""
 
 from __future__ import annotations
 
+import gzip
+import importlib
 import io
+import os
+import pickle
+import resource
+import select
+import signal
 import struct
+import time
 import zlib
 
 from .protocol import Refused
@@ -16,6 +25,88 @@ MAX_FITS_PIXELS = 64 * 1024 * 1024  # larger images are not previewed (memory)
 MAX_SIDE = 1024
 MAX_CARDS = 400
 DIRECTORY_CLASSES = ("TDirectory", "TDirectoryFile")
+# a preview parses bytes anyone could have written (also for a share link's visitor): it runs in
+# a child of the worker with these limits, so a decompression bomb or a parser stuck in a loop
+# costs one child, not the worker or the machine
+PREVIEW_MEMORY = int(os.environ.get("INK_PREVIEW_MEMORY_MB", "1024")) * 1024 * 1024
+PREVIEW_SECONDS = int(os.environ.get("INK_PREVIEW_SECONDS", "30"))
+
+
+def preload(*modules: str) -> None:
+    """Import a parser's libraries in the worker once, so each bounded child starts with them
+    (its limit then measures the parse, not the import)."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+def address_space() -> int:
+    """This process's virtual memory size in bytes (VmSize)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def bounded(work, *args, memory: int | None = None, seconds: int | None = None):
+    """``work(*args)`` in a forked child with an address-space and a CPU-time limit and a wall
+    clock deadline: its answer, or Refused(422) saying which limit it hit."""
+    memory = memory or PREVIEW_MEMORY
+    seconds = seconds or PREVIEW_SECONDS
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, send the answer, leave without cleaning up the parent's state
+        code = 0
+        try:
+            os.close(read_end)
+            # on top of what the worker already maps (numpy's and OpenBLAS's reservations vary)
+            limit = address_space() + memory
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+            try:
+                result = ("ok", work(*args))
+            except Refused as e:
+                result = ("refused", e.status, str(e))
+            except MemoryError:
+                result = ("memory",)
+            with os.fdopen(write_end, "wb") as out:
+                out.write(pickle.dumps(result))
+        except BaseException:  # noqa: BLE001 - the parent reports a child that said nothing
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    deadline = time.monotonic() + seconds * 2
+    chunks = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                raise Refused(
+                    422, f"the preview took longer than {seconds * 2} s: open the file in ROOT or a viewer"
+                )
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    if not chunks:
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
+            raise Refused(
+                422, f"the preview needed more than {seconds} s of CPU: open the file in ROOT or a viewer"
+            )
+        raise Refused(
+            422, f"the preview needed more than {memory >> 20} MiB of memory (a decompression bomb?)"
+        )
+    result = pickle.loads(b"".join(chunks))
+    if result[0] == "ok":
+        return result[1]
+    if result[0] == "refused":
+        raise Refused(result[1], result[2])
+    raise Refused(422, f"the preview needed more than {memory >> 20} MiB of memory (a decompression bomb?)")
 
 
 class CountingFile(io.RawIOBase):
@@ -75,7 +166,7 @@ def root_keys(fileobj: CountingFile) -> dict:
     try:
         with uproot.open(fileobj) as f:
             keys = walk(f, "")
-    except Refused:
+    except (Refused, MemoryError):
         raise
     except Exception as e:  # not a ROOT file, damaged, unknown streamer
         raise Refused(422, f"not a readable ROOT file: {type(e).__name__}: {str(e)[:200]}") from None
@@ -104,6 +195,10 @@ def fits_preview(fileobj) -> tuple[dict, bytes | None]:
     from astropy.io import fits
 
     try:
+        compressed = fileobj.read(2) == b"\x1f\x8b"  # .fits.gz, as archives keep them
+        fileobj.seek(0)
+        if compressed:
+            fileobj = gzip.GzipFile(fileobj=io.BufferedReader(fileobj), mode="rb")
         hdus = fits.open(fileobj, memmap=False, lazy_load_hdus=True)
         headers, image, source = [], None, None
         for index, hdu in enumerate(hdus):
@@ -119,6 +214,8 @@ def fits_preview(fileobj) -> tuple[dict, bytes | None]:
                 while data.ndim > 2:
                     data = data[0]
                 image, source = np.asarray(data, dtype=np.float64), {"hdu": index, "shape": list(data.shape)}
+    except MemoryError:
+        raise
     except Exception as e:
         raise Refused(422, f"not a readable FITS file: {type(e).__name__}: {str(e)[:200]}") from None
     if image is None:

@@ -190,11 +190,15 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
                     owner or self.username, PREVIEW_OPS[kind], root=root, parts=parts
                 )
             except StorageError as e:
+                if e.status == 422:  # this version of the file cannot be previewed: not again
+                    cache.put(key, {"_refused": str(e)})
                 raise web.HTTPError(e.status, str(e)) from None
             image = answer.pop("_payload", None)
             if image:
                 answer["png"] = "data:image/png;base64," + base64.b64encode(image).decode()
             cache.put(key, answer)
+        if "_refused" in answer:
+            raise web.HTTPError(422, answer["_refused"])
         return {"path": paths.join(root, parts), **answer}
 
     def content_headers(self, name: str, zip_file: bool = False):

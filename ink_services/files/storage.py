@@ -79,7 +79,8 @@ def parse_areas(areas: dict) -> dict[str, Area]:
 def worker_env(user: pwd.struct_passwd, extra: dict | None = None) -> dict:
     """A clean environment (never the service's: it holds the service's hub token)."""
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": user.pw_dir, **(extra or {})}
-    for name in ("PYTHONPATH", "KRB5_CONFIG"):  # a development checkout; the site's krb5.conf
+    # a development checkout; the site's krb5.conf; the previews' limits (files.preview_*)
+    for name in ("PYTHONPATH", "KRB5_CONFIG", "INK_PREVIEW_MEMORY_MB", "INK_PREVIEW_SECONDS"):
         if name in os.environ:
             env[name] = os.environ[name]
     return env
@@ -261,7 +262,8 @@ class Storage:
                 roots = {n: folder for n, folder in roots.items() if os.path.isdir(folder)}
                 worker = WorkerProcess(user, "ink_services.files.worker", roots, worker_env(user))
             else:
-                extra = {"XrdSecPROTOCOL": "krb5"}
+                # the client's own fork handler: previews parse in a forked child
+                extra = {"XrdSecPROTOCOL": "krb5", "XRD_RUNFORKHANDLER": "1"}
                 if self.ticket_for is not None:
                     extra["KRB5CCNAME"] = f"FILE:{self.ticket_for(user)}"
                 worker = WorkerProcess(

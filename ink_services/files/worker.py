@@ -129,14 +129,16 @@ class Worker(Operations):
     def op_root_keys(self, root, parts):
         fileobj, fd = self.opened(root, parts)
         try:
-            return previews.root_keys(fileobj)
+            previews.preload("uproot")
+            return previews.bounded(previews.root_keys, fileobj)
         finally:
             os.close(fd)
 
     def op_fits(self, root, parts):
         fileobj, fd = self.opened(root, parts)
         try:
-            answer, image = previews.fits_preview(fileobj)
+            previews.preload("numpy", "astropy.io.fits")
+            answer, image = previews.bounded(previews.fits_preview, fileobj)
         finally:
             os.close(fd)
         return answer, None, image

@@ -134,14 +134,16 @@ class XRootDWorker(Operations):
     def op_root_keys(self, root, parts):
         fileobj, f = self.opened(root, parts)
         try:
-            return previews.root_keys(fileobj)
+            previews.preload("uproot")
+            return previews.bounded(previews.root_keys, fileobj)
         finally:
             f.close()
 
     def op_fits(self, root, parts):
         fileobj, f = self.opened(root, parts)
         try:
-            answer, image = previews.fits_preview(fileobj)
+            previews.preload("numpy", "astropy.io.fits")
+            answer, image = previews.bounded(previews.fits_preview, fileobj)
         finally:
             f.close()
         return answer, None, image

@@ -83,7 +83,7 @@ button {{ font: inherit; padding: .2rem .8rem }}
 through the hub with your hub token; no port is opened on the node.</p>
 <ol>
 <li>Install INK's command line once: <code>pip install ink-workbench</code>.</li>
-<li>Make an API token on <a id="ink-token-page" href="{base_url}hub/token">the token page</a> and log in with it:
+<li>Make an API token on <a id="ink-token-page" href="{hub_url}hub/token">the token page</a> and log in with it:
 <code>ink login <span class="ink-hub-url">HUB</span></code>.</li>
 <li>Copy this into <code>~/.ssh/config</code>:
 <button id="ink-ssh-copy" type="button">Copy</button>
@@ -101,7 +101,7 @@ it must be:</p>
 <pre id="ink-ssh-hostkey">{fingerprint}</pre>
 <p>The node ends with your job: stop it on the hub's home page when you are done.</p>
 <script>
-const hub = location.origin + {base_url_js};
+const hub = ({hub_host_js} || location.origin) + {base_url_js};
 document.querySelectorAll(".ink-hub-url").forEach(e => {{ e.textContent = hub.replace(/\\/$/, ""); }});
 document.getElementById("ink-ssh-copy").onclick = () =>
   navigator.clipboard.writeText(document.getElementById("ink-ssh-config").textContent);
@@ -256,13 +256,16 @@ async def end(proc: asyncio.subprocess.Process, grace: float = 5) -> None:
 def render_page(problems: list[str], user: str, server: str, key: Path) -> str:
     """The node's page: fixed for the life of the job, so made once."""
     base_url = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    # with per-user origins this page is on the user's own host; the hub is on its own
+    hub_host = os.environ.get("JUPYTERHUB_HOST", "")
     alias = f"ink-{user}" + (f"-{server}" if server else "")
     return PAGE.format(
         host=html.escape(socket.gethostname()),
         user=html.escape(user),
         alias=html.escape(alias),
         target=html.escape(f"{user}/{server}" if server else user),
-        base_url=html.escape(base_url),
+        hub_url=html.escape(hub_host + base_url),
+        hub_host_js=json.dumps(hub_host).replace("<", "\\u003c"),
         base_url_js=json.dumps(base_url).replace("<", "\\u003c"),
         fingerprint=html.escape(fingerprint(key.with_suffix(".pub"))),
         problem="".join(f'<p class="problem">{html.escape(p)}</p>' for p in problems),

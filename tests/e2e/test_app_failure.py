@@ -39,7 +39,7 @@ def test_a_failed_app_start_shows_why(app, heading, lines, make_hub, unix_users,
     page = browser.new_page(viewport={"width": 1100, "height": 700})
     login(page, hub, USER, unix_users[USER], output_dir, "alice")
     # the hub sends the user to the app's URL after the spawn; far less than the proxy's 120 s
-    page.goto(f"{hub.url}/user/{USER}/{app}/", timeout=60_000)
+    page.goto(hub.user_url(USER) + f"{app}/", timeout=60_000)
     expect(page.locator("#ink-app-failed")).to_have_text(heading, timeout=30_000)
     log = page.locator("#ink-app-log")
     for line in lines:

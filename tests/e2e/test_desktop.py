@@ -37,7 +37,7 @@ def test_desktop_in_a_job(make_hub, unix_users, output_dir, browser):
 
     page = browser.new_page(viewport={"width": 1400, "height": 950})
     login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-    page.goto(f"{hub.url}/user/inkt_alice/desktop/")
+    page.goto(hub.user_url("inkt_alice") + "desktop/")
     expect(page.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
     width, height, colours = wait_for(
         lambda: (p := page.evaluate(PIXELS))[2] > 3 and p, 30, what="a drawn desktop"
@@ -71,7 +71,7 @@ def test_desktop_in_a_job(make_hub, unix_users, output_dir, browser):
     assert "-auth" in xvnc.cmdline()
     # bob cannot reach alice's desktop
     r = requests.get(
-        f"{hub.url}/user/inkt_alice/desktop/",
+        hub.user_url("inkt_alice") + "desktop/",
         headers={"Authorization": f"token {hub.user_token('inkt_bob')}"},
         timeout=30,
         allow_redirects=False,

@@ -30,7 +30,7 @@ def test_root_browser_in_a_job(make_hub, unix_users, output_dir, browser, tmp_pa
 
     token = hub.user_token("inkt_alice")
     spawn_and_wait(hub, "inkt_alice", token, {"app": "rootbrowser"})
-    base = f"{hub.url}/user/inkt_alice/rootbrowser/"
+    base = hub.user_url("inkt_alice") + "rootbrowser/"
     headers = {"Authorization": f"token {token}"}
     files = requests.get(base + "api/files", headers=headers, timeout=30).json()["files"]
     assert {"path": "analysis/run42.root", "size": (folder / "run42.root").stat().st_size} in files

@@ -100,7 +100,7 @@ def test_shell_in_the_browser_as_the_user(make_hub, unix_users, output_dir, brow
 
 def test_shell_isolation(make_hub, unix_users):
     hub = make_hub({"type": "local"})
-    url = f"ws://127.0.0.1:{hub.port}{SHELL}terminal"
+    url = f"ws://localhost:{hub.port}{SHELL}terminal"
     bob = hub.user_token("inkt_bob")
     # bob's token opens bob's shell; nothing in the request can name another user
     out = terminal_output(url, {"Authorization": f"token {bob}"}, "echo who=$(id -un)", "who=inkt_")
@@ -139,7 +139,7 @@ def test_kept_sessions_survive_a_closed_tab(make_hub, unix_users):
         return site
 
     hub = make_hub({"type": "local"}, adjust=keep)
-    url = f"ws://127.0.0.1:{hub.port}{SHELL}terminal"
+    url = f"ws://localhost:{hub.port}{SHELL}terminal"
     headers = {"Authorization": f"token {hub.user_token('inkt_bob')}"}
     subprocess.run(["runuser", "-u", "inkt_bob", "--", "tmux", "kill-server"], capture_output=True)
     try:

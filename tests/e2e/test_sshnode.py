@@ -82,7 +82,7 @@ def test_ssh_node_in_a_job(
     # the node's page, as alice sees it after the spawn: the stanza to copy and the host key
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     login(page, hub, USER, unix_users[USER], output_dir, "alice")
-    page.goto(f"{hub.url}/user/{USER}/sshnode/")
+    page.goto(hub.user_url(USER) + "sshnode/")
     expect(page.locator("#ink-ssh-host")).to_have_text(socket.gethostname())
     expect(page.locator(".problem")).to_have_count(0)  # sshd found, terminals possible
     stanza = page.locator("#ink-ssh-config").text_content()
@@ -92,7 +92,7 @@ def test_ssh_node_in_a_job(
     assert fingerprint.startswith("SHA256:")
     page.screenshot(path=str(output_dir / f"sshnode-page-{backend}.png"))
     # a web page cannot open the node's websocket with alice's cookies
-    ws_url = re.sub("^http", "ws", hub.url) + f"/user/{USER}/sshnode/connect"
+    ws_url = re.sub("^http", "ws", hub.user_url(USER)) + "sshnode/connect"
     assert page.evaluate(BROWSER_WEBSOCKET, ws_url) == "closed"
 
     laptop = Laptop(tmp_path / "laptop", hub, token, stanza)

@@ -35,7 +35,7 @@ def test_vscode_in_a_job(make_hub, unix_users, output_dir, browser):
 
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
-    page.goto(f"{hub.url}/user/inkt_alice/vscode/")
+    page.goto(hub.user_url("inkt_alice") + "vscode/")
     expect(page.locator(".monaco-workbench")).to_be_visible(timeout=90_000)
     expect(page.locator(".explorer-folders-view, .explorer-viewlet").first).to_be_visible(timeout=60_000)
     page.screenshot(path=str(output_dir / "vscode-workbench.png"))

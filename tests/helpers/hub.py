@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import requests
 import yaml
+
+from ink_spawner.origins import subdomain_hook
 
 from .net import Gone, free_port, wait_for
 
@@ -47,7 +50,9 @@ class Hub:
         self.config_file = workdir / "jupyterhub_config.py"
         self.log_file = workdir / "hub.log"
         self.proc = None
-        self.url = f"http://127.0.0.1:{self.port}"
+        # the hub's public URL: users' servers get their own *.localhost origins
+        self.url = f"http://localhost:{self.port}"
+        self.per_user_origins = site["hub"].get("per_user_origins", True)
         workdir.mkdir(parents=True, exist_ok=True)
         self.proxy_api_port = free_port()
 
@@ -108,6 +113,14 @@ class Hub:
         asked = [n for n in names if self.api("DELETE", f"/users/{n}/server").status_code in (202, 204)]
         for name in asked:
             self.wait_stopped(name, self.token, timeout=timeout)
+
+    def user_url(self, name: str, server: str = "") -> str:
+        """Where the hub serves ``name``'s server: ``http://<name>.localhost:PORT/user/<name>/``
+        (JupyterHub's IDNA rule for the host), or under the hub's own origin without per-user
+        origins."""
+        host = subdomain_hook(name, "localhost", "user") if self.per_user_origins else "localhost"
+        path = f"/user/{quote(name, safe='')}/" + (f"{quote(server, safe='')}/" if server else "")
+        return f"http://{host}:{self.port}{path}"
 
     def api(self, method, path, token=None, **kwargs):
         headers = {"Authorization": f"token {token or self.token}"}

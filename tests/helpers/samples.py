@@ -72,3 +72,24 @@ def fits_file(path, width=300, height=200) -> None:
     hdu = fits.PrimaryHDU(data)
     hdu.header["OBJECT"] = "INK test field"
     hdu.writeto(path, overwrite=True)
+
+
+def fits_bomb(path, side: int) -> None:
+    """A gzip-compressed FITS image of zeros, side x side float64: a few MiB on disk that
+    inflate to side*side*8 bytes (written as a stream, never held in memory)."""
+    import gzip
+
+    from astropy.io import fits
+
+    header = fits.Header(
+        [("SIMPLE", True), ("BITPIX", -64), ("NAXIS", 2), ("NAXIS1", side), ("NAXIS2", side)]
+    )
+    head = header.tostring().encode()
+    data = side * side * 8
+    zeros = bytes(1 << 24)
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(head)
+        while data > 0:
+            out.write(zeros[: min(data, len(zeros))])
+            data -= len(zeros)
+        out.write(bytes(-(side * side * 8) % 2880))  # FITS blocks are 2880 bytes

@@ -43,17 +43,17 @@ def test_callback_refuses_everything_but_its_own_host_and_port(make_hub):
 
     server = hub.wait_ready("inkt_alice", alice, 120)
     model = hub.api("GET", "/users/inkt_alice").json()["servers"][""]
-    assert server["ready"] and model["url"] == "/user/inkt_alice/"
+    assert server["ready"] and model["url"] == hub.user_url("inkt_alice")
     # the server really answers: the hub took the job's own report, not a forged one
     r = requests.get(
-        f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10
+        hub.user_url("inkt_alice") + "api/status", headers={"Authorization": f"token {alice}"}, timeout=10
     )
     assert r.status_code == 200
     # once running, even the right token cannot move the server
     r = post(hub, token, {"host": "127.0.0.1", "port": 2})
     assert r.status_code == 409
     r = requests.get(
-        f"{hub.url}/user/inkt_alice/api/status", headers={"Authorization": f"token {alice}"}, timeout=10
+        hub.user_url("inkt_alice") + "api/status", headers={"Authorization": f"token {alice}"}, timeout=10
     )
     assert r.status_code == 200
 

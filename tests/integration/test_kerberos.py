@@ -133,7 +133,7 @@ def test_kdc_outage_is_retried_and_jobs_keep_their_ticket(make_hub, kdc, unix_us
         # the job keeps its still-valid ticket: same principal, same expiry, not yet expired
         assert job_ticket("inkt_carol") == (principal, job_expiry) and job_expiry > time.time()
         r = requests.get(
-            f"{hub.url}/user/inkt_carol/api/status", headers={"Authorization": f"token {token}"}, timeout=10
+            hub.user_url("inkt_carol") + "api/status", headers={"Authorization": f"token {token}"}, timeout=10
         )
         assert r.status_code == 200
     finally:

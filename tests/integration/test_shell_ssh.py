@@ -37,7 +37,7 @@ def test_ssh_shell_with_the_users_ticket(make_hub, kdc, sshd, unix_users):
     hub = make_hub({"type": "local"}, adjust=adjust)
     # a password login to INK gets the ticket the shell uses
     login_session(hub, "inkt_alice", unix_users["inkt_alice"], "/services/ink-shell/")
-    url = f"ws://127.0.0.1:{hub.port}/services/ink-shell/terminal"
+    url = f"ws://localhost:{hub.port}/services/ink-shell/terminal"
     alice = hub.user_token("inkt_alice")
     out = terminal_output(
         url,

@@ -12,7 +12,7 @@ from tests.helpers.net import wait_for
 
 def reach_server(hub, name, token):
     r = requests.get(
-        f"{hub.url}/user/{name}/api/status", headers={"Authorization": f"token {token}"}, timeout=10
+        hub.user_url(name) + "api/status", headers={"Authorization": f"token {token}"}, timeout=10
     )
     return r
 

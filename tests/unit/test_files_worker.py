@@ -10,6 +10,7 @@ from ink_services.files import paths
 from ink_services.files.protocol import Refused
 from ink_services.files.shares import ShareError, ShareStore
 from ink_services.files.worker import Worker
+from tests.helpers.samples import fits_bomb
 
 
 @pytest.fixture
@@ -177,3 +178,41 @@ def test_share_links_expire_are_revocable_and_stored_hashed(tmp_path):
     store.revoke("alice", link.id)
     with pytest.raises(ShareError):
         store.resolve(secret)
+
+
+def test_a_decompression_bomb_costs_a_bounded_child_not_the_worker(tmp_path, monkeypatch):
+    from ink_services.files import previews
+
+    root = tmp_path / "home"
+    root.mkdir()
+    fits_bomb(root / "bomb.fits", 4000)  # 128 MiB once inflated
+    assert (root / "bomb.fits").stat().st_size < 2 * 1024 * 1024
+    worker = Worker({"home": str(root)})
+    monkeypatch.setattr(previews, "PREVIEW_MEMORY", 64 * 1024 * 1024)
+    with pytest.raises(Refused) as refused:
+        worker.handle({"op": "fits", "root": "home", "parts": ["bomb.fits"]})
+    assert refused.value.status == 422 and "more than 64 MiB of memory" in str(refused.value)
+    # the limit is what refused it: with room, the same file previews
+    monkeypatch.setattr(previews, "PREVIEW_MEMORY", 1024 * 1024 * 1024)
+    answer, _, image = worker.handle({"op": "fits", "root": "home", "parts": ["bomb.fits"]})
+    assert answer["image"]["shape"] == [4000, 4000] and image.startswith(b"\x89PNG")
+
+
+def test_a_parser_that_never_ends_is_stopped():
+    from ink_services.files import previews
+
+    def spin():
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(Refused) as refused:
+        previews.bounded(spin, seconds=1)
+    assert "more than 1 s of CPU" in str(refused.value) and time.monotonic() - started < 10
+    with pytest.raises(Refused) as refused:
+        previews.bounded(time.sleep, 60, seconds=1)
+    assert "took longer than 2 s" in str(refused.value)
+    assert previews.bounded(lambda x: {"x": x}, 42) == {"x": 42}
+    with pytest.raises(Refused) as refused:
+        previews.bounded(lambda: (_ for _ in ()).throw(Refused(413, "too many keys")))
+    assert refused.value.status == 413

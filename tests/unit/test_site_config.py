@@ -5,6 +5,7 @@ import yaml
 from traitlets.config import Config, PyFileConfigLoader
 
 from ink_services.cli import main as ink
+from ink_spawner import origins
 from ink_spawner.configurer import SiteConfigError, apply_site_config, check, load_site_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,75 @@ def test_site_yaml_maps_onto_traitlets(tmp_path):
     assert groups["ink-user-carol"]["properties"]["ink"]["max_memory"] == "64G"
     assert [route for route, _ in c.JupyterHub.extra_handlers] == ["/api/ink/job-ready"]
     assert "sqlite:///" in c.JupyterHub.db_url and str(tmp_path / "state") in c.JupyterHub.db_url
+    # per-user origins: users on *.localhost, the hub and INK's services only on localhost
+    assert c.JupyterHub.subdomain_host == "http://localhost:8123"
+    assert c.JupyterHub.public_url == "http://localhost:8123/"
+    assert c.JupyterHub.hub_routespec == "localhost/"
+    hook = c.JupyterHub.subdomain_hook
+    assert hook("alice", "localhost", "user") == "alice.localhost"
+    assert hook("inkt_alice", "localhost", "user").endswith(".localhost") and "_" not in hook(
+        "inkt_alice", "localhost", "user"
+    )
+    assert hook("ink-files", "localhost", "service") == "localhost"
+    assert c.InkSpawner.monitor_url == "http://localhost:8123/services/ink-dashboard/api/samples"
+
+
+@pytest.mark.parametrize(
+    "hub, subdomain_host, public_url, user_url",
+    [
+        ({}, "http://localhost:8000", "http://localhost:8000/", "http://alice.localhost:8000/user/alice/"),
+        (
+            {"ip": "0.0.0.0", "public_url": "https://ink.example.org"},
+            "https://ink.example.org",
+            "https://ink.example.org/",
+            "https://alice.ink.example.org/user/alice/",
+        ),
+        (
+            {"base_url": "/ink/", "public_url": "https://ink.example.org:8443/ink/"},
+            "https://ink.example.org:8443",
+            "https://ink.example.org:8443/ink/",
+            "https://alice.ink.example.org:8443/ink/user/alice/",
+        ),
+        (
+            {"ip": "10.1.2.3", "per_user_origins": False},
+            "",
+            "http://10.1.2.3:8000/",
+            "http://10.1.2.3:8000/user/alice/",
+        ),
+    ],
+)
+def test_where_users_reach_the_hub_and_their_servers(hub, subdomain_host, public_url, user_url):
+    assert origins.subdomain_host(hub) == subdomain_host
+    assert origins.public_url(hub) == public_url
+    assert origins.user_url(hub, "alice") == user_url
+
+
+@pytest.mark.parametrize(
+    "hub, field, words",
+    [
+        ({"ip": "0.0.0.0"}, "hub.public_url", "not an IP address"),
+        ({"public_url": "https://10.0.0.1/"}, "hub.public_url", "wildcard DNS"),
+        ({"public_url": "ftp://ink.example.org/"}, "hub.public_url", "http:// or https://"),
+        ({"public_url": "https://ink.example.org/jhub/"}, "hub.public_url", "base_url '/'"),
+        ({"per_user_origins": "yes"}, "hub.per_user_origins", "true or false"),
+        ({"subdomain_host": "x"}, "hub.subdomain_host", "public_url"),
+    ],
+)
+def test_hubs_that_cannot_have_per_user_origins_stop_check(tmp_path, hub, field, words):
+    with pytest.raises(SiteConfigError) as err:
+        load_site_config(write(tmp_path, {"hub": hub}))
+    assert err.value.field == field and words in err.value.expected
+
+
+def test_one_origin_is_a_warning(tmp_path, capsys):
+    path = write(
+        tmp_path, {"hub": {"per_user_origins": False}, "paths": {"profiles": str(REPO / "profiles")}}
+    )
+    assert ink(["--config", str(path), "check"]) == 0
+    assert "per_user_origins is off" in capsys.readouterr().err
+    c = Config()
+    apply_site_config(c, path)
+    assert c.JupyterHub.subdomain_host == "" and "hub_routespec" not in c.JupyterHub
 
 
 def test_config_file_is_loadable_with_load_subconfig(tmp_path, monkeypatch):

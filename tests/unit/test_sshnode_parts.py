@@ -8,31 +8,49 @@ from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
 from ink_services import client as api
-from ink_services.sshproxy import explain, node_url
+from ink_services.sshproxy import explain, node_url, parse_target
 from ink_spawner.apps import sshnode
 
 
 @pytest.mark.parametrize(
-    "hub, target, url",
+    "server_url, url",
     [
-        ("http://127.0.0.1:8000", "alice", "ws://127.0.0.1:8000/user/alice/sshnode/connect"),
+        ("http://alice.localhost:8000/user/alice/", "ws://alice.localhost:8000/user/alice/sshnode/connect"),
         (
-            "https://hub.example.org/ink",
-            "alice/gpu1",
+            "https://hub.example.org/ink/user/alice/gpu1/",
             "wss://hub.example.org/ink/user/alice/gpu1/sshnode/connect",
         ),
-        ("https://h", "a.b-c@x", "wss://h/user/a.b-c%40x/sshnode/connect"),
+        ("https://h/user/a.b-c%40x/", "wss://h/user/a.b-c%40x/sshnode/connect"),
     ],
 )
-def test_node_url(hub, target, url):
-    assert node_url(hub, target) == url
+def test_node_url(server_url, url):
+    assert node_url(server_url) == url
+
+
+@pytest.mark.parametrize(
+    "target, parts",
+    [("alice", ("alice", "")), ("alice/gpu1", ("alice", "gpu1")), ("a.b-c@x", ("a.b-c@x", ""))],
+)
+def test_targets(target, parts):
+    assert parse_target(target) == parts
 
 
 @pytest.mark.parametrize("target", ["", "../alice", "alice/../bob", "a/b/c", "alice/", "al ice", "alice?x=1"])
-def test_node_url_refuses_odd_targets(target):
+def test_odd_targets_are_refused(target):
     with pytest.raises(api.ClientError) as e:
-        node_url("http://h", target)
+        parse_target(target)
     assert e.value.code == api.USAGE
+
+
+def test_localhost_names_resolve_to_loopback():
+    """Per-user origins of a hub on localhost: the ``ink`` command resolves them as browsers do."""
+    import socket
+
+    api.resolve_localhost_names()
+    for name in ("u-inktalic--abf5d49.localhost", "alice.LOCALHOST."):
+        assert {a[4][0] for a in socket.getaddrinfo(name, 80)} <= {"127.0.0.1", "::1"}
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("alice.localhost.invalid", 80)
 
 
 @pytest.mark.parametrize(
