@@ -13,16 +13,26 @@ from .auth import NoSuchRoute, redacted_path
 from .metrics import MetricsHandler
 
 
-class FramedOnlyByTheHub(web.OutputTransform):
-    """Every answer of every INK service may be framed only by pages of its own origin (the
-    hub's home page embeds the dashboard and the Kerberos panel), never by another site:
-    ``frame-ancestors 'self'`` (and X-Frame-Options for old browsers)."""
+class NeverFramed(web.OutputTransform):
+    """No page of an INK service may be framed (``frame-ancestors 'none'``, X-Frame-Options
+    DENY): a framing page could read or click through it. An answer that sets its own policy
+    keeps it (the file service's PDF previews are framed by its own page)."""
+
+    policy, legacy = "frame-ancestors 'none'", "DENY"
 
     def transform_first_chunk(self, status_code, headers, chunk, finishing):
-        headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
-        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        headers.setdefault("Content-Security-Policy", self.policy)
+        headers.setdefault("X-Frame-Options", self.legacy)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         return status_code, headers, chunk
+
+
+class FramedOnlyByTheHub(NeverFramed):
+    """For the panels the hub's home page embeds (the dashboard, the Kerberos panel): framed
+    only by pages of the hub's own origin (``'self'``), which with per-user origins serves no
+    user's code."""
+
+    policy, legacy = "frame-ancestors 'self'", "SAMEORIGIN"
 
 
 # what a service without uploads reads of a request body before answering 413 (tornado reads a
@@ -39,8 +49,9 @@ def log_request(handler: web.RequestHandler) -> None:
     write("%d %s %s %.2fms", status, handler.request.method, path, 1000 * handler.request.request_time())
 
 
-def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application:
-    """``routes``: (path below the prefix, handler[, its arguments]); "" is the prefix itself."""
+def service_app(prefix: str, routes: list[tuple], framed_by_hub: bool = False, **settings) -> web.Application:
+    """``routes``: (path below the prefix, handler[, its arguments]); "" is the prefix itself.
+    ``framed_by_hub``: the hub's home page embeds this service's page."""
 
     def under_prefix(path: str) -> str:
         return url_path_join(prefix, path) if path else prefix
@@ -58,5 +69,5 @@ def service_app(prefix: str, routes: list[tuple], **settings) -> web.Application
         default_handler_class=NoSuchRoute,
         **{"log_function": log_request, **settings},
     )
-    app.add_transform(FramedOnlyByTheHub)
+    app.add_transform(FramedOnlyByTheHub if framed_by_hub else NeverFramed)
     return app

@@ -80,10 +80,19 @@ class HubApi:
     """The hub's REST API, called with the service's own token (its role's scopes)."""
 
     async def hub_get(self, path: str):
+        auth = self.hub_auth
+        tls = {}  # the hub's internal_ssl: its CA, and the service's own certificate
+        if auth.certfile:
+            tls = {
+                "client_cert": auth.certfile,
+                "client_key": auth.keyfile,
+                "ca_certs": auth.client_ca or None,
+            }
         response = await httpclient.AsyncHTTPClient().fetch(
-            url_path_join(self.hub_auth.api_url, path),
-            headers={"Authorization": f"token {self.hub_auth.api_token}"},
+            url_path_join(auth.api_url, path),
+            headers={"Authorization": f"token {auth.api_token}"},
             request_timeout=10,
+            **tls,
         )
         return json.loads(response.body)
 

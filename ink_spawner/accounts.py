@@ -11,9 +11,11 @@ The site's settings reach INK's services as INK_MIN_UID and INK_DENY_USERS.
 from __future__ import annotations
 
 import functools
+import grp
 import logging
 import os
 import pwd
+import re
 
 log = logging.getLogger("ink.accounts")
 ALWAYS_DENIED = frozenset({"root", "nobody"})
@@ -24,17 +26,46 @@ class SystemAccountRefused(PermissionError):
 
 
 @functools.lru_cache(maxsize=4)
-def login_defs_min_uid(path: str = "/etc/login.defs") -> int:
-    """UID_MIN of login.defs, read once (every API request asks through ``min_uid``)."""
+def login_defs(path: str = "/etc/login.defs") -> dict[str, str]:
+    """The settings of login.defs, read once."""
+    settings = {}
     try:
         with open(path) as f:
             for line in f:
                 parts = line.split()
-                if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdigit():
-                    return int(parts[1])
+                if len(parts) >= 2 and not parts[0].startswith("#"):
+                    settings[parts[0]] = parts[1]
     except OSError:
         pass
-    return 1000
+    return settings
+
+
+def login_defs_min_uid(path: str = "/etc/login.defs") -> int:
+    """UID_MIN of login.defs (every API request asks through ``min_uid``)."""
+    value = login_defs(path).get("UID_MIN", "")
+    return int(value) if value.isdigit() else 1000
+
+
+def login_umask(account: pwd.struct_passwd, path: str = "/etc/login.defs") -> int:
+    """The umask a login of this account gets (pam_umask's rule): ``umask=`` in the account's
+    GECOS field, else login.defs' UMASK (022); with USERGROUPS_ENAB, a user whose primary group
+    is his own gets the group bits of his user bits (022 -> 002)."""
+    defs = login_defs(path)
+    mask = None
+    for field in account.pw_gecos.split(","):
+        key, _, value = field.strip().partition("=")
+        if key == "umask" and re.fullmatch(r"0?[0-7]{3}", value):
+            mask = int(value, 8)
+    if mask is None:
+        value = defs.get("UMASK", "022")
+        mask = int(value, 8) if re.fullmatch(r"0?[0-7]{3}", value) else 0o022
+        try:
+            own_group = grp.getgrgid(account.pw_gid).gr_name == account.pw_name
+        except KeyError:
+            own_group = False
+        if defs.get("USERGROUPS_ENAB", "yes").lower() == "yes" and account.pw_uid != 0 and own_group:
+            mask = (mask & ~0o070) | ((mask & 0o700) >> 3)
+    return mask
 
 
 def min_uid() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ SPAWNER_KEYS = (
     "poll_interval",
     "status_interval",
     "monitor_interval",
+    "ssl_alt_names",
 )
 
 
@@ -383,8 +385,14 @@ def ensure_admin_password(site: SiteConfig) -> tuple[str, bool]:
 
 
 def proxy_command() -> list[str]:
+    """configurable-http-proxy through INK's ``proxy.js`` (a clear 400, not a 500, for a path
+    that is not valid percent-encoded UTF-8); the stock proxy if node or the wrapper is missing."""
     local = Path(sys.prefix) / "node_modules" / ".bin" / "configurable-http-proxy"
-    return [str(local)] if local.exists() else ["configurable-http-proxy"]
+    chp = str(local.resolve()) if local.exists() else shutil.which("configurable-http-proxy")
+    node = shutil.which("node")
+    if chp and node:
+        return [node, str(Path(__file__).with_name("proxy.js")), os.path.realpath(chp)]
+    return [chp or "configurable-http-proxy"]
 
 
 def apply_site_config(c, path=None) -> SiteConfig:
@@ -410,6 +418,10 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.ConfigurableHTTPProxy.pid_file = str(site.state_dir / "proxy.pid")
     c.ConfigurableHTTPProxy.command = proxy_command()
     c.JupyterHub.template_paths = [str(site.templates_dir)]
+    if hub.get("internal_ssl"):
+        # TLS with certificates of the hub's own CAs between the hub, proxy, services and jobs
+        c.JupyterHub.internal_ssl = True
+        c.JupyterHub.internal_certs_location = str(site.state_dir / "internal-ssl")
     # a hub restart (upgrade, crash) must not kill physicists' running jobs
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.extra_handlers = [(ROUTE, JobReadyHandler)]
@@ -578,6 +590,10 @@ def apply_files(c, site: SiteConfig) -> None:
         command,
         environment=settings["preview_env"],
         oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE],
+    )
+    # share links die with their owner's hub account
+    c.JupyterHub.load_roles.append(
+        {"name": FILES_SERVICE, "scopes": ["read:users:name"], "services": [FILES_SERVICE]}
     )
     c.JupyterHub.template_vars["ink_files_url"] = service_url(site, FILES_SERVICE)
 

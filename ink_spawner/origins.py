@@ -24,7 +24,17 @@ ONE_ORIGIN_WARNING = (
     "hub.per_user_origins is off: every user's server shares the hub's origin, so a page one "
     "user's server serves can act for another user who opens it"
 )
-HUB_KEYS = {"ip", "port", "base_url", "hub_ip", "hub_port", "db_url", "public_url", "per_user_origins"}
+HUB_KEYS = {
+    "ip",
+    "port",
+    "base_url",
+    "hub_ip",
+    "hub_port",
+    "db_url",
+    "public_url",
+    "per_user_origins",
+    "internal_ssl",
+}
 
 
 class OriginError(ValueError):
@@ -97,6 +107,7 @@ def check_hub_section(hub: dict) -> None:
     unknown = sorted(set(hub) - HUB_KEYS)
     if unknown:
         raise OriginError(f"hub.{unknown[0]}", f"one of {', '.join(sorted(HUB_KEYS))}")
-    if not isinstance(hub.get("per_user_origins", True), bool):
-        raise OriginError("hub.per_user_origins", "true or false")
+    for key in ("per_user_origins", "internal_ssl"):
+        if not isinstance(hub.get(key, True), bool):
+            raise OriginError(f"hub.{key}", "true or false")
     subdomain_host(hub)

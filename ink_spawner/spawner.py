@@ -321,7 +321,25 @@ class InkSpawner(Spawner):
             self._report = None
         self.job_reported_ok = True
         self._event(90, f"{choice.app.display_name} is listening on {host}:{port}")
-        return f"http://{host}:{port}"
+        return f"{'https' if self.internal_ssl else 'http'}://{host}:{port}"
+
+    async def move_certs(self, paths: dict) -> dict:
+        """The server's TLS key and certificates (``internal_ssl``) into a private folder of the
+        user's (``~/.ink/certs/<server>``, mode 700), written as the user: the job reads them
+        there (a cluster's homes are shared), and root never writes into a folder the user
+        controls (a symlink there would point root's write anywhere)."""
+        account = self._unix_account()
+        home = account.pw_dir if account is not None else os.path.expanduser("~")
+        folder = os.path.join(home, ".ink", "certs", self.name or "default")
+        moved = {}
+        for key, source in paths.items():
+            target = os.path.join(folder, os.path.basename(source))
+            text = Path(source).read_text()
+            await self.backend_impl.write_private_file(self.user.name, target, text, "the server's TLS files")
+            moved[key] = target
+        for key in ("keyfile", "certfile"):  # the user's key lives only with the user
+            Path(paths[key]).unlink(missing_ok=True)
+        return moved
 
     def _save_state(self):
         """Commit the job id now, not when start returns: a hub restart must find queued jobs."""

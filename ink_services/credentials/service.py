@@ -186,6 +186,7 @@ def make_app(store: TicketStore, renewer: Renewer, realm: str, prefix: str) -> w
             ("api/keytab", KeytabHandler),
             ("api/ticket", TicketHandler),
         ],
+        framed_by_hub=True,  # a panel of the hub's home page
         store=store,
         renewer=renewer,
         realm=realm,

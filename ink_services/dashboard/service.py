@@ -289,6 +289,7 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
             ("api/samples", SamplesHandler),
             ("static/uplot/(.*)", web.StaticFileHandler, {"path": uplot_dir()}),
         ],
+        framed_by_hub=True,  # a panel of the hub's home page
         queue=queue,
         samples=SampleStore(),
         refresh=refresh,

@@ -43,10 +43,12 @@ from urllib.parse import quote, urlparse
 
 from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
-from tornado import web
+from tornado import httpclient, ioloop, web
+
+from ink_spawner.accounts import SystemAccountRefused, user_account
 
 from ..app import service_app
-from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
+from ..auth import AnswerError, HubApi, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
 from ..credentials.store import deliver_ticket
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
@@ -214,6 +216,9 @@ class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.Req
         # left to the browser's own viewer, which a sandbox would block
         if kind != "application/pdf":
             self.set_header("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'")
+        else:  # the files page shows it in a frame of its own (the hub's origin)
+            self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+            self.set_header("X-Frame-Options", "SAMEORIGIN")
         disposition = "inline" if inline else "attachment"
         self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(name)}")
 
@@ -309,7 +314,10 @@ class ZipStream:
 class AreasHandler(FilesHandler):
     @web.authenticated
     async def get(self):
-        areas = await asyncio.to_thread(self.storage.areas_of, self.username)
+        try:
+            areas = await self.storage.run(self.username, self.storage.areas_of, self.username)
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
         self.finish({"user": self.username, "areas": areas})
 
 
@@ -646,6 +654,29 @@ class ShareHandler(FilesHandler):
         self.set_status(204)
 
 
+HUB_USERS_SECONDS = 5
+_hub_users: dict[str, tuple[float, bool]] = {}  # name -> (when asked, exists)
+
+
+async def hub_user_exists(handler, name: str) -> bool:
+    """Whether the hub still has this user (asked with the service's token, kept 5 s). A
+    hub that cannot answer keeps links alive: an outage must not delete them."""
+    asked, exists = _hub_users.get(name, (0.0, True))
+    if time.monotonic() - asked < HUB_USERS_SECONDS:
+        return exists
+    try:
+        await HubApi.hub_get(handler, f"users/{quote(name, safe='')}")
+        exists = True
+    except httpclient.HTTPClientError as e:
+        if e.code != 404:
+            return True
+        exists = False
+    except OSError:
+        return True
+    _hub_users[name] = (time.monotonic(), exists)
+    return exists
+
+
 class PublicShareHandler(FilesHandler):
     """What a share link opens: read-only, confined to the shared file or folder, no login."""
 
@@ -672,8 +703,21 @@ class PublicShareHandler(FilesHandler):
             raise web.HTTPError(404, "no such file in this share")
         return link, root, parts + extra
 
+    async def check_owner(self, link) -> None:
+        """A link dies with its owner's account: gone from the machine, a system account, or
+        no longer a hub user. Its links are then deleted, not merely refused."""
+        try:
+            user_account(link.owner, "serve a share link")
+            alive = await hub_user_exists(self, link.owner)
+        except (KeyError, SystemAccountRefused):
+            alive = False
+        if not alive:
+            self.settings["shares"].forget_owner(link.owner)
+            raise web.HTTPError(410, "this share link's owner no longer has an account here")
+
     async def get(self, secret, kind, sub):
         link, root, parts = self.resolve(secret, sub)
+        await self.check_owner(link)
 
         def inside_link(answer):  # paths as the link's holder sees them: below the shared path
             answer["path"] = "/".join(answer["path"].split("/")[len(link.path.split("/")) :])
@@ -802,4 +846,5 @@ def main(argv=None):
     # limit is set from its Content-Length (prepare)
     app.listen(url.port, url.hostname, max_body_size=READ_LIMIT, idle_connection_timeout=3600)
     log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(storage.areas))
+    ioloop.PeriodicCallback(storage.reap_idle, 60_000).start()
     serve_forever(log)

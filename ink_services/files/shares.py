@@ -93,6 +93,14 @@ class ShareStore:
             links.append(link)
         return sorted(links, key=lambda link: link.created)
 
+    def forget_owner(self, owner: str) -> int:
+        """Delete every link of an owner whose account is gone; how many there were."""
+        links = self.of_owner(owner)
+        for link in links:
+            for file in self.directory.glob(f"{link.id}*.json"):
+                file.unlink(missing_ok=True)
+        return len(links)
+
     def revoke(self, owner: str, link_id: str) -> None:
         if not re.match(r"^[0-9a-f]{16}$", link_id or ""):
             raise ShareError(404, "no such share link")

@@ -12,6 +12,7 @@ The service sees the same operations for both: ``request(user, op, root=AREA, pa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ink_spawner.accounts import SystemAccountRefused, user_account
@@ -30,6 +33,14 @@ from .protocol import recv_frame, send_frame
 
 log = logging.getLogger("ink.files")
 WRITE_CHUNK = 1024 * 1024
+# how long one operation may take before its worker counts as hung (it is then replaced)
+DEFAULT_OP_SECONDS = 60
+OP_SECONDS = {"copy": 3600, "move": 3600, "delete": 3600, "walk": 600, "root_keys": 120, "fits": 120}
+# each user's own threads: one user's slow operations queue behind each other, never in front
+# of another user's; this many may wait before he is told to let some finish
+LANE_THREADS = 2
+MAX_PENDING = 16
+IDLE_SECONDS = 600  # a user's workers and threads end after this long without a request
 
 
 class StorageError(Exception):
@@ -86,6 +97,18 @@ def worker_env(user: pwd.struct_passwd, extra: dict | None = None) -> dict:
     return env
 
 
+class Lane:
+    """One user's threads in the service."""
+
+    def __init__(self, username: str):
+        self.executor = ThreadPoolExecutor(LANE_THREADS, thread_name_prefix=f"files-{username}")
+        self.pending, self.last_used, self.closed = 0, time.monotonic(), False
+
+    def close(self):
+        self.closed = True
+        self.executor.shutdown(wait=False)
+
+
 class WorkerProcess:
     """One worker process for one user and one kind of storage; requests go one at a time."""
 
@@ -111,10 +134,19 @@ class WorkerProcess:
         self.lock = threading.Lock()
 
     def call(self, request: dict, payload: bytes | None = None) -> tuple[dict, int | None]:
+        seconds = OP_SECONDS.get(request.get("op"), DEFAULT_OP_SECONDS)
         with self.lock:
+            self.sock.settimeout(seconds)
             try:
                 send_frame(self.sock, request, payload=payload)
                 answer, fd = recv_frame(self.sock)
+            except TimeoutError:
+                # a hung storage (a dead NFS server, a stuck XRootD call): this worker is lost
+                log.error(
+                    "file worker of %s: %s took longer than %s s", self.username, request.get("op"), seconds
+                )
+                self.close()
+                raise StorageError(504, f"the storage did not answer in {seconds} s; try again") from None
             except (OSError, EOFError) as e:
                 log.error("file worker of %s failed: %s", self.username, e)
                 self.close()
@@ -140,13 +172,17 @@ class WorkerProcess:
 
 
 class FdReader:
-    """A POSIX file opened by the user's worker: reads straight from the descriptor."""
+    """A POSIX file opened by the user's worker: reads straight from the descriptor (on the
+    user's own threads: a slow disk of his delays only him)."""
 
-    def __init__(self, info: dict, fd: int):
+    def __init__(self, info: dict, fd: int, run=None):
         self.size, self.mtime, self.fd = info["size"], info["mtime"], fd
+        self.run = run
 
     async def read(self, offset: int, n: int) -> bytes:
-        return await asyncio.to_thread(os.pread, self.fd, n, offset)
+        if self.run is None:
+            return await asyncio.to_thread(os.pread, self.fd, n, offset)
+        return await self.run(os.pread, self.fd, n, offset)
 
     def close(self):
         if self.fd is not None:
@@ -225,6 +261,7 @@ class Storage:
         self.areas = parse_areas(areas)
         self.ticket_for = ticket_for  # user -> path of a ticket copy the user owns (xrootd)
         self.workers: dict[tuple[str, str], WorkerProcess] = {}
+        self.lanes: dict[str, Lane] = {}
         self.lock = threading.Lock()
 
     def user(self, username: str) -> pwd.struct_passwd:
@@ -283,7 +320,38 @@ class Storage:
                 self.ticket_for(self.user(username))  # a renewed ticket reaches the worker's copy
             return self.worker(username, kind).call({"op": op, **request}, payload)
 
-        return await asyncio.to_thread(run)
+        return await self.run(username, run)
+
+    async def run(self, username: str, func, *args):
+        """``func(*args)`` on the user's own threads; 429 when too many of his already wait."""
+        lane = self.lanes.get(username)
+        if lane is None or lane.closed:
+            lane = self.lanes[username] = Lane(username)
+        if lane.pending >= MAX_PENDING:
+            raise StorageError(
+                429, f"you have {MAX_PENDING} file operations under way: let some finish first"
+            )
+        lane.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(lane.executor, func, *args)
+        finally:
+            lane.pending -= 1
+            lane.last_used = time.monotonic()
+
+    def reap_idle(self, idle_seconds: float = IDLE_SECONDS) -> list[str]:
+        """End the workers and threads of users idle this long; whose were ended."""
+        now = time.monotonic()
+        idle = [
+            n for n, lane in self.lanes.items() if not lane.pending and now - lane.last_used >= idle_seconds
+        ]
+        for name in idle:
+            self.lanes.pop(name).close()
+            with self.lock:
+                for key in [k for k in self.workers if k[0] == name]:
+                    self.workers.pop(key).close()
+        if idle:
+            log.info("ended the idle file workers of %d users", len(idle))
+        return idle
 
     async def request(self, username: str, op: str, **request) -> dict:
         answer, fd = await self.call(username, op, **request)
@@ -297,7 +365,7 @@ class Storage:
         if info.get("type") == "dir":
             return None
         if fd is not None:
-            return FdReader(info, fd)
+            return FdReader(info, fd, functools.partial(self.run, username))
         return WorkerReader(self, username, info, {"root": root, "parts": parts})
 
     async def writer(self, username: str, root: str, parts: list[str], upload_id: str):
@@ -310,3 +378,5 @@ class Storage:
     def close(self):
         for worker in self.workers.values():
             worker.close()
+        for lane in self.lanes.values():
+            lane.close()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import socket
 import stat
 import sys
+
+from ink_spawner.accounts import login_umask
 
 from . import previews
 from .previews import CountingFile
@@ -153,7 +156,7 @@ class Worker(Operations):
             os.close(fd)
         return {"size": os.fstat(file_fd).st_size}, file_fd
 
-    def op_commit(self, root, parts, upload_id, overwrite=False, mode=0o644):
+    def op_commit(self, root, parts, upload_id, overwrite=False, mode=0o666):
         fd, name = self.parent(root, parts)
         try:
             partial = f"{PARTIAL_PREFIX}{upload_id}"
@@ -358,7 +361,8 @@ def current_umask() -> int:
 def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
     roots = json.loads(sys.argv[2])
-    os.umask(0o022)
+    # new files and folders get the permissions the user's own login would give them
+    os.umask(login_umask(pwd.getpwuid(os.getuid())))
     serve(sock, Worker(roots).handle)
     return 0
 

@@ -6,6 +6,7 @@ import asyncio
 import enum
 import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from traitlets import Unicode
@@ -93,6 +94,17 @@ class Backend(LoggingConfigurable):
         code, _, err = await run_command(argv, timeout=10, what="mkdir")
         if code != 0:
             raise BackendError(f"cannot create the job's log folder: {err.strip()[:200]}")
+
+    async def write_private_file(
+        self, username: str, path: str, text: str, what: str = "a private file"
+    ) -> None:
+        """Write ``text`` to ``path`` as the user, mode 600 in a mode-700 folder, atomically
+        (never as root into a folder the user controls)."""
+        # INK's own Python, not the job's program (which may not exist: HTCondor holds it)
+        argv = self.as_user(username, [sys.executable, "-m", "ink_spawner.jobscript.private_file", path])
+        code, _, err = await run_command(argv, stdin=text, timeout=20, what=f"writing {what}")
+        if code != 0:
+            raise BackendError(f"cannot write {what}: {err.strip()[:200]}")
 
     async def log_tail(self, username: str, path: str, lines: int = 20, max_bytes: int = TAIL_BYTES) -> str:
         """The last ``lines`` lines of a job's log, read as the user (a symlink in their home

@@ -13,7 +13,6 @@ import json
 import os
 import pwd
 import re
-import sys
 import threading
 import time
 
@@ -22,7 +21,7 @@ from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
 from ..units import format_duration_human
-from .base import Backend, BackendError, InvalidSubmission, JobState, JobStatus, QueueStats, run_command
+from .base import Backend, BackendError, InvalidSubmission, JobState, JobStatus, QueueStats
 
 JOB_ID = re.compile(r"^\d+$")
 PROJECTION = [
@@ -464,16 +463,7 @@ class HTCondorBackend(Backend):
         """The job's environment as a mode-600 JSON file written by the user, beside its log."""
         base = spec.log_path[:-4] if spec.log_path.endswith(".log") else spec.log_path
         path = base + ".env.json"
-        argv = self.as_user(
-            # INK's own Python, not the job's program (which may not exist: HTCondor holds it)
-            spec.username,
-            [sys.executable, "-m", "ink_spawner.jobscript.private_file", path],
-        )
-        code, _, err = await run_command(
-            argv, stdin=json.dumps(spec.env), timeout=20, what="writing the job's environment"
-        )
-        if code != 0:
-            raise BackendError(f"cannot write the job's environment file: {err.strip()[:200]}")
+        await self.write_private_file(spec.username, path, json.dumps(spec.env), "the job's environment file")
         return path
 
     async def submit(self, spec: JobSpec) -> str:

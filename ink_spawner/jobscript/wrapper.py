@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -112,7 +113,8 @@ def start_server(command: list[str], env: dict, bind_ip: str, attempts: int = 5)
     prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     for attempt in range(attempts):
         port = free_port(bind_ip)
-        env["JUPYTERHUB_SERVICE_URL"] = f"http://{bind_ip}:{port}{prefix}"
+        scheme = "https" if env.get("JUPYTERHUB_SSL_CERTFILE") else "http"  # internal_ssl
+        env["JUPYTERHUB_SERVICE_URL"] = f"{scheme}://{bind_ip}:{port}{prefix}"
         child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
         if wait_own_listener(port, child, timeout=300):
             return child, port
@@ -122,6 +124,16 @@ def start_server(command: list[str], env: dict, bind_ip: str, attempts: int = 5)
             return None
         log(f"the server exited with {code} before listening on port {port} (taken?); attempt {attempt + 2}")
     return None
+
+
+def hub_tls(env=os.environ) -> ssl.SSLContext | None:
+    """With the hub's ``internal_ssl``: trust only the hub's CA and show this server's own
+    certificate (the hub's API asks for one)."""
+    if not env.get("JUPYTERHUB_SSL_CERTFILE"):
+        return None
+    context = ssl.create_default_context(cafile=env["JUPYTERHUB_SSL_CLIENT_CA"])
+    context.load_cert_chain(env["JUPYTERHUB_SSL_CERTFILE"], env["JUPYTERHUB_SSL_KEYFILE"])
+    return context
 
 
 def report(url: str, token: str, host: str, port: int) -> None:
@@ -134,7 +146,7 @@ def report(url: str, token: str, host: str, port: int) -> None:
             headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
+            with urllib.request.urlopen(request, timeout=10, context=hub_tls()):
                 return
         except urllib.error.HTTPError as e:
             if e.code < 500:

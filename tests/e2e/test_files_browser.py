@@ -74,11 +74,12 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     fits_file(uploads / "sample.fits")
     page.set_input_files("#ink-upload", [str(uploads / "sample.root"), str(uploads / "sample.fits")])
     expect(page.locator(".ink-upload[data-name='home/sample.fits']")).to_have_attribute("data-state", "done")
-    ranges = []
+    ranges, xsrf_in_urls = [], []
     page.on(
         "request",
         lambda r: "sample.root" in r.url and r.headers.get("range") and ranges.append(r.headers["range"]),
     )
+    page.on("request", lambda r: "xsrf" in r.url.lower() and xsrf_in_urls.append(r.url))
     page.click("#ink-list tr[data-name='sample.root'] td.name a")
     expect(page.locator("#ink-root-keys li[data-path='maps/deeper/hdeep']")).to_be_visible()
     page.click("#ink-root-keys li[data-path='hpx'] > a")
@@ -89,6 +90,7 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     )
     assert bars > 200  # the histogram's 40 bins make one long path
     assert ranges and all(r.startswith("bytes=") for r in ranges)  # read in pieces, not whole
+    assert not xsrf_in_urls, "the XSRF token travels in a header, never in a URL (logs, history)"
     page.screenshot(path=str(output_dir / "files-preview-root-hist.png"))
     page.click("#ink-root-keys li[data-branch='energy'] > a")
     expect(drawing).to_have_attribute("data-drawn", "events:energy", timeout=30_000)

@@ -31,7 +31,7 @@ c.JupyterHub.load_roles.append({{
     "scopes": ["admin:users", "admin:servers", "tokens", "admin:groups", "read:users", "list:users"],
     "services": ["ink-test"],
 }})
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.api_url = "{proxy_api_scheme}://127.0.0.1:{proxy_api_port}"
 c.JupyterHub.log_level = "DEBUG"
 """
 
@@ -60,7 +60,10 @@ class Hub:
         self.site_file.write_text(yaml.safe_dump(self.site))
         self.config_file.write_text(
             LAYERED_CONFIG.format(
-                repo_config=str(REPO / "jupyterhub_config.py"), proxy_api_port=self.proxy_api_port
+                repo_config=str(REPO / "jupyterhub_config.py"),
+                proxy_api_port=self.proxy_api_port,
+                # with internal_ssl the proxy's API speaks TLS too
+                proxy_api_scheme="https" if self.site["hub"].get("internal_ssl") else "http",
             )
         )
 

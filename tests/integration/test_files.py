@@ -23,6 +23,7 @@ from tests.conftest import USERS, kerberos_site, site_config
 from tests.helpers.hub import Hub, login_session
 from tests.helpers.net import wait_for
 from tests.helpers.samples import fits_bomb, fits_file, root_file
+from tests.helpers.users import ensure_user, remove_user
 from tests.helpers.xrootd import SERVER_USER, XRootD
 
 API = "/services/ink-files/api/v1/"
@@ -423,6 +424,64 @@ def test_share_links(hub, tokens, area, stored):
     assert "/s/[secret]/" in hub.log_text(), "the access log shows share requests, without secrets"
 
 
+def test_share_links_die_with_their_owners_account(hub):
+    """A link whose owner left the hub, or whose Unix account was removed, answers 410 and is
+    deleted."""
+    links = {}
+    for name in ("inkt_dave", "inkt_erin"):
+        ensure_user(name)
+        token = hub.user_token(name)
+        assert (
+            api(hub, "PUT", "files/home/for-all.txt", token, data=b"shared by " + name.encode()).status_code
+            == 201
+        )
+        r = api(hub, "POST", "shares", token, json={"path": "home/for-all.txt", "expires_in": 3600})
+        links[name] = f"{hub.url}{r.json()['url']}files/"
+        assert requests.get(links[name], timeout=10).content == b"shared by " + name.encode()
+    try:
+        assert hub.api("DELETE", "/users/inkt_dave").status_code == 204  # left the hub
+        remove_user("inkt_erin")  # the site removed the account
+        time.sleep(6)  # the service remembers a hub user for 5 s
+        for name, url in links.items():
+            r = requests.get(url, timeout=10)
+            assert r.status_code == 410 and b"shared by" not in r.content, (name, r.status_code)
+            assert "no longer has an account" in r.json()["message"]
+        stored = [
+            json.loads(f.read_text())["owner"]
+            for f in (Path(hub.site["paths"]["state"]) / "shares").glob("*.json")
+        ]
+        assert "inkt_dave" not in stored and "inkt_erin" not in stored
+    finally:
+        remove_user("inkt_dave")
+        remove_user("inkt_erin")
+
+
+def test_new_files_and_folders_get_the_umask_of_the_users_login(hub):
+    """What a login would give: ``umask=0077`` in gina's GECOS field (pam_umask) makes her uploads
+    600 and her folders 700; bob, with Debian's defaults and his own group, gets 664 and 775."""
+    ensure_user("inkt_gina")
+    subprocess.run(["usermod", "-c", "Gina,,,,umask=0077", "inkt_gina"], check=True)
+    try:
+        for name, file_mode, dir_mode in (("inkt_gina", 0o600, 0o700), ("inkt_bob", 0o664, 0o775)):
+            token = hub.user_token(name)
+            assert api(hub, "PUT", "files/home/umask.txt?overwrite=1", token, data=b"x").status_code == 201
+            api(hub, "DELETE", "files/home/umask-dir?recursive=1", token)
+            assert api(hub, "POST", "mkdir/home/umask-dir", token).status_code == 201
+            assert (home(name) / "umask.txt").stat().st_mode & 0o777 == file_mode, name
+            assert (home(name) / "umask-dir").stat().st_mode & 0o777 == dir_mode, name
+    finally:
+        remove_user("inkt_gina")
+
+
+@pytest.mark.parametrize(
+    "path", ["/hub/%c0%ae%c0%ae/", "/services/ink-files/api/v1/list/home/%ff", "/user/inkt_alice/%c0%af"]
+)
+def test_a_path_that_is_not_utf8_gets_a_clear_400(hub, tokens, path):
+    """configurable-http-proxy decodes every path and answered 500 (URIError) before INK saw it."""
+    r = requests.get(hub.url + path, headers={"Authorization": f"token {tokens['inkt_alice']}"}, timeout=10)
+    assert r.status_code == 400 and "not valid percent-encoded UTF-8" in r.json()["message"], r.text[:200]
+
+
 def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
     """Send a request's head (and the start of its body) to a service's own port; its answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -544,7 +603,9 @@ def test_scopes_and_acting_for_others(hub, tokens):
     read_only = r.json()["token"]
     listing = api(hub, "GET", "list/home", read_only)
     assert listing.status_code == 200
-    assert listing.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert listing.headers["Content-Security-Policy"] == "frame-ancestors 'none'"  # never framed
+    page = requests.get(f"{hub.url}/services/ink-files/", timeout=10, allow_redirects=False)
+    assert page.headers["X-Frame-Options"] == "DENY"
     r = api(hub, "PUT", "files/home/ro.txt", read_only, data=b"x")
     assert r.status_code == 403 and "custom:ink:files:write" in r.json()["message"]
     assert not (home("inkt_alice") / "ro.txt").exists()

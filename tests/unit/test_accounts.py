@@ -1,6 +1,7 @@
 """The one rule for system accounts, and every place that acts as a user goes through it."""
 
 import asyncio
+import pwd
 
 import pytest
 
@@ -82,3 +83,27 @@ def test_acting_for_another_user_is_logged_and_never_for_a_system_account(caplog
     with pytest.raises(web.HTTPError) as err:
         acting_user(handler("bob", [], "alice"))
     assert err.value.status_code == 403 and "admin:users" in err.value.log_message
+
+
+@pytest.mark.parametrize(
+    "defs, gecos, own_group, expected",
+    [
+        ("UMASK 022\nUSERGROUPS_ENAB yes\n", "Alice", True, 0o002),  # Debian's default for a private group
+        ("UMASK 022\nUSERGROUPS_ENAB yes\n", "Alice", False, 0o022),
+        ("UMASK 077\nUSERGROUPS_ENAB no\n", "", True, 0o077),
+        ("UMASK 027\n", "Alice,,,,umask=0077", True, 0o077),  # pam_umask's GECOS field wins
+        ("", "", False, 0o022),
+        ("UMASK bogus\n", "umask=9", False, 0o022),
+    ],
+)
+def test_uploads_get_the_umask_of_the_users_login(tmp_path, monkeypatch, defs, gecos, own_group, expected):
+    import grp
+
+    from ink_spawner import accounts
+
+    path = tmp_path / "login.defs"
+    path.write_text(defs)
+    account = pwd.struct_passwd(("alice", "x", 5000, 5000, gecos, "/home/alice", "/bin/bash"))
+    group = grp.struct_group(("alice" if own_group else "physics", "x", 5000, []))
+    monkeypatch.setattr(accounts.grp, "getgrgid", lambda gid: group)
+    assert accounts.login_umask(account, str(path)) == expected

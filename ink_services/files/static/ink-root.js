@@ -1,6 +1,28 @@
 // INK's view of a ROOT file: the key tree (from the server) and JSROOT drawings of objects and
 // of tree branches (tree.Draw("branch")), read over HTTP Range. Shared by the file service's
-// preview and the ROOT browser app. inkRootView(box, keysAnswer, {jsroot: module URL, file: URL})
+// preview and the ROOT browser app. inkRootView(box, keysAnswer, {jsroot: module URL, file: URL,
+// headers: sent with every read (the file service's XSRF token: never in the URL), name})
+// JSROOT reads through this proxy when requests need headers: one Range request per piece
+function rangeReader(jsroot, where) {
+  const ask = (extra, method) => fetch(where.file, {method: method || "GET", credentials: "same-origin",
+                                                   headers: {...where.headers, ...extra}});
+  return new (class extends jsroot.FileProxy {
+    async openFile() {
+      const r = await ask({}, "HEAD");
+      if (!r.ok) throw Error("cannot open " + where.name + ": HTTP " + r.status);
+      this.size = Number(r.headers.get("Content-Length"));
+      return true;
+    }
+    getFileName() { return where.name; }
+    getFileSize() { return this.size; }
+    async readBuffer(pos, len) {
+      const r = await ask({Range: "bytes=" + pos + "-" + (pos + len - 1)});
+      if (r.status !== 206 && r.status !== 200) throw Error("cannot read " + where.name + ": HTTP " + r.status);
+      return new DataView(await r.arrayBuffer());
+    }
+  })();
+}
+
 window.inkRootView = function (box, data, where) {
   let jsroot = null, file = null;
   const tree = document.createElement("ul"); tree.id = "ink-root-keys";
@@ -12,7 +34,7 @@ window.inkRootView = function (box, data, where) {
   box.append(facts, tree, canvas, note);
   async function open() {
     jsroot = jsroot || await import(where.jsroot);
-    file = file || await jsroot.openFile(where.file);
+    file = file || await jsroot.openFile(where.headers ? rangeReader(jsroot, where) : where.file);
     return file;
   }
   async function show(what, action) {
