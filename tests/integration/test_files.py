@@ -482,6 +482,14 @@ def test_a_path_that_is_not_utf8_gets_a_clear_400(hub, tokens, path):
     assert r.status_code == 400 and "not valid percent-encoded UTF-8" in r.json()["message"], r.text[:200]
 
 
+@pytest.mark.parametrize("method", ["DELETE", "GET"])
+def test_a_refused_request_with_a_body_gets_its_answer(hub, tokens, method):
+    """Refused before its body was read (alice may not act for bob), a request still gets its
+    403 through the hub's proxy, not the proxy's 503 for a connection cut mid-body."""
+    r = api(hub, method, "files/home/x.txt?user=inkt_bob", tokens["inkt_alice"], data=b"x" * 2 * 1024 * 1024)
+    assert r.status_code == 403 and "message" in r.json(), (r.status_code, r.text[:200])
+
+
 def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
     """Send a request's head (and the start of its body) to a service's own port; its answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

@@ -206,10 +206,18 @@ def test_a_killed_wrapper_leaves_nothing_behind(make_hub):
     wait_for(lambda: not user_processes("inkt_bob"), 30, what="the server to end with its job")
 
 
-def test_a_set_up_scripts_background_process_ends_with_the_job(make_hub):
+@pytest.mark.parametrize("backend", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def test_a_set_up_scripts_background_process_ends_with_the_job(make_hub, backend, request):
     """The klist experiment's set-up starts a double-forked loop (reparented to init): it ends
-    when the server stops, as everything of the job's session does."""
-    hub = make_hub({"type": "local"})
+    when the server stops, as everything of the job's session does (on Slurm with
+    ``proctrack/pgid``, as production sites track jobs, not ``linuxproc``)."""
+    site_backend = {"type": "local"}
+    if backend == "slurm":
+        site_backend = {
+            "type": "slurm",
+            "options": {"slurm_conf": str(request.getfixturevalue("slurm").conf)},
+        }
+    hub = make_hub(site_backend)
     token = hub.user_token("inkt_bob")
     spawn_and_wait(hub, "inkt_bob", token, {"experiment": "klist"})
     wrapper = job_processes("inkt_bob")[0]
