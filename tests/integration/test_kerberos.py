@@ -74,10 +74,12 @@ def test_login_right_and_wrong_password_keeps_the_ticket(make_hub, kdc, unix_use
 
 
 def test_tickets_stay_fresh_in_jobs_on_local_and_slurm(make_hub, kdc, slurm, unix_users):
+    # renewed when a quarter of the ticket's lifetime is gone: about every 15 s
     hubs = {
-        "inkt_alice": make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc)),
+        "inkt_alice": make_hub({"type": "local"}, lambda s: kerberos_site(s, kdc, renew_fraction=0.25)),
         "inkt_bob": make_hub(
-            {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}}, lambda s: kerberos_site(s, kdc)
+            {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}},
+            lambda s: kerberos_site(s, kdc, renew_fraction=0.25),
         ),
     }
     for name, hub in hubs.items():
@@ -86,15 +88,18 @@ def test_tickets_stay_fresh_in_jobs_on_local_and_slurm(make_hub, kdc, slurm, uni
     tokens = {name: hub.user_token(name) for name, hub in hubs.items()}
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: spawn_and_wait(hubs[n], n, tokens[n], {"experiment": "klist"}), hubs))
-    # three ticket lifetimes (1 minute each) with the jobs running
-    deadline = time.time() + 190
-    while time.time() < deadline:
-        time.sleep(10)
+
+    # until each job has seen its ticket renewed three times (at most 4 minutes)
+    def renewed_three_times(name) -> bool:
+        seen = expiries(Path(f"/home/{name}"))
+        return len(seen) >= 4 and store_state(hubs[name], name).get("renewals", 0) >= 3
+
+    wait_for(
+        lambda: all(renewed_three_times(n) for n in hubs), 240, interval=5, what="three renewals in each job"
+    )
     for name in hubs:
         seen = expiries(Path(f"/home/{name}"))
-        assert len(seen) >= 4, f"{name}: the job's ticket expiry moved only {seen}"
-        assert seen == sorted(seen) and seen[-1] - seen[0] >= 120, seen
-        assert store_state(hubs[name], name)["renewals"] >= 4
+        assert seen == sorted(seen) and seen[-1] - seen[0] >= 30, f"{name}: {seen}"  # 3 x ~15 s
 
 
 def job_ticket(username) -> tuple[str, int]:
