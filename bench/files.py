@@ -138,7 +138,7 @@ def write_big_root(path: Path, size_mib: int) -> None:
 
 def uproot_listing(path: Path) -> int:
     """uproot walking the same keys from the file on disk; the bytes it read."""
-    from ink_services.files.previews import CountingFile, root_keys
+    from ink_core.previews import CountingFile, root_keys
 
     with open(path, "rb") as f:
         counting = CountingFile(lambda offset, n: os.pread(f.fileno(), n, offset), path.stat().st_size)

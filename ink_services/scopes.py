@@ -8,24 +8,11 @@ import logging
 
 from tornado import web
 
+from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT  # noqa: F401
 from ink_spawner.accounts import SystemAccountRefused, check_not_system
 from ink_spawner.jobspec import USERNAME
 
 log = logging.getLogger("ink.api")
-JOBS_SUBMIT = "custom:ink:jobs:submit"
-JOBS_READ = "custom:ink:jobs:read"
-FILES_READ = "custom:ink:files:read"
-FILES_WRITE = "custom:ink:files:write"
-
-CUSTOM_SCOPES = {
-    JOBS_SUBMIT: {"description": "Submit and cancel batch jobs with INK's jobs API."},
-    JOBS_READ: {"description": "List batch jobs and read their state and output."},
-    FILES_READ: {"description": "List, read and preview files with INK's files API."},
-    FILES_WRITE: {
-        "description": "Upload, change and delete files; make share links.",
-        "subscopes": [FILES_READ],
-    },
-}
 
 
 def has_scope(user_model: dict, scope: str) -> bool:

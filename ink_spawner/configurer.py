@@ -14,8 +14,8 @@ import yaml
 from traitlets import TraitError
 from traitlets.utils.importstring import import_item
 
-from ink_services.files.storage import parse_areas
-from ink_services.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
+from ink_core.areas import parse_areas
+from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
 
 from . import origins
 from .accounts import settings_env
@@ -283,7 +283,7 @@ def load_site_config(path=None) -> SiteConfig:
 
 def shell_settings(shell: dict):
     """The web shell's settings, checked (ink check reports a bad login host or ssh option)."""
-    from ink_services.shell.terminals import ShellSettings
+    from ink_core.shell_settings import ShellSettings
 
     known = {"enabled", "port", "mode", "hosts", "keep_sessions", "ssh_options", "max_per_user"}
     unknown = sorted(set(shell) - known)
@@ -327,7 +327,7 @@ def files_settings(files: dict) -> dict:
         "areas": areas,
         "max_upload": int(max_upload),
         "max_concurrent_uploads": concurrent,
-        # each preview's own limits (ink_services/files/previews.py), read by the user's workers
+        # each preview's own limits (ink_core/previews.py), read by the user's workers
         "preview_env": {"INK_PREVIEW_MEMORY_MB": str(preview_memory), "INK_PREVIEW_SECONDS": str(seconds)},
     }
 

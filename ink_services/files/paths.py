@@ -7,11 +7,10 @@ bytes, backslashes-as-escapes and absolute rest paths are errors, not something 
 
 from __future__ import annotations
 
-import re
+from ink_core.areas import ROOT_NAME
 
 MAX_PATH = 4096
 MAX_NAME = 255
-ROOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class PathRefused(ValueError):

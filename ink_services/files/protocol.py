@@ -14,6 +14,8 @@ import os
 import socket
 import struct
 
+from ink_core.errors import Refused
+
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 PARTIAL_PREFIX = ".ink-upload-"  # an unfinished upload, beside its target
@@ -32,12 +34,6 @@ ERRORS = {
     errno.ENAMETOOLONG: (400, "name too long"),
     errno.EROFS: (403, "read-only storage"),
 }
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def send_frame(sock: socket.socket, obj: dict, fd: int | None = None, payload: bytes | None = None) -> None:

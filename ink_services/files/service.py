@@ -45,6 +45,8 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from tornado import httpclient, ioloop, web
 
+import ink_core
+from ink_core.ranges import send_ranges
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
 from ..app import service_app
@@ -56,10 +58,10 @@ from ..ratelimit import RateLimiter, check_rate
 from ..scopes import FILES_READ, FILES_WRITE, acting_user, require_scope
 from . import paths
 from .protocol import PARTIAL_PREFIX
-from .ranges import send_ranges
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
 
+INK_STATIC = Path(ink_core.__file__).with_name("static")  # ink-root.js, shared with the ROOT browser app
 log = logging.getLogger("ink.files")
 CHUNK = 4 * 1024 * 1024
 MAX_REQUEST_BODY = 1024 * 1024  # everything but an upload's body
@@ -786,7 +788,7 @@ def make_app(
             (
                 "static/ink/(.*)",
                 web.StaticFileHandler,
-                {"path": str(Path(__file__).with_name("static"))},
+                {"path": str(INK_STATIC)},
             ),
             (
                 "static/highlight/(.*)",

@@ -23,12 +23,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
+from ink_core.areas import Area, parse_areas  # noqa: F401 - the service and tests name them here
 from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 
-from . import paths
 from .protocol import recv_frame, send_frame
 
 log = logging.getLogger("ink.files")
@@ -47,44 +46,6 @@ class StorageError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class Area:
-    name: str
-    kind: str  # posix | xrootd
-    template: str  # a folder, or a root:// URL; {username} and {home} are filled in
-
-    def location(self, user: pwd.struct_passwd) -> str:
-        return self.template.format(username=user.pw_name, home=user.pw_dir)
-
-
-def parse_areas(areas: dict) -> dict[str, Area]:
-    """The site's ``files.areas``: ``name: /folder/{username}`` (POSIX) or
-    ``name: {type: xrootd, url: root://host//path/{username}}``."""
-    parsed = {}
-    for name, spec in areas.items():
-        if not isinstance(name, str) or not paths.ROOT_NAME.match(name):
-            raise ValueError(f"areas: {name!r} is not an area name (lower-case letters, digits, - and _)")
-        if isinstance(spec, str):
-            kind, template = "posix", spec
-        elif isinstance(spec, dict) and spec.get("type") in ("posix", "xrootd"):
-            kind = spec["type"]
-            template = spec.get("url" if kind == "xrootd" else "path", "")
-        else:
-            raise ValueError(f"areas.{name}: expected a folder or {{type: xrootd, url: root://...}}")
-        if not isinstance(template, str):
-            raise ValueError(f"areas.{name}: expected text")
-        if kind == "posix" and not template.startswith(("/", "{home}")):
-            raise ValueError(f"areas.{name}: expected an absolute folder (may use {{username}} and {{home}})")
-        if kind == "xrootd" and not template.startswith(("root://", "roots://")):
-            raise ValueError(f"areas.{name}: expected a root:// URL")
-        try:
-            template.format(username="u", home="/h")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(f"areas.{name}: only {{username}} and {{home}} may be filled in") from None
-        parsed[name] = Area(name, kind, template)
-    return parsed
 
 
 def worker_env(user: pwd.struct_passwd, extra: dict | None = None) -> dict:

@@ -19,10 +19,10 @@ import socket
 import stat
 import sys
 
+from ink_core import previews
+from ink_core.previews import CountingFile
 from ink_spawner.accounts import login_umask
 
-from . import previews
-from .previews import CountingFile
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}

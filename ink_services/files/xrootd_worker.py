@@ -14,8 +14,9 @@ from urllib.parse import urlparse
 from XRootD import client
 from XRootD.client.flags import AccessMode, DirListFlags, MkDirFlags, OpenFlags, StatInfoFlags
 
-from . import previews
-from .previews import CountingFile
+from ink_core import previews
+from ink_core.previews import CountingFile
+
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 from .worker import list_page
 

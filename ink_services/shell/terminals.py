@@ -17,49 +17,25 @@ import logging
 import os
 import pwd
 import random
-import re
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 from terminado import UniqueTermManager
 from terminado.management import PtyWithClients
 
+from ink_core.shell_settings import HOSTNAME, ShellSettings  # noqa: F401
 from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 
 from ..credentials.store import deliver_ticket
 
 log = logging.getLogger("ink.shell")
-HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
 SESSION_NAME = "ink-web"
 
 
 class ShellRefused(Exception):
     """The shell cannot be opened for this user; the message is for the user."""
-
-
-@dataclass
-class ShellSettings:
-    mode: str = "local"  # local | ssh
-    hosts: list[str] = field(default_factory=list)
-    keep_sessions: bool = False
-    ssh_options: list[str] = field(default_factory=list)
-    credentials_store: str = ""  # the credentials service's ticket folder (ssh mode)
-    max_per_user: int = 8
-
-    def __post_init__(self):
-        if self.mode not in ("local", "ssh"):
-            raise ValueError(f"shell.mode: expected local or ssh, not {self.mode!r}")
-        if self.mode == "ssh" and not self.hosts:
-            raise ValueError("shell.hosts: ssh mode needs at least one login host")
-        for host in self.hosts:
-            if not isinstance(host, str) or not HOSTNAME.match(host):
-                raise ValueError(f"shell.hosts: not a host name: {host!r}")
-        for option in self.ssh_options:
-            if not isinstance(option, str) or not re.match(r"^[A-Za-z]+=[^\s]*$", option):
-                raise ValueError(f"shell.ssh_options: expected Name=value, not {option!r}")
 
 
 def account(username: str) -> pwd.struct_passwd:

@@ -23,14 +23,14 @@ from pathlib import Path
 
 from tornado import ioloop, web
 
-import ink_services.files
-from ink_services.files.previews import CountingFile, root_keys
-from ink_services.files.protocol import Refused
-from ink_services.files.ranges import send_ranges
+import ink_core
+from ink_core.errors import Refused
+from ink_core.previews import CountingFile, root_keys
+from ink_core.ranges import send_ranges
 from ink_spawner.apps import serve_on_unix_socket
 
 PAGE = Path(__file__).with_name("rootbrowser.html")
-INK_STATIC = Path(ink_services.files.__file__).with_name("static")  # the shared ink-root.js
+INK_STATIC = Path(ink_core.__file__).with_name("static")  # the shared ink-root.js
 MAX_FILES = 2000
 MAX_DEPTH = 6
 

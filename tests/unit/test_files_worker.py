@@ -181,7 +181,7 @@ def test_share_links_expire_are_revocable_and_stored_hashed(tmp_path):
 
 
 def test_a_decompression_bomb_costs_a_bounded_child_not_the_worker(tmp_path, monkeypatch):
-    from ink_services.files import previews
+    from ink_core import previews
 
     root = tmp_path / "home"
     root.mkdir()
@@ -199,7 +199,7 @@ def test_a_decompression_bomb_costs_a_bounded_child_not_the_worker(tmp_path, mon
 
 
 def test_a_parser_that_never_ends_is_stopped():
-    from ink_services.files import previews
+    from ink_core import previews
 
     def spin():
         while True:

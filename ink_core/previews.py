@@ -17,7 +17,7 @@ import struct
 import time
 import zlib
 
-from .protocol import Refused
+from .errors import Refused
 
 MAX_KEYS = 5000
 MAX_BRANCHES = 500
