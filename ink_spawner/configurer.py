@@ -73,6 +73,30 @@ SPAWNER_KEYS = (
 )
 
 
+# the keys of the sections checked here (hub: origins.HUB_KEYS; spawner: SPAWNER_KEYS; shell and
+# files: their settings functions; backend.options: the backend's own traitlets)
+SECTION_KEYS = {
+    "authenticator": {"type", "allow_all", "admin_users", "allowed_users", "options"},
+    "backend": {"type", "options"},
+    "credentials": {
+        "enabled",
+        "realm",
+        "krb5_config",
+        "port",
+        "renew_fraction",
+        "interval",
+        "retry_base",
+        "retry_max",
+        "store",
+        "job_url",
+    },
+    "dashboard": {"port", "refresh"},
+    "jobs": {"enabled", "port"},
+    "api": {"rate_per_minute", "burst"},
+    "paths": {"profiles", "templates", "state"},
+}
+
+
 class SiteConfigError(ValueError):
     def __init__(self, path, field_name, expected):
         self.path, self.field, self.expected = str(path), field_name, expected
@@ -183,6 +207,10 @@ def load_site_config(path=None) -> SiteConfig:
     unknown = sorted(set(data) - TOP_LEVEL)
     if unknown:
         raise SiteConfigError(path, unknown[0], f"one of {', '.join(sorted(TOP_LEVEL))}")
+    for name, known in SECTION_KEYS.items():
+        unknown = sorted(set(_section(path, data, name)) - known)
+        if unknown:
+            raise SiteConfigError(path, f"{name}.{unknown[0]}", f"one of {', '.join(sorted(known))}")
     hub = _section(path, data, "hub")
     port = hub.get("port", 8000)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:

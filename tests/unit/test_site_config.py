@@ -200,6 +200,14 @@ def test_ink_check_reports_problems_and_exits_non_zero(tmp_path, capsys):
         ({"backend": {"type": "htcondor", "options": {"identity": "kerberose"}}}, "backend.options.identity"),
         ({"backend": {"type": "htcondor", "options": {"identiti": "owner"}}}, "backend.options.identiti"),
         ({"backend": {"type": "slurm", "options": {"partition": 5}}}, "backend.options.partition"),
+        ({"credentials": {"enabled": True, "renew_fracton": 0.5}}, "credentials.renew_fracton"),
+        ({"authenticator": {"admin_user": ["alice"]}}, "authenticator.admin_user"),
+        ({"dashboard": {"refesh": 5}}, "dashboard.refesh"),
+        ({"jobs": {"enable": False}}, "jobs.enable"),
+        ({"api": {"rate": 5}}, "api.rate"),
+        ({"paths": {"profile": "/x"}}, "paths.profile"),
+        ({"backend": {"type": "local", "option": {}}}, "backend.option"),
+        ({"hub": {"public_ulr": "https://x.org/"}}, "hub.public_ulr"),
     ],
 )
 def test_mistyped_keys_and_values_stop_check_naming_them(tmp_path, section, expected, capsys):
