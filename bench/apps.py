@@ -40,7 +40,7 @@ def start_time(hub: Hub, token: str, app: str) -> float:
     started = time.monotonic()
     r = hub.api("POST", f"/users/{USER}/server", token=token, json={"app": app})
     assert r.status_code in (201, 202), r.text
-    url = f"{hub.url}/user/{USER}/{APPS[app]}"
+    url = hub.user_url(USER) + APPS[app]  # on the user's own origin
     wait_for(lambda: requests.get(url, headers=headers, timeout=10).status_code == 200, 300, interval=0.1)
     elapsed = time.monotonic() - started
     hub.api("DELETE", f"/users/{USER}/server", token=token)
