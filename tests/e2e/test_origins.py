@@ -87,7 +87,7 @@ document.getElementById("go").onclick = async () => {
   await read("hub identity", hub + "hub/api/user", withHub);
   await read("hub token made", hub + "hub/api/users/inkt_alice/tokens",
              {method: "POST", body: JSON.stringify({note: "bob's"}), ...withHub});
-  await read("files listing", hub + "services/ink-files/api/v1/list/home", withFiles);
+  await read("files listing", hub + "services/ink-files/api/v1/list/home/alice-secrets", withFiles);
   await read("files write", hub + "services/ink-files/api/v1/mkdir/home/bob-was-here", {method: "POST", ...withFiles});
   await read("her own server", alice + "api/status");
   await shell("her web shell", hub.replace(/^http/, "ws") + "services/ink-shell/terminal");
@@ -118,14 +118,21 @@ def bobs_page(hub) -> str:
 
 def probe(hub, browser, unix_users, output_dir, label) -> dict:
     """alice, logged in, with her own server running, opens bob's page: what its script read."""
-    alice_home = Path(pwd.getpwnam("inkt_alice").pw_dir)
-    (alice_home / "alice-private-notes.txt").write_text("alice's secret analysis\n")
+    alice = pwd.getpwnam("inkt_alice")
+    alice_home = Path(alice.pw_dir)
+    # in a folder of its own: the probe's answer (its first 300 characters) shows it whatever
+    # else earlier tests left in her home
+    secrets = alice_home / "alice-secrets"
+    secrets.mkdir(exist_ok=True)
+    (secrets / "alice-private-notes.txt").write_text("alice's secret analysis\n")
+    for path in (secrets, secrets / "alice-private-notes.txt"):
+        shutil.chown(path, alice.pw_uid, alice.pw_gid)
     shutil.rmtree(alice_home / "bob-was-here", ignore_errors=True)
     url = bobs_page(hub)
     spawn_and_wait(hub, "inkt_alice", hub.user_token("inkt_alice"))
     page = browser.new_page()
     login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, f"{label}-alice")
-    page.goto(hub.url + "/services/ink-files/")  # she has used INK's pages in this browser
+    page.goto(hub.url + "/services/ink-files/#home/alice-secrets")  # she has used INK's pages
     expect(page.locator("body")).to_contain_text("alice-private-notes.txt", timeout=30_000)
     page.goto(f"{url}?hub={hub.url}/&alice={hub.user_url('inkt_alice')}")
     page.click("#go")  # alice clicks on bob's page (a window it opens needs her click)
