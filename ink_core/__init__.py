@@ -7,3 +7,7 @@ Layers, each importing only those before it (``tests/unit/test_layout.py`` fails
 ``ink_core`` -> ``ink_spawner`` (the hub side: spawner, backends, job wrapper, apps, the site
 configurator) -> ``ink_services`` (the hub-managed services and the ``ink`` command).
 """
+
+from pathlib import Path
+
+STATIC = Path(__file__).with_name("static")  # ink-root.js: the file service's and the ROOT browser's

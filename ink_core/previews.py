@@ -93,15 +93,13 @@ def bounded(work, *args, memory: int | None = None, seconds: int | None = None):
     finally:
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
-    if not chunks:
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
-            raise Refused(
-                422, f"the preview needed more than {seconds} s of CPU: open the file in ROOT or a viewer"
-            )
+    cpu_limit = os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL)
+    if not chunks and cpu_limit:
         raise Refused(
-            422, f"the preview needed more than {memory >> 20} MiB of memory (a decompression bomb?)"
+            422, f"the preview needed more than {seconds} s of CPU: open the file in ROOT or a viewer"
         )
-    result = pickle.loads(b"".join(chunks))
+    # no answer without the CPU limit, or the child's MemoryError: the memory limit
+    result = pickle.loads(b"".join(chunks)) if chunks else ("memory",)
     if result[0] == "ok":
         return result[1]
     if result[0] == "refused":

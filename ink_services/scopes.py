@@ -8,7 +8,6 @@ import logging
 
 from tornado import web
 
-from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT  # noqa: F401
 from ink_spawner.accounts import SystemAccountRefused, check_not_system
 from ink_spawner.jobspec import USERNAME
 

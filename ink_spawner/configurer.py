@@ -73,9 +73,12 @@ SPAWNER_KEYS = (
 )
 
 
-# the keys of the sections checked here (hub: origins.HUB_KEYS; spawner: SPAWNER_KEYS; shell and
-# files: their settings functions; backend.options: the backend's own traitlets)
+# the keys of every section (shell and files: their settings functions, which check the values
+# too; backend.options: the backend's own traitlets)
 SECTION_KEYS = {
+    "hub": origins.HUB_KEYS,
+    "accounts": {"min_uid", "deny"},
+    "spawner": set(SPAWNER_KEYS),
     "authenticator": {"type", "allow_all", "admin_users", "allowed_users", "options"},
     "backend": {"type", "options"},
     "credentials": {
@@ -233,9 +236,6 @@ def load_site_config(path=None) -> SiteConfig:
         raise SiteConfigError(path, "backend.options", "a mapping of the backend's settings")
     check_backend_options(path, backend_type, backend.get("options") or {})
     accounts = _section(path, data, "accounts")
-    unknown = sorted(set(accounts) - {"min_uid", "deny"})
-    if unknown:
-        raise SiteConfigError(path, f"accounts.{unknown[0]}", "one of min_uid, deny")
     if "min_uid" in accounts and (
         isinstance(accounts["min_uid"], bool)
         or not isinstance(accounts["min_uid"], int)
@@ -246,9 +246,6 @@ def load_site_config(path=None) -> SiteConfig:
     if not isinstance(deny, list) or not all(isinstance(n, str) and USERNAME.match(n) for n in deny):
         raise SiteConfigError(path, "accounts.deny", "a list of user names INK never acts as")
     spawner = _section(path, data, "spawner")
-    unknown = sorted(set(spawner) - set(SPAWNER_KEYS))
-    if unknown:
-        raise SiteConfigError(path, f"spawner.{unknown[0]}", f"one of {', '.join(SPAWNER_KEYS)}")
     experiments = _section(path, data, "experiments")
     users = _section(path, data, "users")
     for section, entries in (("experiments", experiments), ("users", users)):
@@ -416,9 +413,9 @@ def proxy_command() -> list[str]:
     """configurable-http-proxy through INK's ``proxy.js`` (a clear 400, not a 500, for a path
     that is not valid percent-encoded UTF-8); the stock proxy if node or the wrapper is missing."""
     local = Path(sys.prefix) / "node_modules" / ".bin" / "configurable-http-proxy"
-    chp = str(local.resolve()) if local.exists() else shutil.which("configurable-http-proxy")
+    chp = str(local) if local.exists() else shutil.which("configurable-http-proxy")
     node = shutil.which("node")
-    if chp and node:
+    if chp and node:  # proxy.js loads the proxy's lib/ beside its real bin/
         return [node, str(Path(__file__).with_name("proxy.js")), os.path.realpath(chp)]
     return [chp or "configurable-http-proxy"]
 

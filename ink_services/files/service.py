@@ -45,8 +45,9 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from tornado import httpclient, ioloop, web
 
-import ink_core
+from ink_core import STATIC
 from ink_core.ranges import send_ranges
+from ink_core.scopes import FILES_READ, FILES_WRITE
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
 from ..app import service_app
@@ -55,13 +56,12 @@ from ..credentials.store import deliver_ticket
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
-from ..scopes import FILES_READ, FILES_WRITE, acting_user, require_scope
+from ..scopes import acting_user, require_scope
 from . import paths
 from .protocol import PARTIAL_PREFIX
 from .shares import ShareError, ShareStore
 from .storage import Storage, StorageError
 
-INK_STATIC = Path(ink_core.__file__).with_name("static")  # ink-root.js, shared with the ROOT browser app
 log = logging.getLogger("ink.files")
 CHUNK = 4 * 1024 * 1024
 MAX_REQUEST_BODY = 1024 * 1024  # everything but an upload's body
@@ -76,7 +76,7 @@ REQUESTS = Counter("ink_files_operations_total", "file operations", ["op", "outc
 UPLOADS = Gauge("ink_files_uploads_in_progress", "uploads being received now")
 
 
-class FilesHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class FilesHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
     def prepare(self):
         if len(self.request.body or b"") > MAX_REQUEST_BODY:
             raise web.HTTPError(413, f"the request is larger than {MAX_REQUEST_BODY // 1024} KB")
@@ -667,7 +667,7 @@ async def hub_user_exists(handler, name: str) -> bool:
     if time.monotonic() - asked < HUB_USERS_SECONDS:
         return exists
     try:
-        await HubApi.hub_get(handler, f"users/{quote(name, safe='')}")
+        await handler.hub_get(f"users/{quote(name, safe='')}")
         exists = True
     except httpclient.HTTPClientError as e:
         if e.code != 404:
@@ -788,7 +788,7 @@ def make_app(
             (
                 "static/ink/(.*)",
                 web.StaticFileHandler,
-                {"path": str(INK_STATIC)},
+                {"path": str(STATIC)},
             ),
             (
                 "static/highlight/(.*)",

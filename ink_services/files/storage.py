@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ink_core.areas import Area, parse_areas  # noqa: F401 - the service and tests name them here
+from ink_core.areas import parse_areas
 from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 
@@ -136,13 +136,11 @@ class FdReader:
     """A POSIX file opened by the user's worker: reads straight from the descriptor (on the
     user's own threads: a slow disk of his delays only him)."""
 
-    def __init__(self, info: dict, fd: int, run=None):
+    def __init__(self, info: dict, fd: int, run):
         self.size, self.mtime, self.fd = info["size"], info["mtime"], fd
-        self.run = run
+        self.run = run  # the user's lane (Storage.run for him)
 
     async def read(self, offset: int, n: int) -> bytes:
-        if self.run is None:
-            return await asyncio.to_thread(os.pread, self.fd, n, offset)
         return await self.run(os.pread, self.fd, n, offset)
 
     def close(self):

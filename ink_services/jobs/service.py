@@ -31,6 +31,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter
 from tornado import httpclient, web
 
+from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import (
     RECORD_BYTES,
@@ -50,7 +51,7 @@ from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
-from ..scopes import JOBS_READ, JOBS_SUBMIT, acting_user, require_scope
+from ..scopes import acting_user, require_scope
 from .records import JobRecord, JobStore, new_job_id
 
 log = logging.getLogger("ink.jobs")

@@ -26,11 +26,13 @@ from terminado import TermSocket
 from terminado.management import MaxTerminalsReached
 from tornado import web
 
+from ink_core.shell_settings import ShellSettings
+
 from ..app import SMALL_BODIES, service_app
 from ..auth import JsonErrors, TokenRequestsSkipXsrf
 from ..process import serve_forever
 from .prefs import PrefsError, PrefsStore
-from .terminals import ShellRefused, ShellSettings, UserTermManager
+from .terminals import ShellRefused, UserTermManager
 
 log = logging.getLogger("ink.shell")
 SESSIONS = Counter("ink_shell_sessions_total", "web shell sessions opened", ["outcome"])

@@ -24,7 +24,7 @@ import psutil
 from terminado import UniqueTermManager
 from terminado.management import PtyWithClients
 
-from ink_core.shell_settings import HOSTNAME, ShellSettings  # noqa: F401
+from ink_core.shell_settings import ShellSettings
 from ink_spawner.accounts import SystemAccountRefused, user_account
 from ink_spawner.jobspec import USERNAME
 

@@ -23,14 +23,13 @@ from pathlib import Path
 
 from tornado import ioloop, web
 
-import ink_core
+from ink_core import STATIC
 from ink_core.errors import Refused
 from ink_core.previews import CountingFile, root_keys
 from ink_core.ranges import send_ranges
 from ink_spawner.apps import serve_on_unix_socket
 
 PAGE = Path(__file__).with_name("rootbrowser.html")
-INK_STATIC = Path(ink_core.__file__).with_name("static")  # the shared ink-root.js
 MAX_FILES = 2000
 MAX_DEPTH = 6
 
@@ -133,7 +132,7 @@ def make_app(root: Path) -> web.Application:
             (r"/api/keys/(.+)", KeysHandler),
             (r"/file/(.+)", FileHandler),
             (r"/jsroot/(.*)", web.StaticFileHandler, {"path": jsroot}),
-            (r"/ink/(.*)", web.StaticFileHandler, {"path": str(INK_STATIC)}),
+            (r"/ink/(.*)", web.StaticFileHandler, {"path": str(STATIC)}),
         ],
         root=root.resolve(),
     )

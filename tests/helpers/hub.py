@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import psutil
 import requests
 import yaml
 
-from ink_spawner.origins import subdomain_hook
+from ink_spawner import origins
 
 from .net import Gone, free_port, wait_for
 
@@ -52,7 +51,6 @@ class Hub:
         self.proc = None
         # the hub's public URL: users' servers get their own *.localhost origins
         self.url = f"http://localhost:{self.port}"
-        self.per_user_origins = site["hub"].get("per_user_origins", True)
         workdir.mkdir(parents=True, exist_ok=True)
         self.proxy_api_port = free_port()
 
@@ -117,13 +115,11 @@ class Hub:
         for name in asked:
             self.wait_stopped(name, self.token, timeout=timeout)
 
-    def user_url(self, name: str, server: str = "") -> str:
+    def user_url(self, name: str) -> str:
         """Where the hub serves ``name``'s server: ``http://<name>.localhost:PORT/user/<name>/``
         (JupyterHub's IDNA rule for the host), or under the hub's own origin without per-user
         origins."""
-        host = subdomain_hook(name, "localhost", "user") if self.per_user_origins else "localhost"
-        path = f"/user/{quote(name, safe='')}/" + (f"{quote(server, safe='')}/" if server else "")
-        return f"http://{host}:{self.port}{path}"
+        return origins.user_url(self.site["hub"], name)
 
     def api(self, method, path, token=None, **kwargs):
         headers = {"Authorization": f"token {token or self.token}"}

@@ -7,11 +7,12 @@ import os
 import pytest
 
 from ink_core.ranges import parse_ranges
+from ink_core.scopes import JOBS_SUBMIT
 from ink_services import client
 from ink_services.jobs.records import JobRecord, JobStore, new_job_id
 from ink_services.jobs.service import SpecError, check_request
 from ink_services.ratelimit import RateLimiter
-from ink_services.scopes import JOBS_SUBMIT, has_scope
+from ink_services.scopes import has_scope
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ import pwd
 
 import pytest
 
+from ink_core.shell_settings import ShellSettings
 from ink_services.shell import terminals
 from ink_services.shell.prefs import DEFAULTS, PrefsError, PrefsStore, validate
-from ink_services.shell.terminals import ShellRefused, ShellSettings
+from ink_services.shell.terminals import ShellRefused
 from ink_spawner.configurer import SiteConfigError, load_site_config
 
 
