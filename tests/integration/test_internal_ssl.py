@@ -6,6 +6,7 @@ import pwd
 import socket
 import ssl
 import stat
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -74,6 +75,10 @@ def test_jobs_speak_tls_with_the_hubs_certificates(make_hub, unix_users, request
         assert stat.S_IMODE(file.stat().st_mode) == 0o600 and file.stat().st_uid == alice.pw_uid, file
     key = [f for f in files if f.read_text().startswith("-----BEGIN") and "PRIVATE KEY" in f.read_text()]
     assert len(key) == 1
+    # another user of the node cannot read alice's key (nor list her certificates' folder)
+    for argv in (["cat", str(key[0])], ["ls", str(folder)]):
+        theft = subprocess.run(["runuser", "-u", "inkt_bob", "--", *argv], capture_output=True, text=True)
+        assert theft.returncode != 0 and "PRIVATE" not in theft.stdout, argv
     # the hub keeps no copy of the user's key
     state = Path(hub.site["paths"]["state"]) / "internal-ssl"
     assert not [p for p in state.rglob("*") if p.is_file() and p.read_bytes() == key[0].read_bytes()]
