@@ -343,6 +343,15 @@ class FileHandler(FilesHandler):
 
     upload = None
     refusal = None
+    refused_before_body = False
+
+    def finish(self, chunk=None):
+        if self.refused_before_body:
+            # Tornado closes the connection after answering a request whose body it has not read,
+            # without saying so. Say it: the hub's proxy keeps upstream connections alive and
+            # would send the next request down the closing socket, answering it 503.
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     @web.authenticated
     async def get(self, user_path):
@@ -370,6 +379,11 @@ class FileHandler(FilesHandler):
         self.set_status(204)
 
     async def prepare(self):
+        self.refused_before_body = True  # until prepare() lets the body be read
+        await self.check_before_body()
+        self.refused_before_body = False
+
+    async def check_before_body(self):
         if self.request.method != "PUT":  # a body, if any, is read and dropped
             self.check_access()
             return

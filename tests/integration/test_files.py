@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -636,3 +637,22 @@ def test_scopes_and_acting_for_others(hub, tokens):
         assert r.status_code == 403, r.text
     assert not Path("/root/x.txt").exists()
     assert "refused to serve" in hub.log_text() or "refused to" in hub.log_text()
+
+
+def test_a_refusal_before_the_body_does_not_poison_the_proxys_connection(hub, tokens):
+    """A request refused before its body is read (here: anonymous) ends its connection to the
+    service. The proxy keeps upstream connections alive, so unless the answer says `Connection:
+    close` the proxy may send the next request down the dying socket and answer it 503."""
+    alice = tokens["inkt_alice"]
+    api(hub, "PUT", "files/home/poison.txt?overwrite=1", alice, data=b"ok")
+    url = f"{hub.url}{API}files/home/poison.txt"
+
+    def pair(_):
+        refused = requests.get(url, timeout=30)
+        good = requests.get(url, headers={"Authorization": f"token {alice}"}, timeout=30)
+        return refused.status_code, good.status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(pair, range(80)))
+    assert {refused for refused, _ in answers} == {403}, answers
+    assert {good for _, good in answers} == {200}, [a for a in answers if a[1] != 200][:5]
