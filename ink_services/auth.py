@@ -79,22 +79,42 @@ def refuse_anonymous(handler) -> None:
 class HubApi:
     """The hub's REST API, called with the service's own token (its role's scopes)."""
 
+    def _hub_tls(self) -> dict:
+        """The hub's internal_ssl: its CA, and the service's own certificate."""
+        auth = self.hub_auth
+        if not auth.certfile:
+            return {}
+        return {"client_cert": auth.certfile, "client_key": auth.keyfile, "ca_certs": auth.client_ca or None}
+
     async def hub_get(self, path: str):
         auth = self.hub_auth
-        tls = {}  # the hub's internal_ssl: its CA, and the service's own certificate
-        if auth.certfile:
-            tls = {
-                "client_cert": auth.certfile,
-                "client_key": auth.keyfile,
-                "ca_certs": auth.client_ca or None,
-            }
         response = await httpclient.AsyncHTTPClient().fetch(
             url_path_join(auth.api_url, path),
             headers={"Authorization": f"token {auth.api_token}"},
             request_timeout=10,
-            **tls,
+            **self._hub_tls(),
         )
         return json.loads(response.body)
+
+    async def hub_post(self, path: str, body: dict, token: str) -> tuple[int, dict]:
+        """POST to the hub's API with ``token`` (a caller's own, so the hub judges the caller):
+        the hub's status and JSON answer, errors included, for the service to pass on."""
+        response = await httpclient.AsyncHTTPClient().fetch(
+            url_path_join(self.hub_auth.api_url, path),
+            method="POST",
+            body=json.dumps(body),
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            request_timeout=60,
+            raise_error=False,
+            **self._hub_tls(),
+        )
+        if response.code == 599:
+            raise web.HTTPError(502, "the hub did not answer")
+        try:
+            answer = json.loads(response.body or b"{}")
+        except ValueError:
+            answer = {"status": response.code, "message": "the hub's answer was not JSON"}
+        return response.code, answer
 
 
 def job_server_of(handler) -> str | None:

@@ -21,12 +21,14 @@ from . import origins
 from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
-from .hubapi import ROUTE, JobReadyHandler
+from .culling import timeouts_env
+from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
-from .units import parse_memory_mb
+from .units import parse_duration_s, parse_memory_mb
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 AUTHENTICATORS = {
     # type in the YAML -> (JupyterHub entry point name, traitlets class section)
     "pam": ("pam", "PAMAuthenticator"),
@@ -41,6 +43,7 @@ FILES_SERVICE = "ink-files"
 JOBS_SERVICE = "ink-jobs"
 TOP_LEVEL = {
     "accounts",
+    "sessions",
     "jobs",
     "api",
     "files",
@@ -97,7 +100,17 @@ SECTION_KEYS = {
     "jobs": {"enabled", "port"},
     "api": {"rate_per_minute", "burst"},
     "paths": {"profiles", "templates", "state"},
+    "sessions": {
+        "idle_timeout",
+        "idle_timeout_per_app",
+        "idle_check_interval",
+        "activity_interval",
+        "named_servers",
+    },
 }
+# sessions: a duration each, and what it is when the site says nothing (0: no culling)
+SESSION_DEFAULTS = {"idle_timeout": 0, "idle_check_interval": 60, "activity_interval": 300}
+IDLE_CULLER_SERVICE = "ink-idle-culler"
 
 
 class SiteConfigError(ValueError):
@@ -277,6 +290,25 @@ def load_site_config(path=None) -> SiteConfig:
         files_settings(files)
     except (TypeError, ValueError) as e:
         raise SiteConfigError(path, "files", str(e)) from None
+    sessions = _section(path, data, "sessions")
+    for key in SESSION_DEFAULTS:
+        try:
+            parse_duration_s(sessions.get(key, 0))
+        except ValueError:
+            raise SiteConfigError(path, f"sessions.{key}", "a duration such as 90m or 2h") from None
+    per_app = sessions.get("idle_timeout_per_app") or {}
+    if not isinstance(per_app, dict):
+        raise SiteConfigError(path, "sessions.idle_timeout_per_app", "a mapping of app name to duration")
+    for app, value in per_app.items():
+        try:
+            parse_duration_s(value)
+        except ValueError:
+            raise SiteConfigError(
+                path, f"sessions.idle_timeout_per_app.{app}", "a duration such as 4h"
+            ) from None
+    named = sessions.get("named_servers", 0)
+    if isinstance(named, bool) or not isinstance(named, int) or named < 0:
+        raise SiteConfigError(path, "sessions.named_servers", "a whole number >= 0 (0: one server per user)")
     paths = _section(path, data, "paths")
     base = path.parent
 
@@ -449,7 +481,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
         c.JupyterHub.internal_certs_location = str(site.state_dir / "internal-ssl")
     # a hub restart (upgrade, crash) must not kill physicists' running jobs
     c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.extra_handlers = [(ROUTE, JobReadyHandler)]
+    c.JupyterHub.extra_handlers = [(ROUTE, JobReadyHandler), *((r, ExtendHandler) for r in EXTEND_ROUTES)]
     c.JupyterHub.load_groups = site.groups()
 
     kind = site.auth_type
@@ -484,6 +516,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     apply_shell(c, site)
     apply_files(c, site)
     apply_jobs(c, site)
+    apply_sessions(c, site)
 
     spawner = site.spawner
     c.JupyterHub.spawner_class = "ink_spawner.spawner.InkSpawner"
@@ -504,6 +537,55 @@ def apply_site_config(c, path=None) -> SiteConfig:
         # kerberos identity: the caches the credentials service keeps fresh
         c.HTCondorBackend.credential_cache = os.path.join(credentials_store(site), "{username}.ccache")
     return site
+
+
+def session_settings(site: SiteConfig) -> dict:
+    """The sessions section in seconds, defaults filled in."""
+    sessions = site.raw.get("sessions") or {}
+    return {key: parse_duration_s(sessions.get(key, default)) for key, default in SESSION_DEFAULTS.items()}
+
+
+def apply_sessions(c, site: SiteConfig) -> None:
+    """Activity and idle culling: every app's traffic goes through the hub's proxy, whose
+    per-route activity the hub reads every ``activity_interval``; jupyterhub-idle-culler (a
+    hub-managed service) stops servers idle for longer than ``idle_timeout``."""
+    named = int((site.raw.get("sessions") or {}).get("named_servers", 0))
+    if named:  # sessions besides the default one, e.g. a JupyterLab and a desktop at once
+        c.JupyterHub.allow_named_servers = True
+        c.JupyterHub.named_server_limit_per_user = named
+    settings = session_settings(site)
+    activity = max(1, settings["activity_interval"])
+    c.JupyterHub.last_activity_interval = activity
+    # the single-user server's own report (kernels, terminals) at the same pace
+    c.Spawner.environment.update({"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity)})
+    per_app = {
+        app: parse_duration_s(value)
+        for app, value in ((site.raw.get("sessions") or {}).get("idle_timeout_per_app") or {}).items()
+    }
+    if not settings["idle_timeout"] and not any(per_app.values()):
+        return
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterhub_idle_culler",
+        f"--config={HERE / 'idle_culler_config.py'}",
+        # the culler's own limit is the shortest: INK's arbiter decides per app
+        f"--timeout={min(t for t in (settings['idle_timeout'], *per_app.values()) if t)}",
+        f"--cull-every={max(1, settings['idle_check_interval'])}",
+    ]
+    if site.hub.get("internal_ssl"):
+        command += ["--ssl-enabled=true", f"--internal-certs-location={site.state_dir / 'internal-ssl'}"]
+    environment = {**_passthrough_env(), **timeouts_env(settings["idle_timeout"], per_app)}
+    c.JupyterHub.services.append(
+        {"name": IDLE_CULLER_SERVICE, "command": command, "environment": environment, "display": False}
+    )
+    c.JupyterHub.load_roles.append(
+        {
+            "name": IDLE_CULLER_SERVICE,
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": [IDLE_CULLER_SERVICE],
+        }
+    )
 
 
 def credentials_store(site: SiteConfig) -> str:
@@ -558,8 +640,9 @@ def apply_dashboard(c, site: SiteConfig) -> None:
         command,
         environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
         # an admin's page session may read every user's servers (the admin view); others'
-        # sessions get only their own (the hub filters the scope by what the user holds)
-        oauth_client_allowed_scopes=["read:servers"],
+        # sessions get only their own (the hub filters the scope by what the user holds);
+        # "servers" (the caller's own) lets the page's Extend button ask the hub as the caller
+        oauth_client_allowed_scopes=["read:servers", "servers"],
     )
     # it reads users' servers and the job id INK keeps in the server state
     c.JupyterHub.load_roles.append(

@@ -1,8 +1,14 @@
-"""The one hub API endpoint a job calls: "my server listens at host:port".
+"""INK's endpoints in the hub's API.
 
-It accepts exactly two fields, only with the token the hub gave that very server, and only
-while that server is starting. Nothing else about a spawner can be set from a job (unlike
-batchspawner's stock handler, which INK never registers).
+``POST /hub/api/ink/job-ready``: the one endpoint a job calls, "my server listens at
+host:port". It accepts exactly two fields, only with the token the hub gave that very server,
+and only while that server is starting. Nothing else about a spawner can be set from a job
+(unlike batchspawner's stock handler, which INK never registers).
+
+``POST /hub/api/ink/users/NAME/extend`` (the default server) and
+``POST /hub/api/ink/users/NAME/servers/SERVER/extend`` with ``{"by": "2h"}``: lengthen a
+running session's time limit, up to the user's max_walltime counted from its start; needs the
+``servers`` scope on that server (as starting and stopping it do).
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ import json
 import re
 
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import needs_scope
 from tornado import web
+
+from .units import parse_duration_s
 
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 ROUTE = r"/api/ink/job-ready"
+EXTEND_ROUTES = [r"/api/ink/users/([^/]+)/extend", r"/api/ink/users/([^/]+)/servers/([^/]+)/extend"]
 
 
 def validate_report(body) -> tuple[str, int]:
@@ -63,3 +73,31 @@ class JobReadyHandler(APIHandler):
             raise web.HTTPError(409, "this server is not waiting for its job's address")
         self.set_status(200)
         self.finish({"status": "ok"})
+
+
+class ExtendHandler(APIHandler):
+    @needs_scope("servers")
+    async def post(self, user_name, server_name=""):
+        user = self.find_user(user_name)
+        if user is None or (server_name and server_name not in user.spawners):
+            raise web.HTTPError(404, "no such server")
+        spawner = user.spawners.get(server_name)
+        if spawner is None:  # a default server that never started
+            raise web.HTTPError(409, "only a running server can be extended")
+        if not hasattr(spawner, "extend"):
+            raise web.HTTPError(400, "this server is not started by INK")
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or set(body) != {"by"} or not isinstance(body["by"], str | int):
+            raise web.HTTPError(400, 'expected a JSON object {"by": "2h"}')
+        try:
+            seconds = parse_duration_s(body["by"])
+        except ValueError as e:
+            raise web.HTTPError(400, f"by: {e}") from None
+        if seconds <= 0:
+            raise web.HTTPError(400, "by: expected a positive duration")
+        if not spawner.active or spawner.pending or not spawner.ready:
+            raise web.HTTPError(409, "only a running server can be extended")
+        self.finish(await spawner.extend(seconds))

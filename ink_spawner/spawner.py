@@ -107,6 +107,7 @@ class InkSpawner(Spawner):
     job_log = Unicode("")
     job_host = Unicode("")  # where the job reported from
     job_node = Unicode("")  # the scheduler's name for the node (the dashboard shows it)
+    job_walltime = Integer(0)  # the job's time limit in seconds from its start (Extend raises it)
     # False from submit until the job reported: a job found in that phase after a hub
     # restart is an interrupted start, cancelled rather than left queued forever
     job_reported_ok = Bool(False)
@@ -308,6 +309,7 @@ class InkSpawner(Spawner):
             status = 400 if isinstance(e, InvalidSubmission) else 500
             raise web.HTTPError(status, html.escape(str(e))) from None
         self.job_log = spec.log_path
+        self.job_walltime = spec.walltime_s
         self.job_reported_ok = False
         self._save_state()
         self.log.info("%s: job %s submitted (%s)", self._log_name, self.job_id, spec.public())
@@ -354,7 +356,7 @@ class InkSpawner(Spawner):
         while True:
             status = await backend.status(self.job_id)
             if status.state == JobState.PENDING:
-                self._event(30, f"queued ({status.reason})" if status.reason else "queued")
+                self._event(30, await self._queued_message(status.reason))
             elif status.state == JobState.RUNNING:
                 self.job_node = status.host
                 where = f"running on node {status.host}" if status.host else "running"
@@ -373,6 +375,47 @@ class InkSpawner(Spawner):
                 return await asyncio.wait_for(asyncio.shield(self._report), self.status_interval)
             except TimeoutError:
                 continue
+
+    async def _queued_message(self, reason: str) -> str:
+        """Why the job waits, in the scheduler's words made plain (one shared scheduler query
+        per refresh for all waiting sessions); the bare reason when the scheduler says no more."""
+        try:
+            waiting = (await self.backend_impl.waiting([self.job_id])).get(self.job_id)
+        except BackendError as e:
+            self.log.debug("%s: no queue explanation: %s", self._log_name, e)
+            waiting = None
+        if waiting is not None:
+            return f"queued: {waiting.text(time.time())}"
+        return f"queued ({reason})" if reason else "queued"
+
+    def walltime_limit(self) -> int:
+        """The longest time limit this user's session may have (seconds from its start)."""
+        return min(self.allowance.max_walltime_s, self.profiles.ceiling.walltime_s)
+
+    async def extend(self, seconds: int) -> dict:
+        """Lengthen the running job's time limit by ``seconds``, up to ``walltime_limit()``."""
+        current = self.job_walltime or self.validate(self.user_options or {}).walltime_s
+        limit = self.walltime_limit()
+        wanted = current + seconds
+        if wanted > limit:
+            room = max(0, limit - current)
+            raise web.HTTPError(
+                400,
+                f"you may run a session for at most {format_duration_human(limit)} from its start; "
+                f"this one has {format_duration_human(current)}"
+                + (f", so it can be extended by {format_duration_human(room)} at most" if room else ""),
+            )
+        try:
+            self.job_id = await self.backend_impl.set_walltime(self.job_id, wanted)
+        except BackendError as e:
+            raise web.HTTPError(502, html.escape(str(e))) from None
+        self.job_walltime = wanted
+        self.user_options = {**(self.user_options or {}), "walltime": format_duration_human(wanted)}
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self.user_options
+        self._save_state()
+        self.log.info("%s: job %s extended to %s", self._log_name, self.job_id, format_duration_human(wanted))
+        return {"walltime": format_duration_human(wanted), "walltime_s": wanted, "max_walltime_s": limit}
 
     async def _cancel_quietly(self):
         if self.job_id:
@@ -418,6 +461,7 @@ class InkSpawner(Spawner):
             state["job_reported"] = self.job_reported_ok
             state["job_host"] = self.job_host
             state["job_node"] = self.job_node
+            state["job_walltime"] = self.job_walltime
         return state
 
     def load_state(self, state):
@@ -427,6 +471,7 @@ class InkSpawner(Spawner):
         self.job_reported_ok = state.get("job_reported", True)
         self.job_host = state.get("job_host", "")
         self.job_node = state.get("job_node", "")
+        self.job_walltime = state.get("job_walltime", 0)
 
     def clear_state(self):
         super().clear_state()
@@ -434,3 +479,4 @@ class InkSpawner(Spawner):
         self.job_log = ""
         self.job_host = ""
         self.job_node = ""
+        self.job_walltime = 0

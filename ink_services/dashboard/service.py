@@ -1,9 +1,12 @@
 """The dashboard service (hub-managed, HubOAuth).
 
   GET ./             the dashboard widget (the hub's home page embeds it)
-  GET api/summary    JSON: the caller's servers (state, node, app, image, start, walltime left),
-                     running interactive jobs per app (site-wide), cluster running/queued;
-                     for hub admins also every user's active servers ("all_servers")
+  GET api/summary    JSON: the caller's servers (state, node, app, image, start, walltime left,
+                     and while queued why, from the scheduler), running interactive jobs per
+                     app (site-wide), cluster running/queued; for hub admins also every user's
+                     active servers ("all_servers")
+  POST api/extend    {"server": NAME, "by": "2h"}: lengthen one of the caller's running
+                     sessions (the hub's /hub/api/ink/.../extend, with the caller's own token)
   GET api/samples    the caller's live resource samples (an admin may add ?user=NAME)
   POST api/samples   a job's agent reports a sample (with its server's own token)
   GET metrics        Prometheus, for tokens with read:metrics
@@ -165,8 +168,8 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
         started_ts = (
             datetime.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() if started else None
         )
-        try:
-            walltime = parse_duration_s(options.get("walltime", 0))
+        try:  # the job's limit now (Extend raises it), else the one it was started with
+            walltime = int(state.get("job_walltime") or 0) or parse_duration_s(options.get("walltime", 0))
         except ValueError:
             walltime = 0
         rows.append(
@@ -185,6 +188,20 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
                 "walltime_left_s": int(started_ts + walltime - now) if started_ts and walltime else None,
             }
         )
+    return rows
+
+
+async def explain_waiting(cache: QueueCache, rows: list[dict], now: float) -> list[dict]:
+    """Each queued server's reason from the scheduler (one shared query, whatever the rows)."""
+    queued = [row["job_id"] for row in rows if row["state"] == "spawn" and row["job_id"]]
+    waiting = {}
+    if queued:
+        try:
+            waiting = await asyncio.wait_for(cache.backend.waiting(queued), cache.timeout)
+        except Exception as e:  # the figures stay; the explanation is missing this time
+            log.warning("no queue explanation: %s", e)
+    for row in rows:
+        row["waiting"] = waiting[row["job_id"]].text(now) if row["job_id"] in waiting else ""
     return rows
 
 
@@ -216,7 +233,7 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         answer = {
             "user": me,
             "admin": self.is_admin,
-            "servers": server_rows(await self.user_model(me), now),
+            "servers": await explain_waiting(cache, server_rows(await self.user_model(me), now), now),
             "cluster": cache.summary(),
         }
         if self.is_admin:
@@ -275,6 +292,29 @@ class SummaryHandler(BaseHandler):
         self.finish(answer)
 
 
+class ExtendHandler(BaseHandler):
+    """The dashboard's Extend button: the hub decides (scope, max_walltime) with the caller's
+    own token, which this service's OAuth client holds for the caller's page session."""
+
+    @web.authenticated
+    async def post(self):
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("server", ""), str):
+            raise web.HTTPError(400, 'expected a JSON object {"server": NAME, "by": "2h"}')
+        server = body.get("server", "")
+        me = quote(self.current_user["name"], safe="")
+        path = (
+            f"ink/users/{me}/servers/{quote(server, safe='')}/extend" if server else f"ink/users/{me}/extend"
+        )
+        token = self.hub_auth.get_token(self)
+        code, answer = await self.hub_post(path, {"by": body.get("by")}, token)
+        self.set_status(code)
+        self.finish(answer)
+
+
 def uplot_dir() -> str:
     """uPlot (npm), installed by scripts/install into the prefix."""
     return os.path.join(sys.prefix, "node_modules", "uplot", "dist")
@@ -287,6 +327,7 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
             ("", WidgetHandler),
             ("api/summary", SummaryHandler),
             ("api/samples", SamplesHandler),
+            ("api/extend", ExtendHandler),
             ("static/uplot/(.*)", web.StaticFileHandler, {"path": uplot_dir()}),
         ],
         framed_by_hub=True,  # a panel of the hub's home page

@@ -7,6 +7,8 @@ import enum
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from traitlets import Unicode
@@ -38,6 +40,57 @@ class JobStatus:
     @property
     def active(self) -> bool:
         return self.state in (JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN)
+
+
+@dataclass
+class Waiting:
+    """Why a queued job has not started yet, from the scheduler itself."""
+
+    reason: str = ""  # the scheduler's own words: "Resources", "Priority", a ClassAd clause
+    sentence: str = ""  # the same in plain words
+    expected_start: float | None = None  # epoch seconds, when the scheduler has an estimate
+    position: int | None = None  # 1: the next to start among the jobs waiting where it waits
+    waiting: int | None = None  # how many jobs wait there
+    where: str = ""  # "partition ink", "the pool"
+
+    def text(self, now: float) -> str:
+        """One paragraph a user reads on the spawn page and the dashboard."""
+        parts = [self.sentence or self.reason or "waiting for the scheduler"]
+        if self.expected_start is not None:
+            when = time.strftime("%H:%M", time.localtime(self.expected_start))
+            minutes = max(0, round((self.expected_start - now) / 60))
+            parts.append(f"expected to start around {when} (in {format_minutes(minutes)})")
+        if self.position is not None and self.waiting:
+            where = f" in {self.where}" if self.where else ""
+            parts.append(f"number {self.position} of {self.waiting} waiting jobs{where}")
+        return "; ".join(parts)
+
+
+def format_minutes(minutes: int) -> str:
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class Snapshot:
+    """One answer of the scheduler shared by every caller for ``seconds``: a hundred waiting
+    sessions refreshing their explanation cost one query, not a hundred."""
+
+    def __init__(self, fetch: Callable[[], Awaitable], seconds: float):
+        self.fetch = fetch
+        self.seconds = seconds
+        self._value = None
+        self._taken = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self):
+        async with self._lock:  # callers arriving during a fetch wait for its answer
+            if time.monotonic() - self._taken >= self.seconds:
+                self._value = await self.fetch()
+                self._taken = time.monotonic()
+            return self._value
 
 
 @dataclass
@@ -85,6 +138,16 @@ class Backend(LoggingConfigurable):
 
     async def queue_stats(self) -> QueueStats:
         raise NotImplementedError
+
+    async def waiting(self, job_ids: Iterable[str]) -> dict[str, Waiting]:
+        """Why each of these queued jobs waits (jobs the scheduler does not explain are left
+        out). One scheduler query per refresh, whatever the number of jobs asked about."""
+        return {}
+
+    async def set_walltime(self, job_id: str, seconds: int) -> str:
+        """Change a job's time limit to ``seconds`` from its start; the job's id afterwards
+        (a backend that encodes the limit in its ids gives a new one)."""
+        raise BackendError(f"the {self.name} backend cannot change a running job's time limit")
 
     async def prepare_log_dir(self, username: str, path: str) -> None:
         """Create the folder of a job's log as the user (the scheduler will not create it)."""

@@ -15,13 +15,23 @@ import pwd
 import re
 import threading
 import time
+from collections.abc import Iterable
 
 from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
 from ..units import format_duration_human
-from .base import Backend, BackendError, InvalidSubmission, JobState, JobStatus, QueueStats
+from .base import (
+    Backend,
+    BackendError,
+    InvalidSubmission,
+    JobState,
+    JobStatus,
+    QueueStats,
+    Snapshot,
+    Waiting,
+)
 
 JOB_ID = re.compile(r"^\d+$")
 PROJECTION = [
@@ -41,7 +51,10 @@ PROJECTION = [
     "InkApp",
     "InkWalltime",
 ]
-WALLTIME_REMOVE = "(JobStatus == 2) && (time() - EnteredCurrentStatus > {seconds})"
+# reads the job's own InkWalltime, which "Extend" edits (PROTECTED_JOB_ATTRS keeps owners off it)
+WALLTIME_REMOVE = "(JobStatus == 2) && (time() - EnteredCurrentStatus > InkWalltime)"
+# the attributes only INK (a queue super user) may change: else an owner extends his own walltime
+WALLTIME_ATTRS = ("InkWalltime", "PeriodicRemove")
 # serialises process-wide settings (KRB5CCNAME) around a bindings call
 _IDENTITY_LOCK = threading.Lock()
 
@@ -178,7 +191,7 @@ def submit_description(
     if walltime_attribute:
         description[f"My.{walltime_attribute}"] = str(spec.walltime_s)
     else:
-        description["periodic_remove"] = WALLTIME_REMOVE.format(seconds=spec.walltime_s)
+        description["periodic_remove"] = WALLTIME_REMOVE
     if spec.container_image:
         description["universe"] = "container"
         description["container_image"] = submit_text(spec.container_image, "image")
@@ -344,6 +357,7 @@ class HTCondorBackend(Backend):
 
     def __init__(self, **kw):
         super().__init__(**kw)
+        self._idle = Snapshot(self._fetch_idle, min(self.slot_cache_seconds, 10))
         self._slots: tuple[float, list] = (0.0, [])
         # job constraint -> (when the slot ads it used were fetched, the diagnosis): evaluated
         # once per slot refresh, not at every status poll of a waiting spawn
@@ -379,6 +393,13 @@ class HTCondorBackend(Backend):
                     "set one FILESYSTEM_DOMAIN pool-wide (etc/htcondor/ink-pool.conf)"
                 )
         account = pwd.getpwuid(os.geteuid()).pw_name
+        protected = re.split(r"[\s,]+", param.get("PROTECTED_JOB_ATTRS", "").strip().lower())
+        missing = [a for a in (*WALLTIME_ATTRS, self.walltime_attribute) if a and a.lower() not in protected]
+        if missing:
+            warnings.append(
+                f"htcondor: PROTECTED_JOB_ATTRS lacks {', '.join(missing)}: a user could lengthen "
+                "his own session's walltime with condor_qedit (etc/htcondor/ink-pool.conf)"
+            )
         if self.identity == "owner":
             super_users = re.split(r"[\s,]+", param.get("QUEUE_SUPER_USERS", "").strip())
             if account not in super_users:
@@ -543,6 +564,51 @@ class HTCondorBackend(Backend):
             self._why.clear()
         self._why[constraint] = (fetched, why)
         return why
+
+    async def _fetch_idle(self) -> list[tuple[str, bool]]:
+        """The idle jobs (cluster id, whether a negotiation found no slot), in the order the
+        schedd offers them: job priority, then submission (user priorities between owners
+        are the negotiator's and not shown)."""
+        projection = ["ClusterId", "JobPrio", "QDate", "LastRejMatchReason"]
+        ads = await self._call(
+            "queue query", None, lambda s: s.query(constraint="JobStatus == 1", projection=projection)
+        )
+        ads = sorted(ads, key=lambda a: (-int(a.get("JobPrio", 0) or 0), int(a.get("QDate", 0) or 0)))
+        return [(str(ad.get("ClusterId")), bool(ad.get("LastRejMatchReason"))) for ad in ads]
+
+    async def waiting(self, job_ids: Iterable[str]) -> dict[str, Waiting]:
+        idle = await self._idle.get()
+        place = {job_id: (i, rejected) for i, (job_id, rejected) in enumerate(idle, 1)}
+        answer = {}
+        for job_id in job_ids:
+            if job_id not in place or not JOB_ID.match(job_id):
+                continue
+            position, rejected = place[job_id]
+            why = await self.why_idle(f"ClusterId == {job_id}") if rejected else ""
+            if not why:
+                why = (
+                    "no slot was free for it at the last negotiation"
+                    if rejected
+                    else "waiting for the negotiator to match it with a slot"
+                )
+            answer[job_id] = Waiting(
+                reason=why, sentence=why, position=position, waiting=len(idle), where="the queue"
+            )
+        return answer
+
+    async def set_walltime(self, job_id: str, seconds: int) -> str:
+        """Edit the attribute the walltime policy reads, as the hub: with PROTECTED_JOB_ATTRS
+        holding it (as INK's site set-up advises) only a queue super user may."""
+        if not JOB_ID.match(job_id or ""):
+            raise BackendError(f"not an HTCondor cluster id: {job_id!r}")
+        constraint = f"ClusterId == {job_id}"
+        for attr in dict.fromkeys(["InkWalltime", self.walltime_attribute or "InkWalltime"]):
+            edited = await self._call(
+                "time limit change", None, lambda s, attr=attr: s.edit(constraint, attr, str(int(seconds)))
+            )
+            if not edited:
+                raise BackendError("the job is no longer in HTCondor's queue")
+        return job_id
 
     async def cancel(self, job_id: str) -> None:
         import htcondor2

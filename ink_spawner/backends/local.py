@@ -108,6 +108,13 @@ class LocalBackend(Backend):
             return JobStatus(JobState.DONE, reason="TIMEOUT (walltime reached)")
         return JobStatus(JobState.RUNNING, host="127.0.0.1")
 
+    async def set_walltime(self, job_id: str, seconds: int) -> str:
+        """The limit is part of a local job's id: the same process, a new id."""
+        pid, started_cs, _ = _parse(job_id)
+        if self._process(pid, started_cs) is None:
+            raise BackendError("the job has already ended")
+        return f"{pid}.{started_cs}.{int(seconds)}"
+
     @staticmethod
     def _job_group(pid: int, started_cs: int) -> list[psutil.Process]:
         """The job's process group, also when its leader (the wrapper) is already gone (killed by

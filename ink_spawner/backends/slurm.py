@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import shlex
+from collections.abc import Iterable
 
-from traitlets import Unicode
+from traitlets import Float, Unicode
 
 from ..jobspec import JobSpec
-from ..units import format_duration
-from .base import Backend, BackendError, JobState, JobStatus, QueueStats, run_command
+from ..units import format_duration, format_memory
+from .base import (
+    Backend,
+    BackendError,
+    InvalidSubmission,
+    JobState,
+    JobStatus,
+    QueueStats,
+    Snapshot,
+    Waiting,
+    run_command,
+)
+from .slurm_reasons import explain_reason
 
 JOB_ID = re.compile(r"^\d+$")
 SQUEUE_FORMAT = "%i|%T|%r|%N|%k"
@@ -42,6 +55,16 @@ STATES = {
     "SPECIAL_EXIT": JobState.DONE,
     "REVOKED": JobState.DONE,
 }
+# the pending jobs, highest priority first: id|partition|reason|expected start
+PENDING_FORMAT = "%i|%P|%r|%S"
+# sbatch's answers to a request no node of the partition can ever hold
+NEVER_FITS = (
+    "Requested node configuration is not available",
+    "CPU count per node can not be satisfied",
+    "Memory required by task is not available",
+    "Requested GRES option unsupported by configured SelectType plugin",
+    "Invalid generic resource (gres) specification",
+)
 HELD_REASONS = {"JobHeldUser", "JobHeldAdmin", "launch_failed_requeued_held", "BadConstraints"}
 
 
@@ -80,6 +103,46 @@ def parse_squeue(output: str) -> dict[str, tuple[JobStatus, str]]:
     return jobs
 
 
+def parse_start(text: str) -> float | None:
+    """squeue's %S (local time, ``2026-12-01T22:10:00``; ``N/A`` when Slurm has no estimate)."""
+    try:
+        return datetime.datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_pending(output: str) -> dict[str, Waiting]:
+    """``squeue --states=PENDING --sort=-p,i --format PENDING_FORMAT``: each job's place in its
+    partition's line, in the order Slurm will consider them."""
+    rows = [line.split("|") for line in output.splitlines() if line.count("|") >= 3]
+    per_partition: dict[str, int] = {}
+    for row in rows:
+        per_partition[row[1]] = per_partition.get(row[1], 0) + 1
+    seen: dict[str, int] = {}
+    answer = {}
+    for job_id, partition, reason, start, *_ in rows:
+        seen[partition] = seen.get(partition, 0) + 1
+        answer[job_id] = Waiting(
+            reason=reason,
+            sentence=explain_reason(reason),
+            expected_start=parse_start(start),
+            position=seen[partition],
+            waiting=per_partition[partition],
+            where=f"partition {partition}",
+        )
+    return answer
+
+
+def parse_nodes(output: str) -> list[tuple[int, int]]:
+    """``sinfo --noheader --Node --format '%c|%m'``: (CPUs, memory MB) of each node."""
+    nodes = []
+    for line in output.splitlines():
+        cpus, _, memory = line.strip().partition("|")
+        if cpus.isdigit() and memory.rstrip("+").isdigit():
+            nodes.append((int(cpus), int(memory.rstrip("+"))))
+    return nodes
+
+
 def batch_script(spec: JobSpec) -> str:
     """The script sbatch reads on stdin: the job's environment, then the wrapper.
 
@@ -102,6 +165,15 @@ class SlurmBackend(Backend):
     extra_sbatch_args = Unicode(
         "", config=True, help="Extra sbatch options the site adds to every job (split like a shell would)."
     )
+    explain_seconds = Float(
+        10,
+        config=True,
+        help="How long one squeue of the pending jobs (why each session waits) is reused.",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._pending = Snapshot(self._fetch_pending, self.explain_seconds)
 
     def _cmd(self, name: str) -> str:
         return f"{self.bin_dir.rstrip('/')}/{name}" if self.bin_dir else name
@@ -140,14 +212,64 @@ class SlurmBackend(Backend):
         code, out, err = await run_command(argv, stdin=batch_script(spec), what="sbatch")
         if code != 0:
             message = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
+            if any(words in err for words in NEVER_FITS):
+                raise InvalidSubmission(await self._never_fits(spec, message))
             raise BackendError(f"Slurm refused the job: {message}")
         return parse_sbatch(out)
 
-    async def _squeue(self, args: list[str]) -> tuple[int, str, str]:
-        argv = [self._cmd("squeue"), "--noheader", "--format", SQUEUE_FORMAT, *args]
+    async def _never_fits(self, spec: JobSpec, message: str) -> str:
+        """Slurm's refusal of a job no node can hold, with what the largest nodes have."""
+        asked = f"{spec.cpus} CPUs and {format_memory(spec.memory_mb)} of memory"
+        if spec.gpus:
+            asked += f" and {spec.gpus} GPUs"
+        where = f"partition {self.partition}" if self.partition else "the cluster"
+        sentence = f"This request can never start: no node of {where} has {asked}."
+        args = ["--noheader", "--Node", "--format", "%c|%m"]
+        if self.partition:
+            args.append(f"--partition={self.partition}")
+        try:
+            code, out, _ = await run_command(self._slurm_argv("sinfo", args), what="sinfo")
+        except BackendError:
+            code, out = 1, ""
+        nodes = parse_nodes(out) if code == 0 else []
+        if nodes:
+            cpus, memory = max(c for c, _ in nodes), max(m for _, m in nodes)
+            sentence += f" The largest have {cpus} CPUs and {format_memory(memory)}: ask for at most that."
+        return f"{sentence} (Slurm: {message})"
+
+    def _slurm_argv(self, command: str, args: list[str]) -> list[str]:
+        """A Slurm command run as the hub itself, with the site's SLURM_CONF."""
+        argv = [self._cmd(command), *args]
         if self._env():
             argv = ["env", *(f"{k}={v}" for k, v in self._env().items()), *argv]
+        return argv
+
+    async def _squeue(self, args: list[str]) -> tuple[int, str, str]:
+        argv = self._slurm_argv("squeue", ["--noheader", "--format", SQUEUE_FORMAT, *args])
         return await run_command(argv, what="squeue")
+
+    async def _fetch_pending(self) -> dict[str, Waiting]:
+        args = ["--noheader", "--states=PENDING", "--sort=-p,i", "--format", PENDING_FORMAT]
+        code, out, err = await run_command(self._slurm_argv("squeue", args), what="squeue")
+        if code != 0:
+            raise BackendError(f"squeue failed: {err.strip()[:200]}")
+        return parse_pending(out)
+
+    async def waiting(self, job_ids: Iterable[str]) -> dict[str, Waiting]:
+        pending = await self._pending.get()
+        return {job_id: pending[job_id] for job_id in job_ids if job_id in pending}
+
+    async def set_walltime(self, job_id: str, seconds: int) -> str:
+        """``scontrol update TimeLimit``, as the hub: raising a limit is for Slurm's operators
+        (root, SlurmUser, or an account with AdminLevel=Operator), never for the job's owner."""
+        if not JOB_ID.match(job_id or ""):
+            raise BackendError(f"not a Slurm job id: {job_id!r}")
+        args = ["update", f"JobId={job_id}", f"TimeLimit={format_duration(seconds)}"]
+        code, _, err = await run_command(self._slurm_argv("scontrol", args), what="scontrol")
+        if code != 0:
+            message = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
+            raise BackendError(f"Slurm refused the new time limit: {message}")
+        return job_id
 
     async def status(self, job_id: str) -> JobStatus:
         if not JOB_ID.match(job_id or ""):
@@ -168,10 +290,7 @@ class SlurmBackend(Backend):
     async def cancel(self, job_id: str) -> None:
         if not JOB_ID.match(job_id or ""):
             raise BackendError(f"not a Slurm job id: {job_id!r}")
-        argv = [self._cmd("scancel"), job_id]
-        if self._env():
-            argv = ["env", *(f"{k}={v}" for k, v in self._env().items()), *argv]
-        code, _, err = await run_command(argv, what="scancel")
+        code, _, err = await run_command(self._slurm_argv("scancel", [job_id]), what="scancel")
         if code != 0 and "already completed" not in err and "Invalid job id" not in err:
             raise BackendError(f"scancel failed: {err.strip()[:200]}")
 

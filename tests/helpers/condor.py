@@ -46,6 +46,8 @@ def pool_config(**settings) -> dict:
         "may_impersonate": "inkt_.*",
         "auth_methods": ["FS"],
         "filesystem_domain": DOMAIN,
+        # etc/htcondor/ink-schedd.conf: owners may not lengthen their own walltime
+        "protected_attrs": ["InkWalltime", "PeriodicRemove"],
         **settings,
     }
 

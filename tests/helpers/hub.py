@@ -111,9 +111,14 @@ class Hub:
         must still be up to cancel their jobs)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        asked = [n for n in names if self.api("DELETE", f"/users/{n}/server").status_code in (202, 204)]
-        for name in asked:
-            self.wait_stopped(name, self.token, timeout=timeout)
+        asked = [(n, "") for n in names if self.api("DELETE", f"/users/{n}/server").status_code in (202, 204)]
+        for name in names:  # named servers (sessions.named_servers) too
+            model = self.api("GET", f"/users/{name}").json()
+            for server in model.get("servers") or {}:
+                if server and self.api("DELETE", f"/users/{name}/servers/{server}").status_code in (202, 204):
+                    asked.append((name, server))
+        for name, server in asked:
+            self.wait_stopped(name, self.token, timeout=timeout, server=server)
 
     def user_url(self, name: str) -> str:
         """Where the hub serves ``name``'s server: ``http://<name>.localhost:PORT/user/<name>/``

@@ -13,7 +13,9 @@ manual where INK depends on it; where the real bindings can do the work they do 
   realm) then FS (the Unix user of the process at the other end of the connection, found from
   the socket, as HTCondor's FS method proves the uid; what the request says is ignored). Setting ``Owner`` to anyone but oneself
   needs QUEUE_SUPER_USERS *and* QUEUE_SUPER_USER_MAY_IMPERSONATE; jobs of root are refused;
-  only the owner or a super user may remove or hold a job.
+  only the owner or a super user may remove, hold or edit a job; nobody edits the immutable
+  attributes (IMMUTABLE_JOB_ATTRS: Owner, ClusterId, ProcId...) and only a super user edits the
+  protected ones (PROTECTED_JOB_ATTRS, the pool's "protected_attrs").
 - negotiation every ``negotiation_interval`` seconds with the real ``classad2`` matching
   against slot ads that advertise Arch, OpSys, Disk, FileSystemDomain and GPUs; periodic
   expressions every ``periodic_interval``.
@@ -60,6 +62,9 @@ from .condor_syntax import (
     job_argv_tail,
     job_environment,
 )
+
+# IMMUTABLE_JOB_ATTRS' defaults (condor_config_val -dump): no one, not even a super user
+IMMUTABLE_ATTRS = {a.lower() for a in ("Owner", "ClusterId", "ProcId", "MyType", "TargetType", "User")}
 
 # --- clients (used inside the hub, in place of htcondor2.Schedd / Collector) -------------
 
@@ -113,6 +118,10 @@ class MiniScheddClient:
     def history(self, constraint=None, projection=(), match=-1, since=None):
         body = {"constraint": str(constraint or "true"), "projection": list(projection), "match": match}
         return _ads(_post(self.url + "/history", {**body, **_caller()}))
+
+    def edit(self, job_spec, attr, value, flags=None):
+        body = {"constraint": str(job_spec), "attr": str(attr), "value": str(value), **_caller()}
+        return _post(self.url + "/edit", body)["matched"]
 
     def act(self, action, job_spec, reason=None):
         name = action.name if hasattr(action, "name") else str(action)
@@ -202,6 +211,7 @@ class Pool:
             "may_impersonate": "",  # QUEUE_SUPER_USER_MAY_IMPERSONATE (a regex; empty: nobody)
             "auth_methods": ["FS"],  # SEC_CLIENT_AUTHENTICATION_METHODS, in order
             "kerberos_realms": [],  # realms the map file accepts (empty: any)
+            "protected_attrs": [],  # PROTECTED_JOB_ATTRS: only super users edit these
             "filesystem_domain": "ink.test",  # FILESYSTEM_DOMAIN of the submit host
             "negotiation_interval": 1.0,
             "periodic_interval": 1.0,
@@ -427,6 +437,30 @@ class Pool:
                 matched += 1
         return {"matched": matched}
 
+    def edit(self, body: dict) -> dict:
+        """condor_qedit: the value is a ClassAd expression (a syntax error is refused)."""
+        identity = self.authenticate(body)
+        attr = body["attr"]
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", attr):
+            raise ValueError(f"not an attribute name: {attr!r}")
+        value = classad2.ExprTree(body["value"])
+        expr = classad2.ExprTree(body["constraint"])
+        matched = 0
+        with self.lock:
+            for key, ad in list(self.jobs.items()):
+                if expr.eval(ad) is not True:
+                    continue
+                if not self.may_act_for(identity, str(ad["Owner"])):
+                    raise ScheddRefusal(f"Permission denied: {identity} may not edit job {key}")
+                if attr.lower() in IMMUTABLE_ATTRS:
+                    raise ScheddRefusal(f"Permission denied: {attr} is immutable")
+                protected = {a.lower() for a in self.config["protected_attrs"]}
+                if attr.lower() in protected and identity not in self.config["super_users"]:
+                    raise ScheddRefusal(f"Permission denied: {attr} is protected (super users only)")
+                ad[attr] = value
+                matched += 1
+        return {"matched": matched}
+
     # --- state changes -------------------------------------------------------------------
     def _set(self, key: str, status: int, **attrs):
         ad = self.jobs[key]
@@ -643,6 +677,7 @@ def make_handler(pool: Pool):
         "/query": pool.query,
         "/history": pool.history_query,
         "/act": pool.act,
+        "/edit": pool.edit,
         "/slots": pool.slot_query,
     }
 

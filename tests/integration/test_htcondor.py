@@ -68,7 +68,9 @@ def test_spawn_waits_for_negotiation_then_runs_and_stops(make_pool, make_hub):
     spawn_and_wait(hub, "inkt_alice", token, options)
     # the spawn's progress events, as the hub logged them: queued until a negotiation cycle
     log = hub.log_text()
-    queued = log.index("inkt_alice: queued (waiting for a matching slot)")
+    queued = log.index(
+        "inkt_alice: queued: waiting for the negotiator to match it with a slot; number 1 of 1"
+    )
     assert queued < log.index("inkt_alice: running on node"), log[queued - 2000 :]
     assert reach_server(hub, "inkt_alice", token).status_code == 200
     (ad,) = job_ads(schedd, "JobStatus == 2")
@@ -79,7 +81,7 @@ def test_spawn_waits_for_negotiation_then_runs_and_stops(make_pool, make_hub):
     # condor_submit's own terms are there and the pool's shared FILESYSTEM_DOMAIN meets them
     assert "TARGET.FileSystemDomain == MY.FileSystemDomain" in requirements
     assert "TARGET.Disk >= RequestDisk" in requirements
-    assert "7200" in str(ad.lookup("PeriodicRemove"))
+    assert ad["InkWalltime"] == 7200 and "InkWalltime" in str(ad.lookup("PeriodicRemove"))
     # arguments in the new syntax, parsed as HTCondor parses them
     assert ad["Arguments"] == "'-m' 'ink_spawner.jobscript' '--app' 'jupyterlab'"
     # the server's token is not in the (world-readable) job ad

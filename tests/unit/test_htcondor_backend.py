@@ -80,9 +80,16 @@ def test_submit_description_is_a_real_submit():
     assert "secret" not in str(submit), "the token never goes into the job ad"
     walltime = classad2.ExprTree(submit.expand("periodic_remove"))
     now = int(classad2.ExprTree("time()").eval())
-    assert walltime.eval(classad2.ClassAd({"JobStatus": 2, "EnteredCurrentStatus": now - 86401})) is True
-    assert walltime.eval(classad2.ClassAd({"JobStatus": 2, "EnteredCurrentStatus": now - 100})) is False
-    assert walltime.eval(classad2.ClassAd({"JobStatus": 1, "EnteredCurrentStatus": 0})) is False
+    assert submit.expand("My.InkWalltime") == "86400"
+
+    def removed(**attrs):
+        return walltime.eval(classad2.ClassAd({"InkWalltime": 86400, **attrs}))
+
+    assert removed(JobStatus=2, EnteredCurrentStatus=now - 86401) is True
+    assert removed(JobStatus=2, EnteredCurrentStatus=now - 100) is False
+    assert removed(JobStatus=1, EnteredCurrentStatus=0) is False
+    # the limit is the job's own InkWalltime: Extend edits it
+    assert removed(JobStatus=2, EnteredCurrentStatus=now - 86401, InkWalltime=2 * 86400) is False
 
 
 def test_container_image_wins_and_file_transfer_mode():

@@ -51,7 +51,11 @@ def test_site_yaml_maps_onto_traitlets(tmp_path):
     assert groups["juno"]["users"] == ["alice"]
     assert groups["juno"]["properties"]["ink"]["max_cpus"] == 4
     assert groups["ink-user-carol"]["properties"]["ink"]["max_memory"] == "64G"
-    assert [route for route, _ in c.JupyterHub.extra_handlers] == ["/api/ink/job-ready"]
+    assert [route for route, _ in c.JupyterHub.extra_handlers] == [
+        "/api/ink/job-ready",
+        "/api/ink/users/([^/]+)/extend",
+        "/api/ink/users/([^/]+)/servers/([^/]+)/extend",
+    ]
     assert "sqlite:///" in c.JupyterHub.db_url and str(tmp_path / "state") in c.JupyterHub.db_url
     # per-user origins: users on *.localhost, the hub and INK's services only on localhost
     assert c.JupyterHub.subdomain_host == "http://localhost:8123"
@@ -236,8 +240,13 @@ def test_htcondor_pool_warnings_from_the_hub_hosts_config():
     owner = HTCondorBackend(identity="owner").site_warnings(
         {**default, "QUEUE_SUPER_USERS": "condor", "QUEUE_SUPER_USER_MAY_IMPERSONATE": ""}
     )
-    assert [w.split(":", 2)[1].split()[0] for w in owner] == ["FILESYSTEM_DOMAIN", "identity", "identity"]
-    assert "QUEUE_SUPER_USER_MAY_IMPERSONATE" in owner[2]
+    assert [w.split(":", 2)[1].split()[0] for w in owner] == [
+        "FILESYSTEM_DOMAIN",
+        "PROTECTED_JOB_ATTRS",
+        "identity",
+        "identity",
+    ]
+    assert "InkWalltime, PeriodicRemove" in owner[1] and "QUEUE_SUPER_USER_MAY_IMPERSONATE" in owner[3]
     fallback = HTCondorBackend(identity="kerberos").site_warnings(
         {**default, "SEC_CLIENT_AUTHENTICATION_METHODS": "KERBEROS, FS"}
     )
@@ -246,6 +255,88 @@ def test_htcondor_pool_warnings_from_the_hub_hosts_config():
         "FULL_HOSTNAME": "hub.ihep.ac.cn",
         "FILESYSTEM_DOMAIN": "ihep.ac.cn",
         "SEC_CLIENT_AUTHENTICATION_METHODS": "KERBEROS",
+        "PROTECTED_JOB_ATTRS": "InkWalltime PeriodicRemove",
     }
     assert HTCondorBackend(identity="kerberos").site_warnings(good) == []
+    # a site's own walltime attribute must be protected as well
+    (site_attribute,) = HTCondorBackend(walltime_attribute="MaxWallTime").site_warnings(good)
+    assert "PROTECTED_JOB_ATTRS lacks MaxWallTime" in site_attribute
     assert HTCondorBackend(identity="kerberos", shared_filesystem=False).site_warnings(default | good) == []
+
+
+def test_sessions_section_runs_the_idle_culler_with_per_app_timeouts(tmp_path):
+    import datetime
+    import json
+    import subprocess
+    import sys
+
+    from ink_spawner import culling
+
+    state = str(tmp_path / "state")
+    sessions = {
+        "idle_timeout": "2h",
+        "idle_timeout_per_app": {"desktop": "4h", "sshnode": 0},
+        "activity_interval": "30s",
+        "named_servers": 2,
+    }
+    c = Config()
+    apply_site_config(c, write(tmp_path, {"sessions": sessions, "paths": {"state": state}}))
+    (culler,) = [s for s in c.JupyterHub.services if s["name"] == "ink-idle-culler"]
+    assert "--timeout=7200" in culler["command"] and "--cull-every=60" in culler["command"]
+    assert json.loads(culler["environment"][culling.ENV]) == {
+        "default": 7200,
+        "apps": {"desktop": 14400, "sshnode": 0},
+    }
+    assert c.JupyterHub.last_activity_interval == 30 and c.JupyterHub.named_server_limit_per_user == 2
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "ink-idle-culler"]
+    assert "delete:servers" in role["scopes"] and "admin:users" not in role["scopes"]
+
+    # the culler itself loads INK's arbiter from its --config file
+    config = next(a.split("=", 1)[1] for a in culler["command"] if a.startswith("--config="))
+    probe = (
+        "from traitlets.config import PyFileConfigLoader; import sys; "
+        "c = PyFileConfigLoader(sys.argv[1]).load_config(); "
+        "print(c.IdleCuller.cull_arbiter_hook.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, config], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ink_spawner.culling"
+
+    # the arbiter: each server's app from its user_options, 0 never culls
+    env = {culling.ENV: culler["environment"][culling.ENV]}
+    default, per_app = culling.load_timeouts(env)
+
+    def culled(app, hours):
+        server = {"user_options": {"app": app}}
+        return hours * 3600 >= culling.idle_limit(server, default, per_app) > 0
+
+    assert culled("jupyterlab", 2) and not culled("jupyterlab", 1.9)
+    assert culled("desktop", 4) and not culled("desktop", 3)
+    assert not culled("sshnode", 1000)
+    inactive = datetime.timedelta(hours=5)
+    # no INK_IDLE_TIMEOUTS in this process: nothing is ever culled by default
+    assert (
+        culling.arbiter(inactive=inactive, inactive_limit=1, server={"user_options": {"app": "desktop"}})
+        is False
+    )
+
+    # no timeout at all: no culler
+    c = Config()
+    apply_site_config(c, write(tmp_path, {"paths": {"state": state}}))
+    assert not [s for s in c.JupyterHub.services if s["name"] == "ink-idle-culler"]
+    assert "allow_named_servers" not in c.JupyterHub
+
+
+@pytest.mark.parametrize(
+    ("sessions", "field"),
+    [
+        ({"idle_timeout": "soon"}, "sessions.idle_timeout"),
+        ({"idle_timeout_per_app": ["desktop"]}, "sessions.idle_timeout_per_app"),
+        ({"idle_timeout_per_app": {"desktop": "later"}}, "sessions.idle_timeout_per_app.desktop"),
+        ({"named_servers": -1}, "sessions.named_servers"),
+        ({"idle_timeut": "2h"}, "sessions.idle_timeut"),
+    ],
+)
+def test_bad_sessions_settings_name_the_field(tmp_path, sessions, field):
+    with pytest.raises(SiteConfigError) as e:
+        load_site_config(write(tmp_path, {"sessions": sessions}))
+    assert e.value.field == field

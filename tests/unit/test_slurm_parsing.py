@@ -1,11 +1,20 @@
 """Slurm output parsing against outputs recorded from the real Slurm 22.05 test cluster."""
 
+import datetime
 from pathlib import Path
 
 import pytest
 
 from ink_spawner.backends.base import BackendError, JobState
-from ink_spawner.backends.slurm import SlurmBackend, batch_script, parse_sbatch, parse_squeue
+from ink_spawner.backends.slurm import (
+    SlurmBackend,
+    batch_script,
+    parse_nodes,
+    parse_pending,
+    parse_sbatch,
+    parse_squeue,
+)
+from ink_spawner.backends.slurm_reasons import explain_reason
 from tests.helpers.specs import job_spec
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "slurm"
@@ -75,3 +84,44 @@ async def test_job_ids_are_checked_before_any_command():
             await backend.status(bad)
         with pytest.raises(BackendError):
             await backend.cancel(bad)
+
+
+def test_pending_jobs_in_order_with_reason_start_and_place():
+    """``squeue --states=PENDING --sort=-p,i --format '%i|%P|%r|%S'``: places count per partition."""
+    output = (
+        "17|ink|Resources|2026-12-01T22:10:00\n"
+        "18|ink|Priority|N/A\n"
+        "21|gpu|QOSMaxCpuPerUserLimit|N/A\n"
+        "19|ink|ReqNodeNotAvail, UnavailableNodes:node3|N/A\n"
+    )
+    pending = parse_pending(output)
+    first = pending["17"]
+    assert (first.position, first.waiting, first.where) == (1, 3, "partition ink")
+    assert first.expected_start == datetime.datetime(2026, 12, 1, 22, 10).timestamp()
+    assert "no free CPUs, memory or GPUs" in first.sentence and "(Slurm: Resources)" in first.sentence
+    assert (pending["18"].position, pending["18"].expected_start) == (2, None)
+    assert (pending["19"].position, pending["21"].position, pending["21"].waiting) == (3, 1, 1)
+    assert "unavailable" in pending["19"].sentence and "(Slurm: ReqNodeNotAvail)" in pending["19"].sentence
+    text = first.text(now=first.expected_start - 25 * 60)
+    assert text.endswith(
+        "expected to start around 22:10 (in 25 min); number 1 of 3 waiting jobs in partition ink"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("QOSMaxCpuPerUserLimit", "you already use as much CPUs as your QOS allows"),
+        ("AssocGrpMemLimit", "your account's group already uses all the memory it may"),
+        ("QOSGrpCPUMinutesLimit", "all the CPU time it may use"),
+        ("PartitionTimeLimit", "it will not start by itself"),
+        ("SomethingNew", "Slurm gives the reason SomethingNew"),
+        ("None", "Slurm has not considered it yet"),
+    ],
+)
+def test_slurm_reasons_in_plain_words(reason, words):
+    assert words in explain_reason(reason)
+
+
+def test_the_node_list_of_sinfo():
+    assert parse_nodes("2|12052\n64|515000+\nbad line\n") == [(2, 12052), (64, 515000)]
