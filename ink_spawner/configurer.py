@@ -22,6 +22,7 @@ from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
 from .culling import timeouts_env
+from .historyapi import HISTORY_ROUTE, STATISTICS_ROUTE, HistoryHandler, StatisticsHandler
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
@@ -481,7 +482,12 @@ def apply_site_config(c, path=None) -> SiteConfig:
         c.JupyterHub.internal_certs_location = str(site.state_dir / "internal-ssl")
     # a hub restart (upgrade, crash) must not kill physicists' running jobs
     c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.extra_handlers = [(ROUTE, JobReadyHandler), *((r, ExtendHandler) for r in EXTEND_ROUTES)]
+    c.JupyterHub.extra_handlers = [
+        (ROUTE, JobReadyHandler),
+        *((r, ExtendHandler) for r in EXTEND_ROUTES),
+        (HISTORY_ROUTE, HistoryHandler),
+        (STATISTICS_ROUTE, StatisticsHandler),
+    ]
     c.JupyterHub.load_groups = site.groups()
 
     kind = site.auth_type
@@ -524,6 +530,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.InkSpawner.profiles_dir = str(site.profiles_dir)
     c.InkSpawner.form_template_dir = str(site.templates_dir)
     c.InkSpawner.default_allowance = site.default_allowance
+    c.InkSpawner.history_db_url = c.JupyterHub.db_url  # INK's ink_* tables beside JupyterHub's
     for key in SPAWNER_KEYS:
         if key in spawner:
             setattr(c.InkSpawner, key, spawner[key])
@@ -562,6 +569,7 @@ def apply_sessions(c, site: SiteConfig) -> None:
         app: parse_duration_s(value)
         for app, value in ((site.raw.get("sessions") or {}).get("idle_timeout_per_app") or {}).items()
     }
+    c.InkSpawner.idle_timeouts = {"default": settings["idle_timeout"], "apps": per_app}
     if not settings["idle_timeout"] and not any(per_app.values()):
         return
     command = [

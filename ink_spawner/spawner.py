@@ -20,9 +20,11 @@ from tornado import web
 from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
+from . import history
 from .accounts import SystemAccountRefused, check_not_system
 from .allowances import Allowance, allowance_for_groups, parse_allowance
 from .backends import BACKENDS, Backend, BackendError, InvalidSubmission, JobState
+from .culling import idle_limit
 from .hubapi import ROUTE
 from .jobspec import JobSpec
 from .options import Choice, OptionsError, allowed_experiments, unpack_form, validate_options
@@ -95,6 +97,14 @@ class InkSpawner(Spawner):
     )
     monitor_interval = Float(5, config=True, help="Seconds between the job's resource samples.")
     status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
+    history_db_url = Unicode(
+        "", config=True, help="Database of the session history (the hub's db_url; empty: no history)."
+    )
+    idle_timeouts = Dict(
+        config=True,
+        help="""The site's idle timeouts as the culler gets them ({"default": s, "apps": {app: s}}),
+        to say why a session was stopped.""",
+    )
     log_tail_lines = Integer(20, config=True, help="Lines of the job's log shown when a start fails.")
     server_command = List(
         Unicode(),
@@ -108,6 +118,8 @@ class InkSpawner(Spawner):
     job_host = Unicode("")  # where the job reported from
     job_node = Unicode("")  # the scheduler's name for the node (the dashboard shows it)
     job_walltime = Integer(0)  # the job's time limit in seconds from its start (Extend raises it)
+    job_usage = Unicode("")  # the monitor agent's usage summary (beside the log)
+    record_id = Integer(0)  # this session's row in ink_sessions (history.py); 0 once it is closed
     # False from submit until the job reported: a job found in that phase after a hub
     # restart is an interrupted start, cancelled rather than left queued forever
     job_reported_ok = Bool(False)
@@ -140,6 +152,8 @@ class InkSpawner(Spawner):
         super().__init__(**kwargs)
         self._events: list[dict] = []
         self._report: asyncio.Future | None = None
+        self._started_recorded = False
+        self._submitted_at = time.monotonic()
 
     # --- who may run what -------------------------------------------------
 
@@ -175,6 +189,7 @@ class InkSpawner(Spawner):
         }
         return form_template(self.form_template_dir).render(
             apps=apps,
+            hints=self.right_sizing(apps, limits["memory_mb"]),
             images=images,
             default_image=profiles.default_image,
             experiments=allowed_experiments(profiles, self.group_names),
@@ -184,6 +199,25 @@ class InkSpawner(Spawner):
             format_memory=format_memory,
             format_duration=format_duration_human,
         )
+
+    def right_sizing(self, apps, max_memory_mb: int) -> dict:
+        """Per app, what the user's recent sessions used and the memory that would do."""
+        if not self.history_db_url:
+            return {}
+        try:
+            with history.session(self.history_db_url) as db:
+                found = history.hints(db, self.user.name)
+        except Exception as e:  # the menu works without its hints
+            self.log.warning("%s: no right-sizing hints: %s", self._log_name, e)
+            return {}
+        answer = {}
+        for app in apps:
+            hint = found.get(app.name)
+            if hint is not None:
+                memory = min(hint.suggest_memory_mb, max_memory_mb)
+                hint.suggest_memory_mb = memory
+                answer[app.name] = {"text": hint.text(app.display_name), "memory": format_memory(memory)}
+        return answer
 
     # --- the backend --------------------------------------------------------
 
@@ -252,6 +286,7 @@ class InkSpawner(Spawner):
         log_dir = self.log_dir.format(home=home, username=self.user.name)
         log_path = os.path.join(log_dir, f"{server}-{int(time.time())}.log")
         env = self.job_env(choice)
+        env["INK_USAGE"] = log_path.removesuffix(".log") + ".usage.json"
         if self.backend == "local":
             env["INK_LOG"] = log_path  # the wrapper opens its own log, as the user
         return JobSpec(
@@ -309,15 +344,21 @@ class InkSpawner(Spawner):
             status = 400 if isinstance(e, InvalidSubmission) else 500
             raise web.HTTPError(status, html.escape(str(e))) from None
         self.job_log = spec.log_path
+        self.job_usage = spec.env["INK_USAGE"]
         self.job_walltime = spec.walltime_s
         self.job_reported_ok = False
+        self._started_recorded = False
+        self._submitted_at = time.monotonic()
+        self._open_record(choice, backend.name)
         self._save_state()
         self.log.info("%s: job %s submitted (%s)", self._log_name, self.job_id, spec.public())
         self._event(20, f"job {self.job_id} submitted")
         try:
             host, port = await self._wait_for_report(choice)
-        except BaseException:
+        except BaseException as e:
             await self._cancel_quietly()
+            reason = e.log_message if isinstance(e, web.HTTPError) else "the start was stopped"
+            await self._close_record(f"did not start: {html.unescape(reason or '')}".strip()[:500])
             raise
         finally:
             self._report = None
@@ -358,6 +399,10 @@ class InkSpawner(Spawner):
             if status.state == JobState.PENDING:
                 self._event(30, await self._queued_message(status.reason))
             elif status.state == JobState.RUNNING:
+                if not self._started_recorded:
+                    self._started_recorded = True
+                    self._record_started()
+                    history.QUEUE_WAIT.labels(choice.app.name).observe(time.monotonic() - self._submitted_at)
                 self.job_node = status.host
                 where = f"running on node {status.host}" if status.host else "running"
                 self._event(50, where)
@@ -410,6 +455,7 @@ class InkSpawner(Spawner):
         except BackendError as e:
             raise web.HTTPError(502, html.escape(str(e))) from None
         self.job_walltime = wanted
+        self._record(walltime_s=wanted, job_id=self.job_id)
         self.user_options = {**(self.user_options or {}), "walltime": format_duration_human(wanted)}
         if self.orm_spawner is not None:
             self.orm_spawner.user_options = self.user_options
@@ -437,10 +483,85 @@ class InkSpawner(Spawner):
             return None
         # a held job is not running: the hub stops the server, which removes the job
         self.log.info("%s: job %s ended: %s", self._log_name, self.job_id, status.reason)
+        await self._close_record(status.reason or "the job ended")
         return status.exit_code if status.exit_code not in (None, 0) else 1
 
     async def stop(self, now=False):
         await self._cancel_quietly()
+        await self._close_record(self._stop_reason())
+
+    def _stop_reason(self) -> str:
+        """Why a running session is stopped: the hub does not say who asked, but the idle culler
+        only stops a server idle for longer than the site's timeout."""
+        activity = self.orm_spawner.last_activity if self.orm_spawner is not None else None
+        timeouts = self.idle_timeouts or {}
+        timeout = idle_limit(
+            {"user_options": self.user_options}, int(timeouts.get("default", 0)), timeouts.get("apps") or {}
+        )
+        if timeout and activity is not None:
+            idle = (history.utcnow() - activity).total_seconds()
+            if idle >= timeout:
+                return f"stopped after {format_duration_human(int(idle // 60) * 60)} without activity (idle timeout)"
+        return "stopped"
+
+    # --- history (history.py) -------------------------------------------------
+
+    def _open_record(self, choice: Choice, backend: str) -> None:
+        history.SESSIONS.labels(choice.app.name).inc()
+        if not self.history_db_url:
+            return
+        try:
+            with history.session(self.history_db_url) as db:
+                self.record_id = history.record_submit(
+                    db,
+                    user=self.user.name,
+                    server=self.name or "",
+                    app=choice.app.name,
+                    image=choice.image.name,
+                    experiment=choice.experiment.name if choice.experiment else "",
+                    backend=backend,
+                    job_id=self.job_id,
+                    cpus=choice.cpus,
+                    memory_mb=choice.memory_mb,
+                    walltime_s=choice.walltime_s,
+                    gpus=choice.gpus,
+                )
+        except Exception as e:  # the session runs without its record rather than not at all
+            self.log.warning("%s: no history record: %s", self._log_name, e)
+            self.record_id = 0
+        self._save_state()
+
+    def _record(self, record_id: int | None = None, **fields) -> None:
+        record_id = self.record_id if record_id is None else record_id
+        if not record_id or not self.history_db_url:
+            return
+        try:
+            with history.session(self.history_db_url) as db:
+                history.record(db, record_id, **fields)
+        except Exception as e:
+            self.log.warning("%s: history record %s not updated: %s", self._log_name, record_id, e)
+
+    def _record_started(self) -> None:
+        if not self.record_id or not self.history_db_url:
+            return
+        try:
+            with history.session(self.history_db_url) as db:
+                history.record_times(db, self.record_id, started=history.utcnow())
+        except Exception as e:
+            self.log.warning("%s: history record %s not updated: %s", self._log_name, self.record_id, e)
+
+    async def _close_record(self, reason: str) -> None:
+        """The session's end: why, and what it used (the monitor agent's summary, read as the
+        user). Once: a second stop or poll finds no open record."""
+        record_id, self.record_id = self.record_id, 0
+        if not record_id:
+            return
+        usage = await self.backend_impl.read_record(self.user.name, self.job_usage)
+        try:
+            with history.session(self.history_db_url) as db:
+                history.close(db, record_id, reason, usage)
+        except Exception as e:
+            self.log.warning("%s: history record %s not closed: %s", self._log_name, record_id, e)
 
     async def progress(self):
         sent = 0
@@ -462,6 +583,8 @@ class InkSpawner(Spawner):
             state["job_host"] = self.job_host
             state["job_node"] = self.job_node
             state["job_walltime"] = self.job_walltime
+            state["job_usage"] = self.job_usage
+            state["record_id"] = self.record_id
         return state
 
     def load_state(self, state):
@@ -472,6 +595,8 @@ class InkSpawner(Spawner):
         self.job_host = state.get("job_host", "")
         self.job_node = state.get("job_node", "")
         self.job_walltime = state.get("job_walltime", 0)
+        self.job_usage = state.get("job_usage", "")
+        self.record_id = state.get("record_id", 0)
 
     def clear_state(self):
         super().clear_state()
@@ -480,3 +605,5 @@ class InkSpawner(Spawner):
         self.job_host = ""
         self.job_node = ""
         self.job_walltime = 0
+        self.job_usage = ""
+        self.record_id = 0

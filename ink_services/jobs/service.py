@@ -34,7 +34,6 @@ from tornado import httpclient, web
 from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
 from ink_spawner.allowances import allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import (
-    RECORD_BYTES,
     Backend,
     BackendError,
     InvalidSubmission,
@@ -224,10 +223,6 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             raise web.HTTPError(404, f"you have no job {job_id!r}")
         return record
 
-    async def read_as_user(self, user: str, argv: list[str]) -> str:
-        code, out, _ = await run_command(self.backend.as_user(user, argv), timeout=15)
-        return out if code == 0 else ""
-
     async def refresh(self, record: JobRecord) -> JobRecord:
         """Bring a record up to date from the scheduler and the job's own notes."""
         if record.final:
@@ -237,16 +232,8 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         except BackendError as e:
             record.reason = str(e)
             return record
-        notes = {}
-        text = await self.read_as_user(  # the job's own record, capped: the user writes it
-            record.user,
-            ["head", "-c", str(RECORD_BYTES), "--", os.path.join(record.output_dir, "ink-job.json")],
-        )
-        if text:
-            try:
-                notes = json.loads(text)
-            except ValueError:
-                notes = {}
+        # the job's own record, capped: the user writes it
+        notes = await self.backend.read_record(record.user, os.path.join(record.output_dir, "ink-job.json"))
         record.node = status.host or notes.get("host", record.node)
         record.reason = status.reason
         record.started = notes.get("started", record.started)

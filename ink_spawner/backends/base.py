@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import os
 import subprocess
 import sys
@@ -181,6 +182,23 @@ class Backend(LoggingConfigurable):
         except BackendError:
             return ""
         return last_lines(out, lines, cut=len(out.encode()) >= max_bytes) if code == 0 else ""
+
+    async def read_record(self, username: str, path: str) -> dict:
+        """A small JSON record the job keeps (``ink-job.json``, the usage summary), read as the
+        user and capped at RECORD_BYTES: the user writes it, so it is data, never trusted more
+        than that. Empty when missing or not a JSON object."""
+        if not path:
+            return {}
+        argv = self.as_user(username, ["head", "-c", str(RECORD_BYTES), "--", path])
+        try:
+            code, out, _ = await run_command(argv, timeout=15)
+        except BackendError:
+            return {}
+        try:
+            data = json.loads(out) if code == 0 and out else {}
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
 
     # helpers shared by command-line backends
 
