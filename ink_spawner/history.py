@@ -369,10 +369,13 @@ def statistics_of(db, since: datetime.datetime, until: datetime.datetime, groups
         "since": since.isoformat(),
         "until": until.isoformat(),
         "sessions": sum(row[2] for row in per_day_app),
-        "sessions_per_app_per_day": [{"day": row[0], "app": row[1], "sessions": row[2]} for row in per_day_app],
+        "sessions_per_app_per_day": [
+            {"day": row[0], "app": row[1], "sessions": row[2]} for row in per_day_app
+        ],
         "active_users_per_day": [{"day": day, "users": n} for day, n in users],
         "cpu_hours": {
-            app: {"asked": round(asked, 2), "used": round(used, 2)} for app, (asked, used) in sorted(cpu_hours.items())
+            app: {"asked": round(asked, 2), "used": round(used, 2)}
+            for app, (asked, used) in sorted(cpu_hours.items())
         },
         "queue_wait_s": {q: percentile(waits, int(q[1:])) for q in ("p50", "p90", "p99")},
         "memory": [

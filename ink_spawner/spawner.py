@@ -501,7 +501,8 @@ class InkSpawner(Spawner):
         if timeout and activity is not None:
             idle = (history.utcnow() - activity).total_seconds()
             if idle >= timeout:
-                return f"stopped after {format_duration_human(int(idle // 60) * 60)} without activity (idle timeout)"
+                idle_s = int(idle) if idle < 120 else int(idle // 60) * 60
+                return f"stopped after {format_duration_human(idle_s)} without activity (idle timeout)"
         return "stopped"
 
     # --- history (history.py) -------------------------------------------------

@@ -218,6 +218,19 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
                 return users
             offset += len(page)
 
+    async def recently_ended(self, name: str, limit: int = 5) -> list[dict]:
+        """The user's sessions that ended in the last day, and why (the hub's session history)."""
+        yesterday = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).date()
+        try:
+            answer = await self.hub_get(f"ink/users/{quote(name, safe='')}/history?since={yesterday}")
+        except Exception as e:  # the rest of the dashboard does not depend on it
+            log.warning("no session history for %s: %s", name, e)
+            return []
+        ended = [s for s in answer.get("sessions", []) if s.get("ended")]
+        ended.sort(key=lambda s: s["ended"], reverse=True)
+        keep = ("server", "app", "started", "ended", "end_reason", "peak_memory_mb", "memory_mb")
+        return [{k: s.get(k) for k in keep} for s in ended[:limit]]
+
     @property
     def is_admin(self) -> bool:
         """Admin views by scope: reading every user's servers (``read:servers`` without a
@@ -234,6 +247,7 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             "user": me,
             "admin": self.is_admin,
             "servers": await explain_waiting(cache, server_rows(await self.user_model(me), now), now),
+            "ended": await self.recently_ended(me),
             "cluster": cache.summary(),
         }
         if self.is_admin:

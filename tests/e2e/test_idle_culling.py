@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import STRICT
 from tests.helpers.browser import login
+from tests.integration.test_dashboard import summary
 
 CODE_SERVER = Path(sys.prefix) / "code-server" / "node_modules" / ".bin" / "code-server"
 APPS = {"lab": ("jupyterlab", "lab"), "code": ("vscode", "vscode/"), "desk": ("desktop", "desktop/")}
@@ -100,4 +101,11 @@ def test_idle_sessions_are_culled_and_busy_ones_kept(make_hub, browser, unix_use
     assert running["busy-lab"]["ready"], running
     busy["desk"].screenshot(path=str(output_dir / "busy-desktop.png"))
     assert "Culling server inkt_alice/busy" not in hub.log_text()
+    # each culled session's record, and the dashboard, say why it ended
+    ended = {e["server"]: e for e in summary(hub, token)["ended"]}
+    for short in APPS:
+        reason = ended[f"idle-{short}"]["end_reason"]
+        assert reason.startswith("stopped after") and reason.endswith("without activity (idle timeout)"), (
+            reason
+        )
     context.close()
