@@ -575,6 +575,7 @@ def apply_sessions(c, site: SiteConfig) -> None:
     command = [
         sys.executable,
         "-m",
+        "ink_services.process",  # ends with the hub, like INK's own services
         "jupyterhub_idle_culler",
         f"--config={HERE / 'idle_culler_config.py'}",
         # the culler's own limit is the shortest: INK's arbiter decides per app
