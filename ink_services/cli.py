@@ -1,6 +1,7 @@
 """The `ink` command.
 
 On the hub host: `ink up` runs the hub on the site config, `ink check` validates it.
+On a batch node: `ink node-check` says, per app, what the node lacks.
 Anywhere: `ink login HUB_URL` stores a hub API token; `ink jobs ...` and `ink files ...` use
 INK's REST APIs with it; `ink ssh-proxy USER` is ssh's ProxyCommand to an SSH node job.
 `--json` prints machine-readable answers. Exit codes: 0 done,
@@ -48,6 +49,35 @@ def cmd_check(args) -> int:
     site = load_site_config(args.config)
     print(f"ok: {site.path} and profiles in {site.profiles_dir}")
     return 0
+
+
+def cmd_node_check(args) -> int:
+    """Per app of the site's profiles, what this node lacks; exit 1 when anything does."""
+    from ink_spawner.nodecheck import check_node
+    from ink_spawner.profiles import load_profiles
+
+    try:
+        site = load_site_config(args.config)
+        profiles = load_profiles(site.profiles_dir)
+    except (SiteConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    apps = args.apps.split(",") if args.apps else list(profiles.apps)
+    unknown = [a for a in apps if a not in profiles.apps]
+    if unknown:
+        print(
+            f"error: no app {unknown[0]!r} in {site.profiles_dir} (apps: {', '.join(profiles.apps)})",
+            file=sys.stderr,
+        )
+        return 2
+    scripts = {f"image {i.name}": i.setup for i in profiles.images.values() if i.setup}
+    scripts |= {f"experiment {e.name}": e.setup for e in profiles.experiments.values() if e.setup}
+    report = check_node(apps, scripts)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "missing": report.missing}))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def cmd_up(args) -> int:
@@ -182,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the hub on the site config (embedded default: this machine)")
     sub.add_parser("check", help="validate the site config and profiles; non-zero exit when wrong")
+    node = sub.add_parser("node-check", help="on a batch node: what each app needs that this node lacks")
+    node.add_argument("--apps", help="comma-separated apps (default: every app of the profiles)")
     login = sub.add_parser("login", help="store an API token for a hub")
     login.add_argument("hub_url")
     login.add_argument("--token", help="the token (default: $INK_TOKEN, or asked for)")
@@ -243,8 +275,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("up", "check"):
-        return {"up": cmd_up, "check": cmd_check}[args.command](args)
+    if args.command in ("up", "check", "node-check"):
+        return {"up": cmd_up, "check": cmd_check, "node-check": cmd_node_check}[args.command](args)
     try:
         if args.command == "login":
             return cmd_login(args)

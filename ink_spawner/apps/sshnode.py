@@ -33,6 +33,7 @@ from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
 from ink_spawner.apps import serve_on_unix_socket
+from ink_spawner.nodecheck import pty_problem
 
 CHUNK = 64 * 1024
 SBIN = "/usr/sbin:/usr/local/sbin:/sbin"
@@ -140,24 +141,6 @@ def host_key(folder: Path) -> Path:
 def fingerprint(key: Path) -> str:
     result = subprocess.run(["ssh-keygen", "-l", "-f", str(key)], capture_output=True, text=True)
     return result.stdout.strip() or "(unknown)"
-
-
-def pty_problem(mounts_file: str = "/proc/self/mounts") -> str:
-    """sshd run as a user can give a terminal only where devpts hands new terminals to the tty
-    group, as Linux systems mount it by default (gid=5,mode=620)."""
-    try:
-        mounts = Path(mounts_file).read_text().splitlines()
-    except OSError:
-        return ""
-    options = [
-        f[3].split(",") for f in map(str.split, mounts) if len(f) > 3 and f[1:3] == ["/dev/pts", "devpts"]
-    ]
-    if options and "gid=5" not in options[-1]:  # the last mount on /dev/pts is the one in use
-        return (
-            "this node mounts /dev/pts without gid=5: commands and file copies work, "
-            "interactive terminals (ssh without a command) do not"
-        )
-    return ""
 
 
 def write_sshd_config(folder: Path, key: Path, log_level: str) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers.browser import login
+from tests.helpers.devpts import devpts_mounted
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for
 from tests.helpers.sshclient import Laptop
@@ -39,19 +40,8 @@ def standard_devpts():
     """Linux systems mount /dev/pts with gid=5,mode=620 (systemd's default), which is what lets a
     user's sshd hand out terminals; some containers mount it otherwise: use the standard options
     for the test and put the old ones back after."""
-    options = next(
-        line.split()[3]
-        for line in reversed(Path("/proc/self/mounts").read_text().splitlines())
-        if line.split()[1:3] == ["/dev/pts", "devpts"]
-    )
-    changed = "gid=5" not in options.split(",")
-    if changed:
-        subprocess.run(["mount", "-o", "remount,gid=5,mode=620", "/dev/pts"], check=True)
-    yield
-    if changed:
-        old = [o for o in options.split(",") if o.split("=")[0] in ("gid", "mode")]
-        restore = ",".join(old) if any(o.startswith("gid=") for o in old) else ",".join(["gid=0", *old])
-        subprocess.run(["mount", "-o", f"remount,{restore}", "/dev/pts"], check=False)
+    with devpts_mounted("gid=5,mode=620"):
+        yield
 
 
 def ssh_processes(user: str) -> list[psutil.Process]:

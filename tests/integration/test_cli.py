@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.helpers.devpts import devpts_mounted
 from tests.helpers.net import wait_for
 
 
@@ -120,3 +121,24 @@ def test_cli_transfers_resume_and_jobs(make_hub, unix_users, tmp_path):
     result = ink(env, "jobs", "submit", "--memory", "999G", "--", "true", check=False)
     assert result.returncode == 6 and "memory" in result.stderr
     assert ink(env, "jobs", "show", "j20200101-deadbeef", check=False).returncode == 4
+
+
+def test_node_check_on_this_node_names_what_lacks_then_passes():
+    """The suite's node runs all five apps (the app tests prove it). With /dev/pts mounted as
+    some containers do (no tty group), `ink node-check` names what the SSH node then lacks; with
+    Linux's standard mount it finds nothing missing."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "INK_CONFIG": str(repo / "etc" / "ink.yaml")}
+    with devpts_mounted("gid=0,mode=600"):
+        result = ink(env, "--json", "node-check", check=False)
+    answer = json.loads(result.stdout)
+    assert result.returncode == 1 and not answer["ok"], answer
+    assert [app for app, lacking in answer["missing"].items() if lacking] == ["sshnode"], answer
+    assert "/dev/pts without gid=5" in answer["missing"]["sshnode"][0]
+    with devpts_mounted("gid=5,mode=620"):
+        result = ink(env, "--json", "node-check", check=False)
+    answer = json.loads(result.stdout)
+    assert result.returncode == 0 and answer["ok"], answer
+    assert set(answer["missing"]) >= {"jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"}
+    wrong = ink(env, "node-check", "--apps", "jupyterlab,nosuchapp", check=False)
+    assert wrong.returncode == 2 and "no app 'nosuchapp'" in wrong.stderr
