@@ -84,9 +84,13 @@ class Snapshot:
         self.seconds = seconds
         self._value = None
         self._taken = float("-inf")
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._loop = None
 
     async def get(self):
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a lock belongs to one event loop
+            self._lock, self._loop = asyncio.Lock(), loop
         async with self._lock:  # callers arriving during a fetch wait for its answer
             if time.monotonic() - self._taken >= self.seconds:
                 self._value = await self.fetch()
