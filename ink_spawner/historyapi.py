@@ -89,8 +89,9 @@ class StatisticsHandler(BaseHandler):
             self.finish(records_csv(history.history(self.db, None, since, until)))
         elif kind == "html":
             last_day = (until - datetime.timedelta(days=1)).date()
+            most = max((row["sessions"] for row in figures["sessions_per_app_per_day"]), default=1)
             html = await self.render_template(
-                "ink_statistics.html", figures=figures, since=since.date(), until=last_day
+                "ink_statistics.html", figures=figures, since=since.date(), until=last_day, most=most
             )
             self.finish(html)
         else:

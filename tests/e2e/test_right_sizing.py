@@ -88,7 +88,8 @@ def test_two_sessions_teach_the_spawn_menu_and_the_statistics(make_hub, browser,
     page.close()
 
     # the admin's figures are the records'; others may not see them
-    carol = open_as(browser, hub, "inkt_carol", unix_users["inkt_carol"], output_dir, "ink/statistics")
+    carol = open_as(browser, hub, "inkt_carol", unix_users["inkt_carol"], output_dir, "home")
+    carol.click("#ink-nav-statistics")  # admins find the page in the hub's menu
     expect(carol.locator("#ink-total")).to_have_text("2")
     expect(carol.locator("#ink-per-day tr[data-app=jupyterlab]")).to_have_attribute("data-sessions", "2")
     expect(carol.locator("#ink-memory tr[data-by=app][data-name=jupyterlab] td").nth(3)).to_have_text("4.0")
@@ -98,4 +99,5 @@ def test_two_sessions_teach_the_spawn_menu_and_the_statistics(make_hub, browser,
     carol.close()
     bobs = open_as(browser, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "ink/statistics")
     expect(bobs.locator("body")).to_contain_text("403")
+    expect(bobs.locator("#ink-nav-statistics")).to_have_count(0)
     bobs.close()
