@@ -21,7 +21,7 @@ from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
-from ..units import format_duration_human
+from ..units import format_duration_human, format_memory
 from .base import (
     Backend,
     BackendError,
@@ -487,9 +487,45 @@ class HTCondorBackend(Backend):
         await self.write_private_file(spec.username, path, json.dumps(spec.env), "the job's environment file")
         return path
 
+    async def never_fits(self, spec: JobSpec) -> str:
+        """Why no slot of the pool could ever hold the request (cores, memory, GPUs), from the
+        collector's slot ads; empty when one could, or when the pool cannot be asked."""
+        try:
+            slots = await self.pool_slots()
+        except Exception as e:  # the schedd decides then; the idle diagnosis explains
+            self.log.debug("no slot ads before submit: %s", e)
+            return ""
+        if not slots:
+            return ""
+
+        def size(slot, name: str) -> int:
+            values = []
+            for key in (f"TotalSlot{name}", f"Total{name}", name):  # partitionable slots: the totals
+                try:
+                    values.append(int(slot.eval(key)) if key in slot else 0)
+                except (TypeError, ValueError):
+                    continue
+            return max(values, default=0)
+
+        wanted = {"Cpus": spec.cpus, "Memory": spec.memory_mb, "GPUs": spec.gpus}
+        if any(all(size(slot, k) >= v for k, v in wanted.items()) for slot in slots):
+            return ""
+        asked = f"{spec.cpus} CPUs and {format_memory(spec.memory_mb)} of memory"
+        if spec.gpus:
+            asked += f" and {spec.gpus} GPUs"
+        cpus = max(size(slot, "Cpus") for slot in slots)
+        memory = max(size(slot, "Memory") for slot in slots)
+        return (
+            f"This request can never start: no slot of the pool has {asked}. "
+            f"The largest have {cpus} CPUs and {format_memory(memory)}: ask for at most that."
+        )
+
     async def submit(self, spec: JobSpec) -> str:
         import htcondor2
 
+        refusal = await self.never_fits(spec)
+        if refusal:
+            raise InvalidSubmission(refusal)
         env_file = await self.write_env_file(spec)
         description = submit_description(
             spec,

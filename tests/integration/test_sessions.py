@@ -126,3 +126,15 @@ def test_htcondor_extend_edits_what_periodic_remove_reads(schedd, make_hub):
         probe = classad2.ClassAd(str(ad))
         probe["EnteredCurrentStatus"] = now - running_s
         assert policy.eval(probe) is removed, (running_s, str(policy))
+
+
+def test_htcondor_refuses_at_submit_what_no_slot_can_hold(schedd, make_hub):
+    hub = make_hub(condor_backend())
+    token = hub.user_token("inkt_carol")  # carol may ask for 12G; the pool's slots have 8G
+    r = hub.api("POST", "/users/inkt_carol/server", token=token, json={"memory": "12G"})
+    assert r.status_code == 400, r.text
+    assert r.json()["message"] == (
+        "This request can never start: no slot of the pool has 1 CPUs and 12G of memory. "
+        "The largest have 2 CPUs and 8G: ask for at most that."
+    )
+    assert not job_ads(schedd), "nothing was submitted"

@@ -308,3 +308,32 @@ def test_idle_job_other_reasons():
     assert "START policy" in explain_idle(
         idle_job(SUBMITTED, FileSystemDomain="ink.test", InkApp=None), [slot_ad()]
     )
+
+
+def test_a_request_no_slot_can_hold_is_named_before_submit():
+    from ink_spawner.backends.htcondor import HTCondorBackend
+
+    partitionable = classad2.ClassAd(
+        {"Cpus": 1, "Memory": 1024, "TotalSlotCpus": 16, "TotalSlotMemory": 65536}
+    )
+    small = classad2.ClassAd({"Cpus": 4, "Memory": 8192, "GPUs": 0})
+    backend = HTCondorBackend()
+
+    async def slots():
+        return [partitionable, small]
+
+    backend.pool_slots = slots
+    # the partitionable slot's totals count, not what is free in it now
+    assert asyncio.run(backend.never_fits(spec(cpus=8, memory_mb=32768, gpus=0))) == ""
+    refusal = asyncio.run(backend.never_fits(spec(cpus=32, memory_mb=4096, gpus=0)))
+    assert refusal == (
+        "This request can never start: no slot of the pool has 32 CPUs and 4G of memory. "
+        "The largest have 16 CPUs and 64G: ask for at most that."
+    )
+    assert "and 1 GPUs" in asyncio.run(backend.never_fits(spec(cpus=1, memory_mb=1024, gpus=1)))
+
+    async def unreachable():
+        raise OSError("no collector")
+
+    backend.pool_slots = unreachable
+    assert asyncio.run(backend.never_fits(spec(cpus=999, memory_mb=1024, gpus=0))) == ""
