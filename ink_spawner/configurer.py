@@ -22,7 +22,14 @@ from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import BACKENDS
 from .culling import timeouts_env
-from .historyapi import HISTORY_ROUTE, STATISTICS_ROUTE, HistoryHandler, StatisticsHandler
+from .historyapi import (
+    HISTORY_ROUTE,
+    MY_HISTORY_ROUTE,
+    STATISTICS_ROUTE,
+    HistoryHandler,
+    MyHistoryHandler,
+    StatisticsHandler,
+)
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
@@ -487,6 +494,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
         *((r, ExtendHandler) for r in EXTEND_ROUTES),
         (HISTORY_ROUTE, HistoryHandler),
         (STATISTICS_ROUTE, StatisticsHandler),
+        (MY_HISTORY_ROUTE, MyHistoryHandler),
     ]
     c.JupyterHub.load_groups = site.groups()
 

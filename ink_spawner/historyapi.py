@@ -2,6 +2,7 @@
 
   GET /hub/api/ink/users/NAME/history[?since=YYYY-MM-DD&until=YYYY-MM-DD]   a user's sessions
       (JSON; the read:servers scope on that user, as for the user's servers themselves)
+  GET /hub/ink/history[?since=...&until=...]   the logged-in user's own sessions, as a page
   GET /hub/ink/statistics[?since=...&until=...&format=html|json|csv]   admins (the admin-ui scope)
 
 Dates are UTC days; ``until`` is included. Without dates: the last 30 days.
@@ -23,6 +24,7 @@ from . import history
 
 HISTORY_ROUTE = r"/api/ink/users/([^/]+)/history"
 STATISTICS_ROUTE = r"/ink/statistics"
+MY_HISTORY_ROUTE = r"/ink/history"
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
 
@@ -62,6 +64,23 @@ class HistoryHandler(APIHandler):
         since, until = date_range(self)
         rows = history.history(self.db, user_name, since, until, limit=10_000)
         self.finish({"user": user_name, "sessions": [jsonable(r) for r in rows]})
+
+
+class MyHistoryHandler(BaseHandler):
+    """A user's own sessions as a page: what each asked for and used, how long it waited and
+    ran, and why it ended."""
+
+    @web.authenticated
+    async def get(self):
+        since, until = date_range(self)
+        rows = history.history(self.db, self.current_user.name, since, until, limit=1000)
+        html = await self.render_template(
+            "ink_history.html",
+            sessions=rows,
+            since=since.date(),
+            until=(until - datetime.timedelta(days=1)).date(),
+        )
+        self.finish(html)
 
 
 class StatisticsHandler(BaseHandler):

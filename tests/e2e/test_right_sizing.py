@@ -85,6 +85,15 @@ def test_two_sessions_teach_the_spawn_menu_and_the_statistics(make_hub, browser,
     expect(page.locator("#ink-memory")).to_have_value(format_memory(suggestion))
     expect(page.locator("input[name=app][value=jupyterlab]")).to_be_checked()
     page.screenshot(path=str(output_dir / "spawn-hint.png"), full_page=True)
+
+    # her own history, from the hub's menu: newest first, what each used and why it ended
+    page.click("#ink-nav-history")
+    rows = page.locator("#ink-sessions tbody tr")
+    expect(rows).to_have_count(2)
+    for row, record in zip((rows.nth(0), rows.nth(1)), newest_first, strict=True):
+        expect(row.locator(".ink-peak")).to_have_text(f"{record['peak_memory_mb']:.0f} MB")
+        expect(row.locator(".ink-reason")).to_have_text("stopped")
+    page.screenshot(path=str(output_dir / "history.png"), full_page=True)
     page.close()
 
     # the admin's figures are the records'; others may not see them

@@ -57,6 +57,7 @@ def test_site_yaml_maps_onto_traitlets(tmp_path):
         "/api/ink/users/([^/]+)/servers/([^/]+)/extend",
         "/api/ink/users/([^/]+)/history",
         "/ink/statistics",
+        "/ink/history",
     ]
     assert "sqlite:///" in c.JupyterHub.db_url and str(tmp_path / "state") in c.JupyterHub.db_url
     # per-user origins: users on *.localhost, the hub and INK's services only on localhost
