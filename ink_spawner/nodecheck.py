@@ -2,7 +2,8 @@
 node-check``), so that a site finds out before its users do.
 
 Each app needs INK's Python environment (the one that runs the job wrapper) and its own parts:
-code-server for VS Code; Xvnc, xauth, openbox, xterm, websockify and noVNC for the desktop;
+code-server for VS Code; Xvnc, openbox, xterm, websockify and noVNC for the desktop (INK writes
+the X cookie itself, no xauth);
 OpenSSH's sshd and ssh-keygen, and a devpts that gives terminals to the tty group, for the SSH
 node; JSROOT and uproot for the ROOT browser. Programs are looked up on the PATH a job gets
 (INK's bin folder, /usr/local/bin, /usr/bin, /bin, plus /usr/sbin for sshd). Experiments'
@@ -81,7 +82,7 @@ def check_node(
     common = module("jupyterhub", "jupyterhub-singleuser") + module(
         "jupyter_server_proxy", "jupyter-server-proxy"
     )
-    common += program("klist")  # tickets inside the job: INK's credentials agent runs klist
+    common += program("klist")  # the Kerberos tools users need with the tickets INK delivers
     report.missing["all apps"] = common
     for app in apps:
         lacking: list[str] = []
@@ -92,7 +93,7 @@ def check_node(
             if not code_server.exists():
                 lacking.append(f"code-server ({code_server}: scripts/install-code-server)")
         elif app == "desktop":
-            for name in ("Xvnc", "xauth", "openbox", "xterm"):
+            for name in ("Xvnc", "openbox", "xterm"):
                 lacking += program(name)
             if not (Path(prefix) / "bin" / "websockify").exists():
                 lacking.append(f"websockify ({prefix}/bin/websockify)")

@@ -202,14 +202,7 @@ class InkSpawner(Spawner):
 
     def right_sizing(self, apps, max_memory_mb: int) -> dict:
         """Per app, what the user's recent sessions used and the memory that would do."""
-        if not self.history_db_url:
-            return {}
-        try:
-            with history.session(self.history_db_url) as db:
-                found = history.hints(db, self.user.name)
-        except Exception as e:  # the menu works without its hints
-            self.log.warning("%s: no right-sizing hints: %s", self._log_name, e)
-            return {}
+        found = self._history("no right-sizing hints", lambda db: history.hints(db, self.user.name), {})
         answer = {}
         for app in apps:
             hint = found.get(app.name)
@@ -507,62 +500,57 @@ class InkSpawner(Spawner):
 
     # --- history (history.py) -------------------------------------------------
 
+    def _history(self, what: str, write, default=None):
+        """``write(db)`` on INK's own session of the hub's database. History never fails a
+        session: without a database, or when the write fails (logged), ``default``."""
+        if not self.history_db_url:
+            return default
+        try:
+            with history.session(self.history_db_url) as db:
+                return write(db)
+        except Exception as e:
+            self.log.warning("%s: %s: %s", self._log_name, what, e)
+            return default
+
     def _open_record(self, choice: Choice, backend: str) -> None:
         history.SESSIONS.labels(choice.app.name).inc()
-        if not self.history_db_url:
-            return
-        try:
-            with history.session(self.history_db_url) as db:
-                self.record_id = history.record_submit(
-                    db,
-                    user=self.user.name,
-                    server=self.name or "",
-                    app=choice.app.name,
-                    image=choice.image.name,
-                    experiment=choice.experiment.name if choice.experiment else "",
-                    backend=backend,
-                    job_id=self.job_id,
-                    cpus=choice.cpus,
-                    memory_mb=choice.memory_mb,
-                    walltime_s=choice.walltime_s,
-                    gpus=choice.gpus,
-                )
-        except Exception as e:  # the session runs without its record rather than not at all
-            self.log.warning("%s: no history record: %s", self._log_name, e)
-            self.record_id = 0
+        fields = dict(
+            user=self.user.name,
+            server=self.name or "",
+            app=choice.app.name,
+            image=choice.image.name,
+            experiment=choice.experiment.name if choice.experiment else "",
+            backend=backend,
+            job_id=self.job_id,
+            cpus=choice.cpus,
+            memory_mb=choice.memory_mb,
+            walltime_s=choice.walltime_s,
+            gpus=choice.gpus,
+        )
+        self.record_id = self._history("no history record", lambda db: history.record_submit(db, **fields), 0)
         self._save_state()
 
-    def _record(self, record_id: int | None = None, **fields) -> None:
-        record_id = self.record_id if record_id is None else record_id
-        if not record_id or not self.history_db_url:
-            return
-        try:
-            with history.session(self.history_db_url) as db:
-                history.record(db, record_id, **fields)
-        except Exception as e:
-            self.log.warning("%s: history record %s not updated: %s", self._log_name, record_id, e)
+    def _record(self, **fields) -> None:
+        if self.record_id:
+            self._history(
+                "history record not updated", lambda db: history.record(db, self.record_id, **fields)
+            )
 
     def _record_started(self) -> None:
-        if not self.record_id or not self.history_db_url:
-            return
-        try:
-            with history.session(self.history_db_url) as db:
-                history.record_times(db, self.record_id, started=history.utcnow())
-        except Exception as e:
-            self.log.warning("%s: history record %s not updated: %s", self._log_name, self.record_id, e)
+        if self.record_id:
+            self._history(
+                "history record not updated",
+                lambda db: history.record_times(db, self.record_id, started=history.utcnow()),
+            )
 
     async def _close_record(self, reason: str) -> None:
         """The session's end: why, and what it used (the monitor agent's summary, read as the
         user). Once: a second stop or poll finds no open record."""
         record_id, self.record_id = self.record_id, 0
-        if not record_id:
+        if not record_id or not self.history_db_url:
             return
         usage = await self.backend_impl.read_record(self.user.name, self.job_usage)
-        try:
-            with history.session(self.history_db_url) as db:
-                history.close(db, record_id, reason, usage)
-        except Exception as e:
-            self.log.warning("%s: history record %s not closed: %s", self._log_name, record_id, e)
+        self._history("history record not closed", lambda db: history.close(db, record_id, reason, usage))
 
     async def progress(self):
         sent = 0

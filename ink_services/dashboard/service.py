@@ -50,6 +50,7 @@ SAMPLES = Counter("ink_dashboard_samples_total", "resource samples received from
 SERIES = Gauge("ink_dashboard_monitor_series", "job resource series held in memory")
 SUMMARY_SECONDS = Histogram("ink_dashboard_summary_seconds", "time to answer api/summary")
 PAGE_SIZE = 200
+ENDED_SECONDS = 15  # how long a user's recently ended sessions are reused
 
 
 class QueueCache:
@@ -219,7 +220,19 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             offset += len(page)
 
     async def recently_ended(self, name: str, limit: int = 5) -> list[dict]:
-        """The user's sessions that ended in the last day, and why (the hub's session history)."""
+        """The user's sessions that ended in the last day, and why (the hub's session history),
+        asked of the hub at most every ENDED_SECONDS per user, not at every page refresh."""
+        cache = self.settings["ended"]
+        kept = cache.get(name)
+        if kept and time.monotonic() - kept[0] < ENDED_SECONDS:
+            return kept[1]
+        rows = await self._recently_ended(name, limit)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[name] = (time.monotonic(), rows)
+        return rows
+
+    async def _recently_ended(self, name: str, limit: int) -> list[dict]:
         yesterday = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).date()
         try:
             answer = await self.hub_get(f"ink/users/{quote(name, safe='')}/history?since={yesterday}")
@@ -347,6 +360,7 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
         framed_by_hub=True,  # a panel of the hub's home page
         queue=queue,
         samples=SampleStore(),
+        ended={},  # user -> (when asked, recently ended sessions)
         refresh=refresh,
         template_path=os.path.join(os.path.dirname(__file__), "templates"),
     )

@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..accounts import SystemAccountRefused, user_account
 from ..jobspec import JobSpec
+from ..units import format_memory
 
 # how much of a user's file INK reads for a tail (a log) or a small record (ink-job.json)
 TAIL_BYTES = 256 * 1024
@@ -103,6 +104,19 @@ class QueueStats:
     running: int = 0
     queued: int = 0
     per_app: dict = field(default_factory=dict)  # app -> {"running": n, "queued": n}
+
+
+def never_fits_message(spec: JobSpec, where: str, sizes: list[tuple[int, int]]) -> str:
+    """The refusal of a request no ``where`` ("node of the cluster", "slot of the pool") can
+    ever hold, with what the largest have (``sizes``: CPUs and memory MB of each, if known)."""
+    asked = f"{spec.cpus} CPUs and {format_memory(spec.memory_mb)} of memory"
+    if spec.gpus:
+        asked += f" and {spec.gpus} GPUs"
+    sentence = f"This request can never start: no {where} has {asked}."
+    if sizes:
+        cpus, memory = max(c for c, _ in sizes), max(m for _, m in sizes)
+        sentence += f" The largest have {cpus} CPUs and {format_memory(memory)}: ask for at most that."
+    return sentence
 
 
 class BackendError(RuntimeError):

@@ -21,7 +21,7 @@ from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
 from ..jobspec import JobSpec
-from ..units import format_duration_human, format_memory
+from ..units import format_duration_human
 from .base import (
     Backend,
     BackendError,
@@ -31,6 +31,7 @@ from .base import (
     QueueStats,
     Snapshot,
     Waiting,
+    never_fits_message,
 )
 
 JOB_ID = re.compile(r"^\d+$")
@@ -510,14 +511,8 @@ class HTCondorBackend(Backend):
         wanted = {"Cpus": spec.cpus, "Memory": spec.memory_mb, "GPUs": spec.gpus}
         if any(all(size(slot, k) >= v for k, v in wanted.items()) for slot in slots):
             return ""
-        asked = f"{spec.cpus} CPUs and {format_memory(spec.memory_mb)} of memory"
-        if spec.gpus:
-            asked += f" and {spec.gpus} GPUs"
-        cpus = max(size(slot, "Cpus") for slot in slots)
-        memory = max(size(slot, "Memory") for slot in slots)
-        return (
-            f"This request can never start: no slot of the pool has {asked}. "
-            f"The largest have {cpus} CPUs and {format_memory(memory)}: ask for at most that."
+        return never_fits_message(
+            spec, "slot of the pool", [(size(slot, "Cpus"), size(slot, "Memory")) for slot in slots]
         )
 
     async def submit(self, spec: JobSpec) -> str:

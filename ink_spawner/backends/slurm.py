@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from traitlets import Float, Unicode
 
 from ..jobspec import JobSpec
-from ..units import format_duration, format_memory
+from ..units import format_duration
 from .base import (
     Backend,
     BackendError,
@@ -20,6 +20,7 @@ from .base import (
     QueueStats,
     Snapshot,
     Waiting,
+    never_fits_message,
     run_command,
 )
 from .slurm_reasons import explain_reason
@@ -219,11 +220,6 @@ class SlurmBackend(Backend):
 
     async def _never_fits(self, spec: JobSpec, message: str) -> str:
         """Slurm's refusal of a job no node can hold, with what the largest nodes have."""
-        asked = f"{spec.cpus} CPUs and {format_memory(spec.memory_mb)} of memory"
-        if spec.gpus:
-            asked += f" and {spec.gpus} GPUs"
-        where = f"partition {self.partition}" if self.partition else "the cluster"
-        sentence = f"This request can never start: no node of {where} has {asked}."
         args = ["--noheader", "--Node", "--format", "%c|%m"]
         if self.partition:
             args.append(f"--partition={self.partition}")
@@ -231,10 +227,8 @@ class SlurmBackend(Backend):
             code, out, _ = await run_command(self._slurm_argv("sinfo", args), what="sinfo")
         except BackendError:
             code, out = 1, ""
-        nodes = parse_nodes(out) if code == 0 else []
-        if nodes:
-            cpus, memory = max(c for c, _ in nodes), max(m for _, m in nodes)
-            sentence += f" The largest have {cpus} CPUs and {format_memory(memory)}: ask for at most that."
+        where = f"node of partition {self.partition}" if self.partition else "node of the cluster"
+        sentence = never_fits_message(spec, where, parse_nodes(out) if code == 0 else [])
         return f"{sentence} (Slurm: {message})"
 
     def _slurm_argv(self, command: str, args: list[str]) -> list[str]:

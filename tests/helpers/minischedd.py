@@ -413,17 +413,23 @@ class Pool:
         with self.lock:
             return {"ads": self._select(self.slots, body["constraint"], body["projection"])}
 
+    def _owned(self, identity: str, constraint: str, verb: str):
+        """The queued jobs matching ``constraint``, each one the caller may ``verb`` (the owner or
+        a super user; anyone else is refused outright, as the schedd does). Call with the lock."""
+        expr = classad2.ExprTree(constraint)
+        for key, ad in list(self.jobs.items()):
+            if expr.eval(ad) is not True:
+                continue
+            if not self.may_act_for(identity, str(ad["Owner"])):
+                raise ScheddRefusal(f"Permission denied: {identity} may not {verb} job {key}")
+            yield key, ad
+
     def act(self, body: dict) -> dict:
         identity = self.authenticate(body)
         action, reason = body["action"], body.get("reason")
-        expr = classad2.ExprTree(body["constraint"])
         matched = 0
         with self.lock:
-            for key, ad in list(self.jobs.items()):
-                if expr.eval(ad) is not True:
-                    continue
-                if not self.may_act_for(identity, str(ad["Owner"])):
-                    raise ScheddRefusal(f"Permission denied: {identity} may not act on job {key}")
+            for key, ad in self._owned(identity, body["constraint"], "act on"):
                 status = ad["JobStatus"]
                 if action in ("Remove", "RemoveX") and status not in (3, 4):
                     self._stop(key, 3, RemoveReason=reason or f"via condor_rm (by user {identity})")
@@ -444,19 +450,14 @@ class Pool:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", attr):
             raise ValueError(f"not an attribute name: {attr!r}")
         value = classad2.ExprTree(body["value"])
-        expr = classad2.ExprTree(body["constraint"])
+        if attr.lower() in IMMUTABLE_ATTRS:
+            raise ScheddRefusal(f"Permission denied: {attr} is immutable")
+        protected = {a.lower() for a in self.config["protected_attrs"]}
+        if attr.lower() in protected and identity not in self.config["super_users"]:
+            raise ScheddRefusal(f"Permission denied: {attr} is protected (super users only)")
         matched = 0
         with self.lock:
-            for key, ad in list(self.jobs.items()):
-                if expr.eval(ad) is not True:
-                    continue
-                if not self.may_act_for(identity, str(ad["Owner"])):
-                    raise ScheddRefusal(f"Permission denied: {identity} may not edit job {key}")
-                if attr.lower() in IMMUTABLE_ATTRS:
-                    raise ScheddRefusal(f"Permission denied: {attr} is immutable")
-                protected = {a.lower() for a in self.config["protected_attrs"]}
-                if attr.lower() in protected and identity not in self.config["super_users"]:
-                    raise ScheddRefusal(f"Permission denied: {attr} is protected (super users only)")
+            for _, ad in self._owned(identity, body["constraint"], "edit"):
                 ad[attr] = value
                 matched += 1
         return {"matched": matched}

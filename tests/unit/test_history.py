@@ -108,51 +108,34 @@ def test_hints_come_from_the_last_five_sessions_of_each_app(db):
     assert "vscode" not in hints
 
 
+# a scripted day: user, app, submitted (hours after DAY), queue wait (s), hours run, cores, memory
+# asked (MB), peak used (MB), mean cores busy, experiment
+SCRIPTED_DAY = [
+    ("alice", "jupyterlab", 8, 10, 2, 2, 8192, 2048, 0.5, "juno"),
+    ("alice", "desktop", 9, 30, 1, 1, 4096, 1024, 0.25, "juno"),
+    ("bob", "jupyterlab", 10, 50, 4, 1, 2048, 2048, 1.0, ""),
+    ("carol", "jupyterlab", 30, 70, 1, 4, 4096, None, None, ""),  # the next day
+    ("dave", "jupyterlab", -2, 1, 1, 1, 4096, None, None, ""),  # the day before: outside
+]
+
+
 def test_the_figures_of_a_scripted_day_equal_its_records(db):
     day = DAY
     h = datetime.timedelta(hours=1)
-    add(
-        db,
-        "alice",
-        "jupyterlab",
-        at=day + 8 * h,
-        wait_s=10,
-        hours=2,
-        cpus=2,
-        memory_mb=8192,
-        peak_mb=2048,
-        mean_cpu=0.5,
-        experiment="juno",
-    )
-    add(
-        db,
-        "alice",
-        "desktop",
-        at=day + 9 * h,
-        wait_s=30,
-        hours=1,
-        cpus=1,
-        memory_mb=4096,
-        peak_mb=1024,
-        mean_cpu=0.25,
-        experiment="juno",
-    )
-    add(
-        db,
-        "bob",
-        "jupyterlab",
-        at=day + 10 * h,
-        wait_s=50,
-        hours=4,
-        cpus=1,
-        memory_mb=2048,
-        peak_mb=2048,
-        mean_cpu=1.0,
-    )
-    add(
-        db, "carol", "jupyterlab", at=day + 30 * h, wait_s=70, hours=1, cpus=4, memory_mb=4096
-    )  # the next day
-    add(db, "dave", "jupyterlab", at=day - 2 * h, wait_s=1, hours=1)  # the day before: outside
+    for user, app, at, wait_s, hours, cpus, memory_mb, peak_mb, mean_cpu, experiment in SCRIPTED_DAY:
+        add(
+            db,
+            user,
+            app,
+            at=day + at * h,
+            wait_s=wait_s,
+            hours=hours,
+            cpus=cpus,
+            memory_mb=memory_mb,
+            peak_mb=peak_mb,
+            mean_cpu=mean_cpu,
+            experiment=experiment,
+        )
     figures = history.statistics_of(db, day, day + 2 * 24 * h, {"bob": "lhaaso"})
     assert figures["sessions"] == 4
     assert figures["sessions_per_app_per_day"] == [

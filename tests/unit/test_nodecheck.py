@@ -9,7 +9,7 @@ import pytest
 from ink_spawner.nodecheck import check_node
 
 APPS = ["jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"]
-PROGRAMS = ["Xvnc", "xauth", "openbox", "xterm", "sshd", "ssh-keygen", "klist"]
+PROGRAMS = ["Xvnc", "openbox", "xterm", "sshd", "ssh-keygen", "klist"]
 GOOD_PTS = "devpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=000 0 0\n"
 
 
