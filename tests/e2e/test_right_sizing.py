@@ -4,6 +4,7 @@ what would do (and fills it in), and the admin statistics page counts what the r
 
 import os
 import pwd
+import subprocess
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -109,4 +110,17 @@ def test_two_sessions_teach_the_spawn_menu_and_the_statistics(make_hub, browser,
     bobs = open_as(browser, hub, "inkt_bob", unix_users["inkt_bob"], output_dir, "ink/statistics")
     expect(bobs.locator("body")).to_contain_text("403")
     expect(bobs.locator("#ink-nav-statistics")).to_have_count(0)
+    # bob's History page holds his sessions only (none), whatever he asks for
+    bobs.goto(f"{hub.url}/hub/ink/history?user={USER}&since=2020-01-01")
+    expect(bobs.locator("#ink-no-sessions")).to_be_visible()
+    expect(bobs.locator("#ink-sessions tbody tr")).to_have_count(0)
     bobs.close()
+    # alice's usage summaries (beside her job logs) are hers alone: bob's shell cannot read them
+    summaries = sorted((home / ".ink" / "logs").glob("*.usage.json"))
+    assert len(summaries) == 2
+    for summary_file in summaries:
+        assert summary_file.stat().st_mode & 0o777 == 0o600
+        as_bob = subprocess.run(
+            ["runuser", "-u", "inkt_bob", "--", "cat", str(summary_file)], capture_output=True, text=True
+        )
+        assert as_bob.returncode != 0 and "Permission denied" in as_bob.stderr, as_bob
