@@ -117,6 +117,8 @@ class Client:
         if not self.hub:
             raise ClientError("no hub: run `ink login HUB_URL` first (or pass --hub)", AUTH)
         self.token = token or os.environ.get("INK_TOKEN") or tokens.get(self.hub)
+        if not self.token and self.hub == os.environ.get("INK_HUB", "").rstrip("/"):
+            self.token = os.environ.get("JUPYTERHUB_API_TOKEN")  # in a session INK started
         if not self.token:
             raise ClientError(f"not logged in to {self.hub}: run `ink login {self.hub}`", AUTH)
         self.session = requests.Session()

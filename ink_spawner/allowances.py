@@ -14,6 +14,7 @@ from .units import format_duration_human, format_memory, parse_duration_s, parse
 PROPERTY_KEY = "ink"
 ALL = "*"
 _FIELDS = {"apps", "images", "max_cpus", "max_memory", "max_walltime", "max_gpus"}
+_FIELDS |= {"max_batch_jobs", "max_batch_cpus"}  # batch jobs (and Dask workers) at once
 
 log = logging.getLogger("ink.allowances")
 
@@ -30,6 +31,9 @@ class Allowance:
     max_memory_mb: int = 0
     max_walltime_s: int = 0
     max_gpus: int = 0
+    # batch jobs (and Dask workers) pending or running at once; None: not limited by this one
+    max_batch_jobs: int | None = None
+    max_batch_cpus: int | None = None
 
     def allows_app(self, name: str) -> bool:
         return self.apps == ALL or name in self.apps
@@ -45,6 +49,8 @@ class Allowance:
             max_memory_mb=max(self.max_memory_mb, other.max_memory_mb),
             max_walltime_s=max(self.max_walltime_s, other.max_walltime_s),
             max_gpus=max(self.max_gpus, other.max_gpus),
+            max_batch_jobs=_widest_limit(self.max_batch_jobs, other.max_batch_jobs),
+            max_batch_cpus=_widest_limit(self.max_batch_cpus, other.max_batch_cpus),
         )
 
     def to_properties(self) -> dict:
@@ -56,10 +62,20 @@ class Allowance:
             "max_memory": format_memory(self.max_memory_mb),
             "max_walltime": format_duration_human(self.max_walltime_s),
             "max_gpus": self.max_gpus,
+            **{
+                k: v
+                for k, v in (("max_batch_jobs", self.max_batch_jobs), ("max_batch_cpus", self.max_batch_cpus))
+                if v
+            },
         }
 
 
 NOTHING = Allowance()
+
+
+def _widest_limit(a: int | None, b: int | None) -> int | None:
+    """Of two batch limits the wider; an allowance that does not set one grants nothing here."""
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _union(a, b):
@@ -92,6 +108,11 @@ def parse_allowance(data) -> Allowance:
     try:
         cpus = data.get("max_cpus", 0)
         gpus = data.get("max_gpus", 0)
+        batch_jobs = data.get("max_batch_jobs")
+        batch_cpus = data.get("max_batch_cpus")
+        for key, value in (("max_batch_jobs", batch_jobs), ("max_batch_cpus", batch_cpus)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise AllowanceError(f"'{key}' must be a whole number >= 1 (leave it out for no limit)")
         for key, value in (("max_cpus", cpus), ("max_gpus", gpus)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise AllowanceError(f"'{key}' must be a whole number >= 0")
@@ -102,6 +123,8 @@ def parse_allowance(data) -> Allowance:
             max_memory_mb=parse_memory_mb(data.get("max_memory", 0)),
             max_walltime_s=parse_duration_s(data.get("max_walltime", 0)),
             max_gpus=gpus,
+            max_batch_jobs=batch_jobs,
+            max_batch_cpus=batch_cpus,
         )
     except AllowanceError:
         raise

@@ -758,6 +758,16 @@ def apply_jobs(c, site: SiteConfig) -> None:
     c.JupyterHub.load_roles.append(
         {"name": JOBS_SERVICE, "scopes": ["read:users", "read:groups"], "services": [JOBS_SERVICE]}
     )
+    # a session submits batch jobs (Dask workers) as its user with its own token; its end
+    # cancels the ones tied to it
+    c.Spawner.server_token_scopes += [
+        f"access:services!service={JOBS_SERVICE}",
+        f"{JOBS_READ}!user",
+        f"{JOBS_SUBMIT}!user",
+    ]
+    base_url = site.hub.get("base_url", "/")
+    c.InkSpawner.jobs_api_url = f"http://127.0.0.1:{port}{base_url}services/{JOBS_SERVICE}/api/v1/jobs"
+    c.InkSpawner.client_hub_url = site.public_url.rstrip("/")
 
 
 def add_service(c, site: SiteConfig, name: str, port: int, command: list[str], **extra) -> None:

@@ -17,6 +17,8 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import url_path_join
 from sqlalchemy.orm import object_session
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httputil import url_concat
 from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
@@ -94,6 +96,17 @@ class InkSpawner(Spawner):
     )
     monitor_url = Unicode(
         "", config=True, help="Dashboard endpoint the job's agent sends resource samples to (empty: none)."
+    )
+    jobs_api_url = Unicode(
+        "",
+        config=True,
+        help="""The jobs service's api/v1/jobs as the hub reaches it: a session's end cancels the
+        batch jobs tied to it (its Dask workers). Empty: none are.""",
+    )
+    client_hub_url = Unicode(
+        "",
+        config=True,
+        help="The hub's URL as jobs reach it, for INK's Python client in a session (INK_HUB).",
     )
     monitor_interval = Float(5, config=True, help="Seconds between the job's resource samples.")
     status_interval = Float(1.0, config=True, help="Seconds between scheduler queries while a job starts.")
@@ -265,6 +278,8 @@ class InkSpawner(Spawner):
         )
         if self.credentials_url:
             env["INK_CREDENTIALS_URL"] = self.credentials_url
+        if self.client_hub_url:
+            env["INK_HUB"] = self.client_hub_url
         if self.monitor_url:
             env["INK_MONITOR_URL"] = self.monitor_url
             env["INK_MONITOR_INTERVAL"] = str(self.monitor_interval)
@@ -463,6 +478,26 @@ class InkSpawner(Spawner):
             except BackendError as e:
                 self.log.warning("%s: could not cancel job %s: %s", self._log_name, self.job_id, e)
 
+    async def _cancel_session_jobs(self):
+        """Batch jobs tied to this session (its Dask workers) end with it: the jobs service
+        cancels them, asked with the session's own token (the hub revokes it after stop)."""
+        if not (self.jobs_api_url and self.api_token):
+            return
+        request = HTTPRequest(
+            url_concat(self.jobs_api_url, {"session": self.name or ""}),
+            method="DELETE",
+            headers={"Authorization": f"token {self.api_token}"},
+            request_timeout=60,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            cancelled = json.loads(response.body).get("cancelled") or []
+        except Exception as e:
+            self.log.warning("%s: the session's batch jobs were not cancelled: %s", self._log_name, e)
+            return
+        if cancelled:
+            self.log.info("%s: cancelled the session's batch jobs %s", self._log_name, ", ".join(cancelled))
+
     async def poll(self):
         if not self.job_id:
             return 0
@@ -480,6 +515,7 @@ class InkSpawner(Spawner):
         return status.exit_code if status.exit_code not in (None, 0) else 1
 
     async def stop(self, now=False):
+        await self._cancel_session_jobs()
         await self._cancel_quietly()
         await self._close_record(self._stop_reason())
 

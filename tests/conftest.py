@@ -165,6 +165,7 @@ def site_config(backend: dict) -> dict:
             "slow": {"members": ["inkt_alice", "inkt_carol"], "allowance": {}},
             "klist": {"members": ["inkt_alice", "inkt_bob"], "allowance": {}},
             "memhog": {"members": ["inkt_alice"], "allowance": {}},
+            "batchenv": {"members": ["inkt_alice"], "allowance": {}},
         },
         "users": {"inkt_carol": {"allowance": {"max_memory": "12G"}}},
         "paths": {"profiles": str(FIXTURES / "profiles")},
@@ -270,6 +271,13 @@ def profiles_dir():
     )
     hog.chmod(0o644)
     (root / "profiles" / "experiments" / "memhog.yaml").write_text(f"name: memhog\nsetup: {hog}\n")
+    # an experiment whose set-up exports a variable (batch jobs source it as sessions do)
+    batchenv = root / "batchenv-setup.sh"
+    batchenv.write_text('export INK_FROM_SETUP="set up for $USER"\n')
+    batchenv.chmod(0o644)
+    (root / "profiles" / "experiments" / "batchenv.yaml").write_text(
+        f"name: batchenv\nsetup: {batchenv}\nenv:\n  INK_EXPERIMENT_NAME: BATCHENV\n"
+    )
     yield root / "profiles"
     shutil.rmtree(root, ignore_errors=True)
 

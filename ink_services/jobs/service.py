@@ -7,6 +7,7 @@ experiments' own web services, submitted to the site's backend as the calling us
   GET    api/v1/jobs/ID/stdout       its output (tail=N for the last N lines), streamed
   GET    api/v1/jobs/ID/stderr       the same for stderr
   DELETE api/v1/jobs/ID              cancel (custom:ink:jobs:submit); 202 with the job
+  DELETE api/v1/jobs?session=NAME    cancel every job tied to that session (its Dask workers)
   GET    api/v1/openapi.yaml         this API's OpenAPI 3 description
   GET    metrics                     Prometheus, for tokens with read:metrics
 
@@ -32,7 +33,7 @@ from prometheus_client import Counter
 from tornado import httpclient, web
 
 from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
-from ink_spawner.allowances import allowance_for_groups, parse_allowance
+from ink_spawner.allowances import Allowance, allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import (
     Backend,
     BackendError,
@@ -56,8 +57,9 @@ from .records import JobRecord, JobStore, new_job_id
 log = logging.getLogger("ink.jobs")
 SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
 FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "image", "experiment"}
-FIELDS |= {"env", "output_dir"}
+FIELDS |= {"env", "output_dir", "session"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SESSION = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")  # a hub server name; "" is the default server
 MAX_BODY = 512 * 1024
 READ_LIMIT = 16 * 1024 * 1024
 TAIL_LINES_BYTES = 8 * 1024 * 1024  # ?tail=N reads at most this much of the end of the output
@@ -109,7 +111,10 @@ def check_request(body) -> dict:
         or any(p in ("", ".", "..") for p in parts)
     ):
         raise SpecError("output_dir: expected a folder inside your home, e.g. ink-jobs/fits")
-    return {"name": name, "env": env, "output_dir": output_dir}
+    session = body.get("session")
+    if session is not None and not (isinstance(session, str) and SESSION.match(session)):
+        raise SpecError("session: expected the name of one of your servers ('' for the default one)")
+    return {"name": name, "env": env, "output_dir": output_dir, "session": session}
 
 
 class Submitter:
@@ -124,12 +129,15 @@ class Submitter:
     def profiles(self):
         return load_profiles(self.site.profiles_dir)
 
+    def allowance(self, groups: list) -> Allowance:
+        return allowance_for_groups(groups, self.default_allowance)
+
     async def spec(self, user: str, body: dict, groups: list, job_id: str) -> tuple[JobSpec, dict]:
         own = check_request(body)
         options = {
             k: body[k] for k in ("cpus", "memory", "walltime", "gpus", "image", "experiment") if k in body
         }
-        allowance = allowance_for_groups(groups, self.default_allowance)
+        allowance = self.allowance(groups)
         choice = validate_options(options, self.profiles(), allowance, [g.name for g in groups])
         try:
             home = pwd.getpwnam(user).pw_dir
@@ -159,8 +167,13 @@ class Submitter:
             "INK_JOB_ID": job_id,
             "INK_IMAGE": choice.image.name,
             "INK_EXPERIMENT": choice.experiment.name if choice.experiment else "",
+            **choice.image.env,
+            **(choice.experiment.env if choice.experiment else {}),
             **own["env"],
         }
+        setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
+        if setup:
+            env["INK_SETUP"] = json.dumps(setup)
         spec = JobSpec(
             username=user,
             name=f"ink-batch-{own['name']}",
@@ -177,6 +190,7 @@ class Submitter:
             "output_dir": folder,
             "resources": choice.to_options(),
             "env_names": sorted(own["env"]),
+            "session": own["session"],
         }
         return spec, facts
 
@@ -286,7 +300,9 @@ class JobsHandler(BaseHandler):
         job_id = new_job_id()
         try:
             groups = await self.groups_of(user)
-            spec, facts = await self.settings["submitter"].spec(user, body, groups, job_id)
+            submitter = self.settings["submitter"]
+            spec, facts = await submitter.spec(user, body, groups, job_id)
+            await self.check_batch_limits(user, submitter.allowance(groups), spec.cpus)
             backend_id = await self.backend.submit(spec)
         except (SpecError, OptionsError, InvalidSubmission) as e:
             SUBMITTED.labels("refused").inc()
@@ -309,6 +325,46 @@ class JobsHandler(BaseHandler):
         log.info("job %s (%s %s) submitted for %s", job_id, self.backend.name, backend_id, user)
         self.set_status(201)
         self.finish(job_model(record))
+
+    async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int) -> None:
+        """The allowance's batch limits: jobs and cores pending or running at once."""
+        if not (allowance.max_batch_jobs or allowance.max_batch_cpus):
+            return
+        active = [r for r in self.store.of_user(user) if not r.final]
+        active = [r for r in await asyncio.gather(*(self.refresh(r) for r in active)) if not r.final]
+        in_use = sum(int(r.resources.get("cpus", 1)) for r in active)
+        if allowance.max_batch_jobs and len(active) + 1 > allowance.max_batch_jobs:
+            raise SpecError(
+                f"you may have at most {allowance.max_batch_jobs} batch jobs pending or running "
+                f"at a time, and {len(active)} are: wait for some to end, or cancel them"
+            )
+        if allowance.max_batch_cpus and in_use + cpus > allowance.max_batch_cpus:
+            raise SpecError(
+                f"you may use at most {allowance.max_batch_cpus} cores in batch jobs at a time: "
+                f"{in_use} are in use or asked for, and this job asks for {cpus}"
+            )
+
+    @web.authenticated
+    async def delete(self):
+        """Cancel every job of one session (``?session=NAME``): the session's end calls it."""
+        require_scope(self, JOBS_SUBMIT)
+        user = self.target_user()
+        session = self.get_argument("session", None)
+        if session is None or not SESSION.match(session):
+            raise web.HTTPError(400, "session: expected the name of one of your servers ('' for the default)")
+        mine = [r for r in self.store.of_user(user) if not r.final and r.session == session]
+        cancelled = []
+        for record in mine:
+            record.cancel_requested = True
+            self.store.save(record)
+            try:
+                await self.backend.cancel(record.backend_id)
+                cancelled.append(record.id)
+            except BackendError as e:
+                log.warning("job %s of %s's session %r: cancel failed: %s", record.id, user, session, e)
+        log.info("cancelled %d jobs of %s's session %r", len(cancelled), user, session)
+        self.set_status(202)
+        self.finish({"user": user, "session": session, "cancelled": cancelled})
 
 
 class JobHandler(BaseHandler):

@@ -21,7 +21,7 @@ import sys
 import time
 
 from .private_file import write_private
-from .wrapper import load_env_file
+from .wrapper import build_env, load_env_file
 
 RECORD = "ink-job.json"
 
@@ -52,9 +52,15 @@ def main(argv=None) -> int:
     stdout = os.open(os.path.join(args.dir, "stdout.log"), flags, 0o644)
     stderr = os.open(os.path.join(args.dir, "stderr.log"), flags, 0o644)
     record(args.dir, host=socket.gethostname(), started=time.time(), state="running", pid=os.getpid())
+    try:  # the image's and the experiment's set-up, as a session gets them
+        env = build_env(dict(os.environ))
+    except (RuntimeError, OSError, ValueError) as e:
+        os.write(stderr, f"ink: {e}\n".encode())
+        record(args.dir, ended=time.time(), state="failed", exit_code=126, error=str(e))
+        return 126
     try:
         child = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True
+            command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True, env=env
         )
     except OSError as e:
         os.write(stderr, f"ink: cannot run {command[0]!r}: {e.strerror or e}\n".encode())

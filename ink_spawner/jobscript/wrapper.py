@@ -30,6 +30,11 @@ from .processes import job_processes
 CALLBACK_RETRIES = 10
 
 
+# what the session's own code reads (INK's Python client: the hub, the session's image and
+# experiment as defaults for the batch jobs and Dask workers it submits)
+FOR_USER_CODE = {"INK_APP", "INK_HUB", "INK_IMAGE", "INK_EXPERIMENT"}
+
+
 def log(message: str) -> None:
     print(f"[ink-wrapper {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -260,7 +265,7 @@ def main(argv=None) -> int:
     start_monitor(env, log)
     if env.get("INK_SERVER_PROXY"):
         env["JUPYTER_CONFIG_PATH"] = server_proxy_config(json.loads(env["INK_SERVER_PROXY"]), env)
-    for key in [k for k in env if k.startswith("INK_") and k != "INK_APP"]:
+    for key in [k for k in env if k.startswith("INK_") and k not in FOR_USER_CODE]:
         env.pop(key)  # the server and the user's code do not need the wrapper's settings
     command = json.loads(os.environ["INK_SERVER_COMMAND"])
     command += json.loads(os.environ.get("INK_APP_ARGS", "[]"))

@@ -2,8 +2,6 @@
 when it should start, on the spawn page and the dashboard; once running, the dashboard's
 Extend button raises the job's time limit in Slurm."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
@@ -24,7 +22,7 @@ def test_a_queued_session_says_why_then_extends_from_the_dashboard(
         [
             "sbatch",
             "--parsable",
-            f"--cpus-per-task={os.cpu_count()}",
+            f"--cpus-per-task={slurm.cpus}",
             "--mem=100M",
             "--time=10",
             "--output=/dev/null",

@@ -30,12 +30,15 @@ class SlurmCluster:
         self.host = socket.gethostname().split(".")[0]
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         self.started_munge = None
+        # more CPUs than the machine has (slurmd accepts the configured count): a session and
+        # its two Dask workers fit at once on the 2-core test machine
+        self.cpus = max(4, os.cpu_count() or 1)
 
     def write_config(self):
         for sub in ("state", "spool"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         memory_mb = int(psutil.virtual_memory().total / 1024 / 1024 * 0.5)
-        cpus = os.cpu_count() or 1
+        cpus = self.cpus
         r = self.root
         self.conf.write_text(
             f"""ClusterName=inktest
@@ -62,6 +65,7 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1,bf_interval=2
 MinJobAge=60
 KillWait=5
+SlurmdParameters=config_overrides
 NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
 PartitionName=ink Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """

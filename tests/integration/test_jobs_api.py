@@ -121,9 +121,22 @@ def test_arguments_reach_the_job_exactly(jobs_hub, unix_users):
     assert shell.status_code == 201, shell.text
     killed = api(hub, "POST", "jobs", alice, json={"command": ["/bin/sh", "-c", "kill -9 $$"]})
     assert killed.status_code == 201, killed.text
-    for job in (r.json(), shell.json()):
+    # the experiment's set-up and variables, as a session gets them; a broken set-up fails the job
+    env_printer = ["/bin/sh", "-c", 'echo "$INK_FROM_SETUP / $INK_EXPERIMENT_NAME"']
+    set_up = api(hub, "POST", "jobs", alice, json={"command": env_printer, "experiment": "batchenv"})
+    assert set_up.status_code == 201, set_up.text
+    carol = hub.user_token("inkt_carol")
+    broken = api(hub, "POST", "jobs", carol, json={"command": ["/bin/true"], "experiment": "broken"})
+    assert broken.status_code == 201, broken.text
+    for job in (r.json(), shell.json(), set_up.json()):
         done = wait_state(hub, alice, job["id"], ("completed", "failed"))
         assert done["state"] == "completed", done
+    out = api(hub, "GET", f"jobs/{set_up.json()['id']}/stdout", alice).text
+    assert out == "set up for inkt_alice / BATCHENV\n", out
+    done = wait_state(hub, carol, broken.json()["id"], ("completed", "failed"))
+    assert (done["state"], done["exit_code"]) == ("failed", 126), done
+    err = api(hub, "GET", f"jobs/{broken.json()['id']}/stderr", carol).text
+    assert "set-up script /nonexistent/ink/setup.sh failed" in err, err
     done = wait_state(hub, alice, killed.json()["id"], ("completed", "failed"))
     assert (done["state"], done["exit_code"], done["reason"]) == ("failed", 137, "killed by signal 9")
     assert json.loads(api(hub, "GET", f"jobs/{r.json()['id']}/stdout", alice).text) == ARGV

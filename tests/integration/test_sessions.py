@@ -45,7 +45,7 @@ def test_slurm_refuses_at_submit_what_no_node_can_hold(make_hub, slurm):
     assert r.status_code == 400, (r.status_code, r.text)
     message = r.json()["message"]
     assert "This request can never start: no node of the cluster has 1 CPUs and" in message, message
-    assert f"The largest have {os.cpu_count()} CPUs and {node_mb}M" in message, message
+    assert f"The largest have {slurm.cpus} CPUs and {node_mb}M" in message, message
     assert "(Slurm: sbatch: error:" in message, message
     assert not [j for j in slurm.squeue() if j[1] == "inkt_carol"], "nothing was left queued"
 

@@ -31,6 +31,8 @@ from ink_services.scopes import has_scope
         ({"command": ["a"], "output_dir": "a/../../b"}, "output_dir"),
         ({"command": ["a"], "output_dir": ""}, "output_dir"),
         ({"command": ["a"], "queue": "fast"}, "queue"),
+        ({"command": ["a"], "session": "../x"}, "session"),
+        ({"command": ["a"], "session": 3}, "session"),
     ],
 )
 def test_job_requests_are_checked_field_by_field(body, field):
@@ -41,7 +43,8 @@ def test_job_requests_are_checked_field_by_field(body, field):
 
 def test_a_good_request_passes():
     own = check_request({"command": ["python3", "fit.py"], "env": {"SEED": "1"}, "output_dir": "runs/fits"})
-    assert own == {"name": "job", "env": {"SEED": "1"}, "output_dir": "runs/fits"}
+    assert own == {"name": "job", "env": {"SEED": "1"}, "output_dir": "runs/fits", "session": None}
+    assert check_request({"command": ["dask-worker"], "session": ""})["session"] == ""  # the default server
 
 
 def test_scopes_unfiltered_or_filtered_to_the_caller():

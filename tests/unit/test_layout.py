@@ -1,6 +1,7 @@
 """INK's packages depend one way only: ``ink_core`` (shared, imports nothing else of INK) ->
 ``ink_spawner`` (the hub side: spawner, backends, job wrapper, apps, site configurator) ->
-``ink_services`` (the hub-managed services, the ``ink`` command). A forbidden import fails here,
+``ink_services`` (the hub-managed services, the ``ink`` command) -> ``ink`` (the Python client
+notebooks import: jobs, Dask). A forbidden import fails here,
 naming the file and the line."""
 
 import ast
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LAYERS = ["ink_core", "ink_spawner", "ink_services"]
+LAYERS = ["ink_core", "ink_spawner", "ink_services", "ink"]
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:

@@ -127,6 +127,21 @@ def test_union_of_two_groups_takes_the_larger_of_each():
     assert refuse({"memory": "13G"}, union).field == "memory"
 
 
+def test_batch_limits_take_the_widest_set_one_and_only_whole_numbers():
+    basic = parse_allowance({"max_cpus": 1})
+    assert (basic.max_batch_jobs, basic.max_batch_cpus) == (None, None)  # no limit of its own
+    fits = {"max_batch_jobs": 10, "max_batch_cpus": 20}
+    union = allowance_for_groups([group("juno", {"max_batch_jobs": 4}), group("fits", fits)], basic)
+    assert (union.max_batch_jobs, union.max_batch_cpus) == (10, 20)
+    # a group that sets no batch limit does not lift another's
+    only = allowance_for_groups([group("juno", {"max_batch_jobs": 4}), group("plain", {"max_cpus": 2})])
+    assert (only.max_batch_jobs, only.max_batch_cpus) == (4, None)
+    assert parse_allowance(only.to_properties()) == only  # what an admin sees and edits
+    for bad in (0, -1, "8", True, 2.5):
+        with pytest.raises(AllowanceError, match="max_batch_jobs"):
+            parse_allowance({"max_batch_jobs": bad})
+
+
 def test_site_ceiling_caps_any_allowance():
     everything = parse_allowance(
         {
