@@ -649,6 +649,9 @@ def apply_dashboard(c, site: SiteConfig) -> None:
         "--refresh",
         str(site.dashboard.get("refresh", 5)),
     ]
+    jobs_url = jobs_api_url(site)
+    if jobs_url:  # each session's workers, asked with the caller's own token
+        command += ["--jobs-url", jobs_url]
     add_service(
         c,
         site,
@@ -659,7 +662,8 @@ def apply_dashboard(c, site: SiteConfig) -> None:
         # an admin's page session may read every user's servers (the admin view); others'
         # sessions get only their own (the hub filters the scope by what the user holds);
         # "servers" (the caller's own) lets the page's Extend button ask the hub as the caller
-        oauth_client_allowed_scopes=["read:servers", "servers"],
+        oauth_client_allowed_scopes=["read:servers", "servers"]
+        + ([f"access:services!service={JOBS_SERVICE}", JOBS_READ] if jobs_url else []),
     )
     # it reads users' servers and the job id INK keeps in the server state
     c.JupyterHub.load_roles.append(
@@ -738,6 +742,15 @@ def rate_args(site: SiteConfig) -> list[str]:
     return ["--rate", str(float(api.get("rate_per_minute", 600))), "--burst", str(int(api.get("burst", 120)))]
 
 
+def jobs_api_url(site: SiteConfig) -> str:
+    """The jobs API as the hub and the other services reach it ("" when the site has none)."""
+    jobs = site.raw.get("jobs") or {}
+    if not jobs.get("enabled", True):
+        return ""
+    base_url = site.hub.get("base_url", "/")
+    return f"http://127.0.0.1:{int(jobs.get('port', 8086))}{base_url}services/{JOBS_SERVICE}/api/v1/jobs"
+
+
 def apply_jobs(c, site: SiteConfig) -> None:
     """The jobs API service: batch jobs submitted as the user to the site's backend."""
     jobs = site.raw.get("jobs") or {}
@@ -765,8 +778,7 @@ def apply_jobs(c, site: SiteConfig) -> None:
         f"{JOBS_READ}!user",
         f"{JOBS_SUBMIT}!user",
     ]
-    base_url = site.hub.get("base_url", "/")
-    c.InkSpawner.jobs_api_url = f"http://127.0.0.1:{port}{base_url}services/{JOBS_SERVICE}/api/v1/jobs"
+    c.InkSpawner.jobs_api_url = jobs_api_url(site)
     c.InkSpawner.client_hub_url = site.public_url.rstrip("/")
 
 

@@ -32,6 +32,7 @@ from urllib.parse import quote, urlparse
 from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge, Histogram
 from tornado import ioloop, web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ink_spawner.backends import Backend
 from ink_spawner.configurer import site_backend
@@ -50,7 +51,7 @@ SAMPLES = Counter("ink_dashboard_samples_total", "resource samples received from
 SERIES = Gauge("ink_dashboard_monitor_series", "job resource series held in memory")
 SUMMARY_SECONDS = Histogram("ink_dashboard_summary_seconds", "time to answer api/summary")
 PAGE_SIZE = 200
-ENDED_SECONDS = 15  # how long a user's recently ended sessions are reused
+PER_USER_SECONDS = 15  # how long a user's ended sessions and session workers are reused
 
 
 class QueueCache:
@@ -219,18 +220,45 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
                 return users
             offset += len(page)
 
-    async def recently_ended(self, name: str, limit: int = 5) -> list[dict]:
-        """The user's sessions that ended in the last day, and why (the hub's session history),
-        asked of the hub at most every ENDED_SECONDS per user, not at every page refresh."""
-        cache = self.settings["ended"]
+    async def per_user_cached(self, what: str, name: str, fetch):
+        """``fetch()``'s answer for ``name``, asked at most every PER_USER_SECONDS per user, not at
+        every page refresh."""
+        cache = self.settings["cached"].setdefault(what, {})
         kept = cache.get(name)
-        if kept and time.monotonic() - kept[0] < ENDED_SECONDS:
+        if kept and time.monotonic() - kept[0] < PER_USER_SECONDS:
             return kept[1]
-        rows = await self._recently_ended(name, limit)
+        answer = await fetch()
         if len(cache) > 10_000:
             cache.clear()
-        cache[name] = (time.monotonic(), rows)
-        return rows
+        cache[name] = (time.monotonic(), answer)
+        return answer
+
+    async def recently_ended(self, name: str, limit: int = 5) -> list[dict]:
+        """The user's sessions that ended in the last day, and why (the hub's session history)."""
+        return await self.per_user_cached("ended", name, lambda: self._recently_ended(name, limit))
+
+    async def session_workers(self, name: str) -> dict[str, list[dict]]:
+        """The caller's live batch jobs tied to a session (its Dask workers), by server name,
+        from the jobs API with the caller's own token."""
+        url, token = self.settings.get("jobs_url"), self.hub_auth.get_token(self)
+        if not url or not token:
+            return {}
+
+        async def fetch():
+            request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, request_timeout=15)
+            try:
+                jobs = json.loads((await AsyncHTTPClient().fetch(request)).body)["jobs"]
+            except Exception as e:  # the rest of the dashboard does not depend on it
+                log.warning("no batch jobs for %s: %s", name, e)
+                return {}
+            by_session = {}
+            for job in jobs:
+                if job.get("session") is not None and job.get("state") in ("pending", "running", "held"):
+                    keep = {k: job.get(k) for k in ("id", "name", "state", "node")}
+                    by_session.setdefault(job["session"], []).append(keep)
+            return by_session
+
+        return await self.per_user_cached("workers", name, fetch)
 
     async def _recently_ended(self, name: str, limit: int) -> list[dict]:
         yesterday = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).date()
@@ -256,10 +284,14 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         me = self.current_user["name"]  # only ever the caller's own servers
         cache: QueueCache = self.settings["queue"]
         now = time.time()
+        servers = await explain_waiting(cache, server_rows(await self.user_model(me), now), now)
+        workers = await self.session_workers(me) if servers else {}
+        for row in servers:
+            row["workers"] = workers.get(row["name"], [])
         answer = {
             "user": me,
             "admin": self.is_admin,
-            "servers": await explain_waiting(cache, server_rows(await self.user_model(me), now), now),
+            "servers": servers,
             "ended": await self.recently_ended(me),
             "cluster": cache.summary(),
         }
@@ -347,7 +379,7 @@ def uplot_dir() -> str:
     return os.path.join(sys.prefix, "node_modules", "uplot", "dist")
 
 
-def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
+def make_app(queue: QueueCache, prefix: str, refresh: float, jobs_url: str = "") -> web.Application:
     return service_app(
         prefix,
         [
@@ -360,7 +392,8 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
         framed_by_hub=True,  # a panel of the hub's home page
         queue=queue,
         samples=SampleStore(),
-        ended={},  # user -> (when asked, recently ended sessions)
+        cached={},  # what -> user -> (when asked, answer): ended sessions, session workers
+        jobs_url=jobs_url,
         refresh=refresh,
         template_path=os.path.join(os.path.dirname(__file__), "templates"),
     )
@@ -369,12 +402,15 @@ def make_app(queue: QueueCache, prefix: str, refresh: float) -> web.Application:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ink-dashboard")
     parser.add_argument("--refresh", type=float, default=5, help="seconds between queue_stats() calls")
+    parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (a session's workers)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-dashboard] %(message)s")
     queue = QueueCache(site_backend()[1])
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-dashboard/")
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083"))
-    make_app(queue, prefix, args.refresh).listen(url.port, url.hostname, max_body_size=SMALL_BODIES)
+    make_app(queue, prefix, args.refresh, args.jobs_url).listen(
+        url.port, url.hostname, max_body_size=SMALL_BODIES
+    )
     loop = ioloop.IOLoop.current()
     loop.spawn_callback(queue.run, args.refresh)
     log.info("serving %s on %s", prefix, url.geturl())

@@ -15,12 +15,15 @@ import psutil
 import pytest
 import requests
 import uproot
+from playwright.sync_api import expect
 
 from tests.conftest import condor_backend
+from tests.helpers.browser import open_home_frame
 from tests.helpers.condor import slot
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.kernel import Kernel
 from tests.helpers.net import wait_for
+from tests.integration.test_dashboard import summary
 
 USER = "inkt_alice"
 API = "/services/ink-jobs/api/v1/"
@@ -110,7 +113,7 @@ def dask_hub(request, make_hub):
     return make_hub({"type": "local"}, adjust=limit_batch_jobs), None
 
 
-def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix_users):
+def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix_users, request, output_dir):
     hub, slurm = dask_hub
     alice = hub.user_token(USER)
     home = Path(pwd.getpwnam(USER).pw_dir)
@@ -134,6 +137,19 @@ def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix
         backend_ids = {listed[j]["backend_id"] for j in worker_jobs}
         running = {j[0] for j in slurm.squeue() if j[1] == USER and j[2] == "RUNNING"}
         assert backend_ids <= running, (backend_ids, slurm.squeue())
+
+    # the dashboard shows them under the session: how many, their state, their node
+    (row,) = summary(hub, alice)["servers"]
+    assert sorted(w["id"] for w in row["workers"]) == worker_jobs, row
+    assert {w["state"] for w in row["workers"]} == {"running"} and all(w["node"] for w in row["workers"]), row
+    if slurm is None and "htcondor" not in hub.site["backend"]["type"]:  # once, in a real browser
+        browser = request.getfixturevalue("browser")
+        home, frame = open_home_frame(browser, hub, USER, unix_users[USER], output_dir, "ink-dashboard")
+        workers = frame.locator("tr.ink-workers[data-server='']")
+        expect(workers).to_have_attribute("data-running", "2")
+        expect(workers).to_contain_text(f"Workers: 2 (2 running on {row['workers'][0]['node']}, 0 waiting)")
+        home.screenshot(path=str(output_dir / "dashboard-workers.png"), full_page=True)
+        home.close()
 
     # the batch limit (2 at once): a third job is refused with the reason
     r = jobs_api(hub, "POST", "jobs", alice, json={"command": ["/bin/true"], "experiment": "juno"})
