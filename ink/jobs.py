@@ -30,6 +30,11 @@ class Jobs:
         cpus, memory, walltime, image, experiment, env, output_dir, session)."""
         return self.client.submit({"command": list(command), **fields})
 
+    def run_notebook(self, notebook: str, parameters: dict | None = None, **fields) -> dict:
+        """Run ``notebook`` (a path from your home) unattended as a batch job; the executed copy
+        is the job's ``notebook`` (beside its logs)."""
+        return self.client.submit({"notebook": notebook, "parameters": parameters or {}, **fields})
+
     def list(self, state: str = "") -> list[dict]:
         return self.client.jobs(state)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import itertools
 import json
 import os
 import sys
@@ -134,6 +135,31 @@ def cmd_login(args) -> int:
     return 0
 
 
+MAX_SWEEP = 1000
+
+
+def parameter_value(text: str):
+    """``1`` -> 1, ``0.5`` -> 0.5, ``true`` -> True, ``[1,2]`` -> a list; anything else: text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parameter_sweep(pairs: list[list[str]]) -> list[dict]:
+    """``-p run 1 2 3 -p cut 0.5`` -> one run per combination of the values given."""
+    names, choices = [], []
+    for name, *values in pairs:
+        if not values:
+            raise api.ClientError(f"-p {name}: give at least one value", api.USAGE)
+        names.append(name)
+        choices.append([parameter_value(v) for v in values])
+    runs = [dict(zip(names, combination, strict=True)) for combination in itertools.product(*choices)]
+    if len(runs) > MAX_SWEEP:
+        raise api.ClientError(f"{len(runs)} runs: at most {MAX_SWEEP} at once", api.USAGE)
+    return runs
+
+
 def cmd_jobs(args, c: api.Client) -> int:
     if args.action == "submit":
         body = {"name": args.name}
@@ -142,12 +168,23 @@ def cmd_jobs(args, c: api.Client) -> int:
                 body[key] = getattr(args, key)
         if args.env:
             body["env"] = dict(pair.split("=", 1) for pair in args.env)
+        if args.notebook:
+            body["notebook"] = args.notebook
+            runs = parameter_sweep(args.parameter)
+            jobs = [c.submit({**body, "parameters": p}) for p in runs]
+            lines = [f"{j['id']}  {json.dumps(p)}" for j, p in zip(jobs, runs, strict=True)]
+            emit(
+                args, jobs if len(jobs) > 1 else jobs[0], "\n".join(lines) if len(jobs) > 1 else jobs[0]["id"]
+            )
+            return 0
+        if args.parameter:
+            raise api.ClientError("-p is for --notebook runs", api.USAGE)
         if args.script:
             body["script"] = Path(args.script).read_text()
         else:
             command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not command:
-                raise api.ClientError("give a command after --, or --script FILE", api.USAGE)
+                raise api.ClientError("give a command after --, --script FILE or --notebook PATH", api.USAGE)
             body["command"] = command
         job = c.submit(body)
         emit(args, job, job["id"])
@@ -232,6 +269,16 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--output-dir", dest="output_dir")
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--script", help="a bash script to run")
+    submit.add_argument("--notebook", help="a notebook in your home to run unattended (path from your home)")
+    submit.add_argument(
+        "-p",
+        "--parameter",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter; several values run the notebook once per value (and combination)",
+    )
     submit.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
     ls = jobs.add_parser("ls", help="my jobs")
     ls.add_argument("--state")

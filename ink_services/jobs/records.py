@@ -35,6 +35,7 @@ class JobRecord:
     image: str = ""
     experiment: str = ""
     env_names: list[str] = field(default_factory=list)  # names only: values may be secrets
+    notebook: str = ""  # a notebook run: the executed copy (beside the logs)
     session: str | None = None  # the server whose end cancels the job (Dask workers); None: none
     state: str = "pending"  # pending, running, held, completed, failed, cancelled, unknown
     node: str = ""

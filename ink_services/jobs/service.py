@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import keyword
 import logging
 import os
 import pwd
@@ -57,7 +58,8 @@ from .records import JobRecord, JobStore, new_job_id
 log = logging.getLogger("ink.jobs")
 SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
 FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "image", "experiment"}
-FIELDS |= {"env", "output_dir", "session"}
+FIELDS |= {"env", "output_dir", "session", "notebook", "parameters"}
+MAX_PARAMETERS = 100
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SESSION = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")  # a hub server name; "" is the default server
 MAX_BODY = 512 * 1024
@@ -79,9 +81,27 @@ def check_request(body) -> dict:
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise SpecError(f"{unknown[0]}: unknown field (known: {', '.join(sorted(FIELDS))})")
-    if ("command" in body) == ("script" in body):
-        raise SpecError("command: give either command (a list of arguments) or script (text)")
-    if "command" in body:
+    if sum(k in body for k in ("command", "script", "notebook")) != 1:
+        raise SpecError(
+            "command: give one of command (a list of arguments), script (text) or notebook (a path)"
+        )
+    if "parameters" in body and "notebook" not in body:
+        raise SpecError("parameters: only for a notebook")
+    if "notebook" in body:
+        notebook = body["notebook"]
+        if not isinstance(notebook, str) or not notebook.endswith(".ipynb") or not home_relative(notebook):
+            raise SpecError(
+                "notebook: expected the path of a .ipynb inside your home, e.g. analysis/fit.ipynb"
+            )
+        parameters = body.get("parameters", {})
+        if not isinstance(parameters, dict) or len(parameters) > MAX_PARAMETERS:
+            raise SpecError(f"parameters: expected an object of at most {MAX_PARAMETERS} name: value pairs")
+        for key in parameters:
+            if not key.isidentifier() or keyword.iskeyword(key) or key.startswith("_"):
+                raise SpecError(f"parameters: {key!r} is not a Python variable name")
+        if len(json.dumps(parameters)) > MAX_ARG:
+            raise SpecError(f"parameters: at most {MAX_ARG} characters as JSON (pass a file's path for more)")
+    elif "command" in body:
         command = body["command"]
         if not isinstance(command, list) or not command or len(command) > MAX_ARGS:
             raise SpecError(f"command: expected a list of 1 to {MAX_ARGS} arguments")
@@ -103,18 +123,19 @@ def check_request(body) -> dict:
         if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
             raise SpecError(f"env.{key}: expected text of at most {MAX_ENV_VALUE} characters")
     output_dir = body.get("output_dir", "ink-jobs")
-    parts = output_dir.split("/") if isinstance(output_dir, str) else [""]
-    if (
-        not isinstance(output_dir, str)
-        or output_dir.startswith("/")
-        or "\x00" in output_dir
-        or any(p in ("", ".", "..") for p in parts)
-    ):
+    if not home_relative(output_dir):
         raise SpecError("output_dir: expected a folder inside your home, e.g. ink-jobs/fits")
     session = body.get("session")
     if session is not None and not (isinstance(session, str) and SESSION.match(session)):
         raise SpecError("session: expected the name of one of your servers ('' for the default one)")
     return {"name": name, "env": env, "output_dir": output_dir, "session": session}
+
+
+def home_relative(path) -> bool:
+    """A relative path that stays inside the home it is joined to (no '..', '.', empty parts)."""
+    if not isinstance(path, str) or path.startswith("/") or "\x00" in path or len(path) > 4096:
+        return False
+    return all(p not in ("", ".", "..") for p in path.split("/"))
 
 
 class Submitter:
@@ -146,7 +167,13 @@ class Submitter:
         folder = os.path.join(home, own["output_dir"], job_id)
         log_path = os.path.join(folder, "scheduler.log")
         await self.backend.prepare_log_dir(user, log_path)
-        if "script" in body:
+        if "notebook" in body:
+            notebook = os.path.join(home, body["notebook"])
+            executed = os.path.join(folder, os.path.basename(notebook))
+            parameters = json.dumps(body.get("parameters", {}))
+            runner = [self.job_python, "-m", "ink_spawner.jobscript.notebook"]
+            command = [*runner, notebook, executed, "--parameters", parameters]
+        elif "script" in body:
             script = os.path.join(folder, "job.sh")
             argv = self.backend.as_user(
                 user, [self.job_python, "-m", "ink_spawner.jobscript.private_file", script]
@@ -171,6 +198,8 @@ class Submitter:
             **(choice.experiment.env if choice.experiment else {}),
             **own["env"],
         }
+        if choice.experiment and choice.experiment.kernels_path:  # its kernels, as in a session
+            env["JUPYTER_PATH"] = choice.experiment.kernels_path
         setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
         if setup:
             env["INK_SETUP"] = json.dumps(setup)
@@ -191,6 +220,7 @@ class Submitter:
             "resources": choice.to_options(),
             "env_names": sorted(own["env"]),
             "session": own["session"],
+            "notebook": executed if "notebook" in body else "",
         }
         return spec, facts
 

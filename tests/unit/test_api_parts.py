@@ -33,6 +33,14 @@ from ink_services.scopes import has_scope
         ({"command": ["a"], "queue": "fast"}, "queue"),
         ({"command": ["a"], "session": "../x"}, "session"),
         ({"command": ["a"], "session": 3}, "session"),
+        ({"notebook": "../fit.ipynb"}, "notebook"),
+        ({"notebook": "/home/alice/fit.ipynb"}, "notebook"),
+        ({"notebook": "fit.py"}, "notebook"),
+        ({"notebook": "fit.ipynb", "command": ["a"]}, "command"),
+        ({"notebook": "fit.ipynb", "parameters": {"import": 1}}, "parameters"),
+        ({"notebook": "fit.ipynb", "parameters": {"_secret": 1}}, "parameters"),
+        ({"notebook": "fit.ipynb", "parameters": ["run"]}, "parameters"),
+        ({"notebook": "fit.ipynb", "parameters": {"big": "x" * 9000}}, "parameters"),
     ],
 )
 def test_job_requests_are_checked_field_by_field(body, field):
