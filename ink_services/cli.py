@@ -138,6 +138,14 @@ def cmd_login(args) -> int:
 MAX_SWEEP = 1000
 
 
+def tasks_of(job: dict) -> str:
+    """An array's task counts for `ink jobs ls`: ' [array 0-19: 15 completed, 5 running]'."""
+    counts = job.get("task_counts")
+    if not job.get("array") or not counts:
+        return ""
+    return f" [array {job['array']}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "]"
+
+
 def parameter_value(text: str):
     """``1`` -> 1, ``0.5`` -> 0.5, ``true`` -> True, ``[1,2]`` -> a list; anything else: text."""
     try:
@@ -163,7 +171,7 @@ def parameter_sweep(pairs: list[list[str]]) -> list[dict]:
 def cmd_jobs(args, c: api.Client) -> int:
     if args.action == "submit":
         body = {"name": args.name}
-        for key in ("cpus", "memory", "walltime", "gpus", "image", "experiment", "output_dir"):
+        for key in ("cpus", "memory", "walltime", "gpus", "image", "experiment", "output_dir", "array"):
             if getattr(args, key) is not None:
                 body[key] = getattr(args, key)
         if args.env:
@@ -190,13 +198,13 @@ def cmd_jobs(args, c: api.Client) -> int:
         emit(args, job, job["id"])
     elif args.action == "ls":
         jobs = c.jobs(args.state or "")
-        lines = [f"{j['id']}  {j['state']:<10} {j['node'] or '-':<12} {j['name']}" for j in jobs]
+        lines = [f"{j['id']}  {j['state']:<10} {j['node'] or '-':<12} {j['name']}{tasks_of(j)}" for j in jobs]
         emit(args, jobs, "\n".join(lines) or "no jobs")
     elif args.action == "show":
         job = c.job(args.job_id)
         emit(args, job, "\n".join(f"{k}: {v}" for k, v in job.items()))
     elif args.action == "logs":
-        c.output(args.job_id, "stderr" if args.stderr else "stdout", args.tail, sys.stdout.buffer)
+        c.output(args.job_id, "stderr" if args.stderr else "stdout", args.tail, sys.stdout.buffer, args.task)
     elif args.action == "cancel":
         job = c.cancel(args.job_id)
         emit(args, job, f"{job['id']}: {job['state']}")
@@ -269,6 +277,9 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--output-dir", dest="output_dir")
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--script", help="a bash script to run")
+    submit.add_argument(
+        "--array", help="run once per index, e.g. 0-99%%10 ({index} in an argument is the task's index)"
+    )
     submit.add_argument("--notebook", help="a notebook in your home to run unattended (path from your home)")
     submit.add_argument(
         "-p",
@@ -286,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
         jobs.add_parser(name).add_argument("job_id")
     logs = jobs.add_parser("logs", help="a job's stdout (or --stderr)")
     logs.add_argument("job_id")
+    logs.add_argument("--task", type=int, help="an array's task (its index)")
     logs.add_argument("--stderr", action="store_true")
     logs.add_argument("--tail", type=int)
 

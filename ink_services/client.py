@@ -173,8 +173,10 @@ class Client:
     def cancel(self, job_id: str) -> dict:
         return self.request("DELETE", JOBS + f"jobs/{quote(job_id, safe='')}", ok=(202,)).json()
 
-    def output(self, job_id: str, stream: str, tail: int | None, out) -> None:
-        params = {"tail": str(tail)} if tail else None
+    def output(self, job_id: str, stream: str, tail: int | None, out, task: int | None = None) -> None:
+        params = {"tail": str(tail)} if tail else {}
+        if task is not None:
+            params["task"] = str(task)
         r = self.request("GET", JOBS + f"jobs/{quote(job_id, safe='')}/{stream}", params=params, stream=True)
         for chunk in r.iter_content(1024 * 1024):
             out.write(chunk)

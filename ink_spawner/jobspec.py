@@ -31,6 +31,8 @@ class JobSpec:
     container_image: str = ""
     opsys: str = ""
     accounting_group: str = ""
+    # a native job array (ink_core.arrays, normalized: "0,1,2%2"); "" for one job
+    array: str = ""
 
     def __post_init__(self):
         if not USERNAME.match(self.username):

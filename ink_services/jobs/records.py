@@ -36,6 +36,8 @@ class JobRecord:
     experiment: str = ""
     env_names: list[str] = field(default_factory=list)  # names only: values may be secrets
     notebook: str = ""  # a notebook run: the executed copy (beside the logs)
+    array: str = ""  # an array: its tasks (ink_core.arrays); each has OUTPUT_DIR/INDEX/
+    tasks: list[dict] = field(default_factory=list)  # an array's tasks: index, state, node, exit code
     session: str | None = None  # the server whose end cancels the job (Dask workers); None: none
     state: str = "pending"  # pending, running, held, completed, failed, cancelled, unknown
     node: str = ""

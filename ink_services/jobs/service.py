@@ -33,6 +33,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter
 from tornado import httpclient, web
 
+from ink_core.arrays import ArrayError, parse_array
 from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
 from ink_spawner.allowances import Allowance, allowance_for_groups, parse_allowance
 from ink_spawner.backends.base import (
@@ -58,7 +59,7 @@ from .records import JobRecord, JobStore, new_job_id
 log = logging.getLogger("ink.jobs")
 SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
 FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "image", "experiment"}
-FIELDS |= {"env", "output_dir", "session", "notebook", "parameters"}
+FIELDS |= {"env", "output_dir", "session", "notebook", "parameters", "array"}
 MAX_PARAMETERS = 100
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SESSION = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")  # a hub server name; "" is the default server
@@ -128,7 +129,15 @@ def check_request(body) -> dict:
     session = body.get("session")
     if session is not None and not (isinstance(session, str) and SESSION.match(session)):
         raise SpecError("session: expected the name of one of your servers ('' for the default one)")
-    return {"name": name, "env": env, "output_dir": output_dir, "session": session}
+    array = None
+    if "array" in body:
+        if "notebook" in body:
+            raise SpecError("array: for command and script jobs (a notebook sweeps its parameters)")
+        try:
+            array = parse_array(body["array"])
+        except ArrayError as e:
+            raise SpecError(str(e)) from None
+    return {"name": name, "env": env, "output_dir": output_dir, "session": session, "array": array}
 
 
 def home_relative(path) -> bool:
@@ -186,6 +195,15 @@ class Submitter:
             command = ["/bin/bash", script]
         else:
             command = list(body["command"])
+        runner, array = ["--dir", folder], own["array"]
+        if array is not None:
+            if self.backend.array_index_env is None:
+                raise SpecError(f"array: the {self.backend.name} backend runs no job arrays yet")
+            if self.backend.array_index_env:  # the scheduler's own arrays
+                runner += ["--index-from", self.backend.array_index_env]
+            else:  # the runner runs the tasks in one job, as many at once as the allowance's cores
+                array = array.bounded(max(1, allowance.max_cpus // choice.cpus))
+                runner += ["--tasks", str(array)]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": home,
@@ -207,7 +225,8 @@ class Submitter:
             username=user,
             name=f"ink-batch-{own['name']}",
             app="batch",
-            command=[self.job_python, "-m", "ink_spawner.jobscript.batch", "--dir", folder, "--", *command],
+            command=[self.job_python, "-m", "ink_spawner.jobscript.batch", *runner, "--", *command],
+            array=str(array) if array is not None and self.backend.array_index_env else "",
             env=env,
             workdir=home,
             log_path=log_path,
@@ -221,6 +240,7 @@ class Submitter:
             "env_names": sorted(own["env"]),
             "session": own["session"],
             "notebook": executed if "notebook" in body else "",
+            "array": str(array) if array is not None else "",
         }
         return spec, facts
 
@@ -276,6 +296,8 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         except BackendError as e:
             record.reason = str(e)
             return record
+        if record.array:
+            return await self.refresh_array(record, status)
         # the job's own record, capped: the user writes it
         notes = await self.backend.read_record(record.user, os.path.join(record.output_dir, "ink-job.json"))
         record.node = status.host or notes.get("host", record.node)
@@ -302,9 +324,65 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         self.store.save(record)
         return record
 
+    async def refresh_array(self, record: JobRecord, status) -> JobRecord:
+        """An array: the scheduler says whether any task is still active, each task's own
+        record what it did."""
+        ended = status.state == JobState.DONE
+        notes = await self.backend.read_records(record.user, record.output_dir, "ink-job.json")
+        record.tasks = task_rows(parse_array(record.array).indices, notes, ended, record.cancel_requested)
+        states = {t["state"] for t in record.tasks}
+        record.node = ",".join(
+            sorted({t["node"] for t in record.tasks if t["state"] == "running" and t["node"]})
+        )
+        record.reason = status.reason
+        started = [n.get("started") for n in notes if isinstance(n.get("started"), int | float)]
+        record.started = min(started) if started else record.started
+        if not ended:
+            record.state = "running" if "running" in states or status.state == JobState.RUNNING else "pending"
+        else:
+            record.ended = time.time()
+            if record.cancel_requested:
+                record.state = "cancelled"
+            else:
+                record.state = "completed" if states == {"completed"} else "failed"
+            record.exit_code = 0 if record.state == "completed" else 1
+        self.store.save(record)
+        return record
+
+
+TASK_STATES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+def task_rows(indices, notes: list[dict], ended: bool, cancelled: bool) -> list[dict]:
+    """Each task of an array from its own ink-job.json (the user writes them: only known
+    indices and plain values are kept); a task without one has not started, or never will."""
+    by_index = {}
+    for note in notes:
+        if isinstance(note.get("index"), int) and note["index"] in indices:
+            by_index[note["index"]] = note
+    rows = []
+    for index in indices:
+        note = by_index.get(index, {})
+        exit_code = note.get("exit_code") if isinstance(note.get("exit_code"), int) else None
+        if exit_code is not None:
+            state = "completed" if exit_code == 0 else "failed"
+        elif note and not ended:
+            state = "running"
+        elif ended:
+            state = "cancelled" if cancelled else "failed"
+        else:
+            state = "pending"
+        node = note.get("host") if isinstance(note.get("host"), str) else ""
+        rows.append({"index": index, "state": state, "node": node[:255], "exit_code": exit_code})
+    return rows
+
 
 def job_model(record: JobRecord) -> dict:
     model = {k: v for k, v in record.__dict__.items() if k not in ("cancel_requested",)}
+    if record.array:
+        model["task_counts"] = {
+            state: sum(t["state"] == state for t in record.tasks) for state in TASK_STATES
+        }
     return model
 
 
@@ -332,7 +410,8 @@ class JobsHandler(BaseHandler):
             groups = await self.groups_of(user)
             submitter = self.settings["submitter"]
             spec, facts = await submitter.spec(user, body, groups, job_id)
-            await self.check_batch_limits(user, submitter.allowance(groups), spec.cpus)
+            at_once = parse_array(facts["array"]).at_once if facts["array"] else 1
+            await self.check_batch_limits(user, submitter.allowance(groups), spec.cpus, at_once)
             backend_id = await self.backend.submit(spec)
         except (SpecError, OptionsError, InvalidSubmission) as e:
             SUBMITTED.labels("refused").inc()
@@ -356,22 +435,28 @@ class JobsHandler(BaseHandler):
         self.set_status(201)
         self.finish(job_model(record))
 
-    async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int) -> None:
-        """The allowance's batch limits: jobs and cores pending or running at once."""
+    async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int, at_once: int = 1) -> None:
+        """The allowance's batch limits: jobs (an array: the tasks it may run at once) and
+        cores pending or running at once."""
         if not (allowance.max_batch_jobs or allowance.max_batch_cpus):
             return
         active = [r for r in self.store.of_user(user) if not r.final]
         active = [r for r in await asyncio.gather(*(self.refresh(r) for r in active)) if not r.final]
-        in_use = sum(int(r.resources.get("cpus", 1)) for r in active)
-        if allowance.max_batch_jobs and len(active) + 1 > allowance.max_batch_jobs:
+        jobs = sum(parse_array(r.array).at_once if r.array else 1 for r in active)
+        in_use = sum(
+            int(r.resources.get("cpus", 1)) * (parse_array(r.array).at_once if r.array else 1) for r in active
+        )
+        what = f"this array runs up to {at_once} at once" if at_once > 1 else "this is one more"
+        if allowance.max_batch_jobs and jobs + at_once > allowance.max_batch_jobs:
             raise SpecError(
                 f"you may have at most {allowance.max_batch_jobs} batch jobs pending or running "
-                f"at a time, and {len(active)} are: wait for some to end, or cancel them"
+                f"at a time, and {jobs} are ({what}): wait for some to end, cancel them, or "
+                "give the array a %N limit"
             )
-        if allowance.max_batch_cpus and in_use + cpus > allowance.max_batch_cpus:
+        if allowance.max_batch_cpus and in_use + cpus * at_once > allowance.max_batch_cpus:
             raise SpecError(
                 f"you may use at most {allowance.max_batch_cpus} cores in batch jobs at a time: "
-                f"{in_use} are in use or asked for, and this job asks for {cpus}"
+                f"{in_use} are in use or asked for, and this asks for {cpus * at_once}"
             )
 
     @web.authenticated
@@ -425,7 +510,15 @@ class OutputHandler(BaseHandler):
     async def get(self, job_id, stream):
         require_scope(self, JOBS_READ)
         record = self.record(self.target_user(), job_id)
-        path = os.path.join(record.output_dir, f"{stream}.log")
+        folder = record.output_dir
+        task = self.get_argument("task", "")
+        if task or record.array:  # an array: one task's output
+            if not record.array:
+                raise web.HTTPError(400, "task: this job is not an array")
+            if not task.isdigit() or int(task) not in parse_array(record.array).indices:
+                raise web.HTTPError(400, f"task: expected one of the array's indices ({record.array})")
+            folder = os.path.join(folder, str(int(task)))
+        path = os.path.join(folder, f"{stream}.log")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")
         tail = self.get_argument("tail", "")

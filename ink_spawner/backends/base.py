@@ -132,6 +132,9 @@ class Backend(LoggingConfigurable):
     """submit(spec) -> job id; status(job id) -> JobStatus; cancel(job id); queue_stats()."""
 
     name = "base"
+    # job arrays: the variable a task of a native array finds its index in; "" when INK's runner
+    # runs the tasks inside one job; None when this backend has no arrays yet
+    array_index_env: str | None = None
 
     def site_warnings(self) -> list[str]:
         """What ``ink check`` can see of the scheduler's own configuration that would make INK's
@@ -217,6 +220,29 @@ class Backend(LoggingConfigurable):
         except ValueError:
             return {}
         return data if isinstance(data, dict) else {}
+
+    async def read_records(self, username: str, folder: str, name: str, limit: int = 2000) -> list[dict]:
+        """``folder/*/name`` (an array's task records), read as the user in one command, each
+        capped at 4 KB; what is not a JSON object is skipped."""
+        find = ["find", folder, "-mindepth", "2", "-maxdepth", "2", "-type", "f", "-name", name]
+        argv = self.as_user(username, [*find, "-exec", "head", "-q", "-c", "4096", "{}", "+"])
+        try:
+            code, out, _ = await run_command(argv, timeout=30)
+        except BackendError:
+            return []
+        records, decoder, at = [], json.JSONDecoder(), 0
+        while len(records) < limit:
+            start = out.find("{", at)
+            if start < 0:
+                break
+            try:
+                value, at = decoder.raw_decode(out, start)
+            except ValueError:
+                at = start + 1
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+        return records
 
     # helpers shared by command-line backends
 

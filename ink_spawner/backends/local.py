@@ -36,6 +36,7 @@ def _alive(proc: psutil.Process) -> bool:
 
 class LocalBackend(Backend):
     name = "local"
+    array_index_env = ""  # the runner runs an array's tasks inside the one job
 
     stop_grace = Float(5, config=True, help="Seconds between SIGTERM and SIGKILL on cancel.")
 

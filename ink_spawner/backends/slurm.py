@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import shlex
 from collections.abc import Iterable
@@ -144,6 +145,24 @@ def parse_nodes(output: str) -> list[tuple[int, int]]:
     return nodes
 
 
+def array_log(log_path: str) -> str:
+    """Each task of an array its own scheduler log (``%a``: the task's index)."""
+    if not log_path:
+        return "/dev/null"
+    root, ext = os.path.splitext(log_path)
+    return f"{root}-%a{ext}"
+
+
+def array_status(tasks: list[JobStatus]) -> JobStatus:
+    """An array as one job: running while a task runs, pending while one waits, else done."""
+    for state in (JobState.RUNNING, JobState.PENDING, JobState.HELD):
+        active = [t for t in tasks if t.state == state]
+        if active:
+            hosts = sorted({t.host for t in active if t.host})
+            return JobStatus(state, host=",".join(hosts), reason=active[0].reason)
+    return JobStatus(JobState.DONE, reason="every task has ended")
+
+
 def batch_script(spec: JobSpec) -> str:
     """The script sbatch reads on stdin: the job's environment, then the wrapper.
 
@@ -158,6 +177,7 @@ def batch_script(spec: JobSpec) -> str:
 
 class SlurmBackend(Backend):
     name = "slurm"
+    array_index_env = "SLURM_ARRAY_TASK_ID"
 
     partition = Unicode("", config=True, help="Partition for INK's jobs (empty: the cluster's default).")
     account = Unicode("", config=True, help="Slurm account; the experiment's accounting group wins if set.")
@@ -194,8 +214,10 @@ class SlurmBackend(Backend):
             f"--mem={spec.memory_mb}M",
             f"--time={format_duration(spec.walltime_s)}",
             "--export=NONE",
-            f"--output={spec.log_path or '/dev/null'}",
+            f"--output={array_log(spec.log_path) if spec.array else spec.log_path or '/dev/null'}",
         ]
+        if spec.array:
+            args.append(f"--array={spec.array}")
         if spec.workdir:
             args.append(f"--chdir={spec.workdir}")
         if spec.gpus:
@@ -277,9 +299,12 @@ class SlurmBackend(Backend):
                 return JobStatus(JobState.DONE, reason="the job is no longer known to Slurm")
             return JobStatus(JobState.UNKNOWN, reason=err.strip()[:200])
         jobs = parse_squeue(out)
-        if job_id not in jobs:
-            return JobStatus(JobState.DONE, reason="the job is no longer known to Slurm")
-        return jobs[job_id][0]
+        if job_id in jobs:
+            return jobs[job_id][0]
+        tasks = [status for key, (status, _) in jobs.items() if key.startswith(f"{job_id}_")]
+        if tasks:
+            return array_status(tasks)
+        return JobStatus(JobState.DONE, reason="the job is no longer known to Slurm")
 
     async def cancel(self, job_id: str) -> None:
         if not JOB_ID.match(job_id or ""):

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from ink_core.arrays import ArraySpec, parse_array, with_index
+
 from .private_file import write_private
 from .wrapper import build_env, load_env_file
 
@@ -38,25 +40,79 @@ def record(folder: str, **facts) -> None:
     os.chmod(path, 0o644)
 
 
+def run_tasks(folder: str, spec: ArraySpec, command: list[str]) -> int:
+    """An array where the backend has none (local): its tasks as children of this job, at most
+    ``spec.at_once`` at a time, each a runner of its own (its folder, logs and record). A
+    signal (cancel, walltime) stops starting new ones and reaches the running ones."""
+    waiting, running, failed, stopping = list(spec.indices), {}, 0, []
+
+    def forward(signum, _frame):
+        stopping.append(signum)
+        for child in running.values():
+            try:
+                child.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    while running or (waiting and not stopping):
+        while waiting and not stopping and len(running) < spec.at_once:
+            index = waiting.pop(0)
+            runner = [
+                sys.executable,
+                "-m",
+                "ink_spawner.jobscript.batch",
+                "--dir",
+                folder,
+                "--index",
+                str(index),
+                "--",
+                *command,
+            ]
+            running[index] = subprocess.Popen(runner, stdin=subprocess.DEVNULL)
+        time.sleep(0.1)
+        for index, child in list(running.items()):
+            if child.poll() is not None:
+                failed += child.returncode != 0
+                del running[index]
+    return 1 if failed or stopping else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ink-batch")
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--tasks", help="an array to run here, e.g. 0-99%%4 (backends without arrays)")
+    parser.add_argument("--index-from", metavar="VAR", help="an array task: its index is in VAR")
+    parser.add_argument("--index", type=int, help="an array task: its index")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command")
     load_env_file()  # HTCondor: the environment comes in a private file, not in the job ad
-    os.makedirs(args.dir, mode=0o755, exist_ok=True)
+    if args.tasks:
+        return run_tasks(args.dir, parse_array(args.tasks), command)
+    index = args.index
+    if args.index_from:
+        index = int(os.environ[args.index_from])
+    folder = args.dir
+    if index is not None:  # an array task: its own folder, its index in its arguments
+        folder = os.path.join(args.dir, str(index))
+        command = with_index(command, index)
+        os.environ["INK_ARRAY_INDEX"] = str(index)
+    os.makedirs(folder, mode=0o755, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
-    stdout = os.open(os.path.join(args.dir, "stdout.log"), flags, 0o644)
-    stderr = os.open(os.path.join(args.dir, "stderr.log"), flags, 0o644)
-    record(args.dir, host=socket.gethostname(), started=time.time(), state="running", pid=os.getpid())
+    stdout = os.open(os.path.join(folder, "stdout.log"), flags, 0o644)
+    stderr = os.open(os.path.join(folder, "stderr.log"), flags, 0o644)
+    facts = {"index": index} if index is not None else {}
+    record(folder, host=socket.gethostname(), started=time.time(), state="running", pid=os.getpid(), **facts)
     try:  # the image's and the experiment's set-up, as a session gets them
         env = build_env(dict(os.environ))
     except (RuntimeError, OSError, ValueError) as e:
         os.write(stderr, f"ink: {e}\n".encode())
-        record(args.dir, ended=time.time(), state="failed", exit_code=126, error=str(e))
+        record(folder, ended=time.time(), state="failed", exit_code=126, error=str(e))
         return 126
     try:
         child = subprocess.Popen(
@@ -64,7 +120,7 @@ def main(argv=None) -> int:
         )
     except OSError as e:
         os.write(stderr, f"ink: cannot run {command[0]!r}: {e.strerror or e}\n".encode())
-        record(args.dir, ended=time.time(), state="failed", exit_code=127, error=str(e.strerror or e))
+        record(folder, ended=time.time(), state="failed", exit_code=127, error=str(e.strerror or e))
         return 127
 
     def forward(signum, _frame):
@@ -79,7 +135,7 @@ def main(argv=None) -> int:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128 + N, as shells say
     record(
-        args.dir,
+        folder,
         ended=time.time(),
         state="completed" if code == 0 else "failed",
         exit_code=exit_code,

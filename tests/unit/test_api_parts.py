@@ -51,7 +51,13 @@ def test_job_requests_are_checked_field_by_field(body, field):
 
 def test_a_good_request_passes():
     own = check_request({"command": ["python3", "fit.py"], "env": {"SEED": "1"}, "output_dir": "runs/fits"})
-    assert own == {"name": "job", "env": {"SEED": "1"}, "output_dir": "runs/fits", "session": None}
+    assert own == {
+        "name": "job",
+        "env": {"SEED": "1"},
+        "output_dir": "runs/fits",
+        "session": None,
+        "array": None,
+    }
     assert check_request({"command": ["dask-worker"], "session": ""})["session"] == ""  # the default server
 
 
