@@ -45,7 +45,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from tornado import httpclient, ioloop, web
 
-from ink_core import STATIC
+from ink_core import STATIC, checksums
 from ink_core.ranges import send_ranges
 from ink_core.scopes import FILES_READ, FILES_WRITE
 from ink_spawner.accounts import SystemAccountRefused, user_account
@@ -334,7 +334,23 @@ class StatHandler(FilesHandler):
     @web.authenticated
     async def get(self, user_path):
         root, parts = self.split(user_path)
-        self.finish({"path": paths.join(root, parts), **await self.ask("stat", root=root, parts=parts)})
+        entry = await self.ask("stat", root=root, parts=parts)
+        url = await self.storage.run(self.username, self.storage.url_of, self.username, root, parts)
+        self.finish({"path": paths.join(root, parts), **entry, "url": url})
+
+
+class ChecksumHandler(FilesHandler):
+    """adler32 (as XRootD and FTS use it) or sha256 of a file, on request; remembered for the
+    file's size and time."""
+
+    @web.authenticated
+    async def get(self, user_path):
+        root, parts = self.split(user_path)
+        algorithm = self.get_argument("algorithm", "adler32")
+        if algorithm not in checksums.ALGORITHMS:
+            raise web.HTTPError(400, f"algorithm: expected one of {', '.join(checksums.ALGORITHMS)}")
+        answer = await self.ask("checksum", root=root, parts=parts, algorithm=algorithm)
+        self.finish({"path": paths.join(root, parts), **answer})
 
 
 @web.stream_request_body
@@ -343,7 +359,9 @@ class FileHandler(FilesHandler):
 
     upload = None
     refusal = None
-    refused_before_body = False
+    # True until prepare() lets the body be read: also for what Tornado refuses before
+    # prepare() (a method this handler lacks: 405)
+    refused_before_body = True
 
     def finish(self, chunk=None):
         if self.refused_before_body:
@@ -379,7 +397,6 @@ class FileHandler(FilesHandler):
         self.set_status(204)
 
     async def prepare(self):
-        self.refused_before_body = True  # until prepare() lets the body be read
         await self.check_before_body()
         self.refused_before_body = False
 
@@ -794,6 +811,7 @@ def make_app(
             ("api/v1/preview/(root|fits)/(.*)", PreviewHandler),
             ("api/v1/(move|copy)", TransferHandler),
             ("api/v1/chmod/(.*)", ChmodHandler),
+            ("api/v1/checksum/(.*)", ChecksumHandler),
             ("api/v1/shares", SharesHandler),
             ("api/v1/shares/([^/]+)", ShareHandler),
             ("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)", PublicShareHandler),

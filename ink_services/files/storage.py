@@ -35,6 +35,7 @@ WRITE_CHUNK = 1024 * 1024
 # how long one operation may take before its worker counts as hung (it is then replaced)
 DEFAULT_OP_SECONDS = 60
 OP_SECONDS = {"copy": 3600, "move": 3600, "delete": 3600, "walk": 600, "root_keys": 120, "fits": 120}
+OP_SECONDS["checksum"] = 3600  # one pass over a file of any size
 # each user's own threads: one user's slow operations queue behind each other, never in front
 # of another user's; this many may wait before he is told to let some finish
 LANE_THREADS = 2
@@ -240,6 +241,12 @@ class Storage:
             for name, area in self.areas.items()
             if area.kind != "posix" or os.path.isdir(area.location(user))
         )
+
+    def url_of(self, username: str, root: str, parts: list[str]) -> str:
+        """Where a file is for ROOT or a job: its root:// URL in an XRootD area, its path on
+        the cluster's file system in a POSIX area."""
+        location = self.areas[root].location(self.user(username)).rstrip("/")
+        return "/".join([location, *parts]) if parts else location
 
     def kind_of(self, root: str) -> str:
         area = self.areas.get(root)

@@ -19,7 +19,7 @@ import socket
 import stat
 import sys
 
-from ink_core import previews
+from ink_core import checksums, previews
 from ink_core.previews import CountingFile
 from ink_spawner.accounts import login_umask
 
@@ -31,6 +31,7 @@ TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
 class Worker(Operations):
     def __init__(self, roots: dict[str, str]):
         self.roots = roots
+        self.remembered = checksums.Remembered()
 
     # -- walking ------------------------------------------------------------------------------
     def root_fd(self, root: str) -> int:
@@ -128,6 +129,35 @@ class Worker(Operations):
             raise Refused(409, "is a folder")
         info, fd = opened
         return CountingFile(lambda offset, n: os.pread(fd, n, offset), info["size"]), fd
+
+    def op_checksum(self, root, parts, algorithm):
+        """adler32 or sha256 of a file, remembered in the file's own extended attribute (when
+        the file system and the user's rights allow) and in this worker, for its size and time."""
+        if algorithm not in checksums.ALGORITHMS:
+            raise Refused(400, f"algorithm: expected one of {', '.join(checksums.ALGORITHMS)}")
+        fileobj, fd = self.opened(root, parts)
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino, algorithm)
+            attribute = f"user.ink.{algorithm}"
+            value = self.remembered.get(key, st.st_size, st.st_mtime_ns)
+            try:
+                value = value or checksums.unstamp(
+                    os.getxattr(fd, attribute).decode(), st.st_size, st.st_mtime_ns
+                )
+            except (OSError, UnicodeDecodeError):
+                pass
+            cached = value is not None
+            if not cached:
+                value = checksums.compute(lambda offset, n: os.pread(fd, n, offset), st.st_size, algorithm)
+                try:  # needs write rights on the file; xattrs do not change its mtime
+                    os.setxattr(fd, attribute, checksums.stamp(st.st_size, st.st_mtime_ns, value).encode())
+                except OSError:
+                    pass
+            self.remembered.put(key, st.st_size, st.st_mtime_ns, value)
+            return {"algorithm": algorithm, "value": value, "size": st.st_size, "cached": cached}
+        finally:
+            os.close(fd)
 
     def op_root_keys(self, root, parts):
         fileobj, fd = self.opened(root, parts)

@@ -12,9 +12,9 @@ import sys
 from urllib.parse import urlparse
 
 from XRootD import client
-from XRootD.client.flags import AccessMode, DirListFlags, MkDirFlags, OpenFlags, StatInfoFlags
+from XRootD.client.flags import AccessMode, DirListFlags, MkDirFlags, OpenFlags, QueryCode, StatInfoFlags
 
-from ink_core import previews
+from ink_core import checksums, previews
 from ink_core.previews import CountingFile
 
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
@@ -48,6 +48,7 @@ class XRootDWorker(Operations):
             self.roots[name] = (f"{parsed.scheme}://{parsed.netloc}", "/" + parsed.path.lstrip("/"))
         self.clients: dict[str, client.FileSystem] = {}
         self.uploads: dict[str, client.File] = {}
+        self.remembered = checksums.Remembered()
 
     def locate(self, root: str, parts: list[str]) -> tuple[client.FileSystem, str, str]:
         """(file system, path on the server, full URL) of root/parts..."""
@@ -131,6 +132,32 @@ class XRootDWorker(Operations):
             return data
 
         return CountingFile(read_at, info["size"]), f
+
+    def op_checksum(self, root, parts, algorithm):
+        """adler32 as the server keeps it (its checksum query); sha256, or adler32 from a
+        server that has none, read through once. Remembered for the file's size and time."""
+        if algorithm not in checksums.ALGORITHMS:
+            raise Refused(400, f"algorithm: expected one of {', '.join(checksums.ALGORITHMS)}")
+        info = self.stat(root, parts)
+        if info["type"] != "file":
+            raise Refused(409, "is a folder")
+        fs, path, url = self.locate(root, parts)
+        key, size, mtime = (url, algorithm), info["size"], int(info["mtime"])
+        value = self.remembered.get(key, size, mtime)
+        cached = value is not None
+        if not cached and algorithm == "adler32":
+            status, answer = fs.query(QueryCode.CHECKSUM, path)
+            words = (answer or b"").decode(errors="replace").strip("\x00 \n").split()
+            if status.ok and len(words) == 2 and words[0].lower() == "adler32":
+                value = words[1].lower().rjust(8, "0")
+        if value is None:
+            fileobj, f = self.opened(root, parts)
+            try:
+                value = checksums.compute(fileobj.read_at, size, algorithm)
+            finally:
+                f.close()
+        self.remembered.put(key, size, mtime, value)
+        return {"algorithm": algorithm, "value": value, "size": size, "cached": cached}
 
     def op_root_keys(self, root, parts):
         fileobj, f = self.opened(root, parts)

@@ -1,8 +1,10 @@
 """The file manager in Chromium: browse, upload with progress, preview text, an image and a PDF,
 make a share link and open it in a fresh browser context without logging in."""
 
+import hashlib
 import pwd
 import re
+import zlib
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -44,6 +46,18 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     page.click("#ink-list tr[data-name='notes.txt'] td.name a")
     expect(page.locator("#ink-preview-text")).to_contain_text("first line of the notes")
     page.screenshot(path=str(output_dir / "files-preview-text.png"))
+
+    # checksums on request, and where the file is for ROOT or a job
+    notes = (home / "notes.txt").read_bytes()
+    page.locator("#ink-list tr[data-name='notes.txt'] button", has_text="checksums").click()
+    adler = f"{zlib.adler32(notes) & 0xFFFFFFFF:08x}"
+    expect(page.locator("#ink-checksums dd[data-algorithm=adler32]")).to_have_text(adler)
+    expect(page.locator("#ink-checksums dd[data-algorithm=sha256]")).to_have_text(
+        hashlib.sha256(notes).hexdigest()
+    )
+    page.screenshot(path=str(output_dir / "files-checksums.png"))
+    page.locator("#ink-list tr[data-name='notes.txt'] button", has_text="copy URL").click()
+    expect(page.locator("#ink-file-url")).to_have_value(str(home / "notes.txt"))
 
     page.set_input_files("#ink-upload", [str(uploads / "fit.py")])
     expect(page.locator(".ink-upload[data-name='home/fit.py']")).to_have_attribute("data-state", "done")

@@ -22,6 +22,7 @@ sec.protbind * only krb5
 ofs.authorize
 acc.authdb {root}/authdb
 acc.audit deny grant
+xrootd.chksum adler32
 """
 
 

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -640,19 +641,66 @@ def test_scopes_and_acting_for_others(hub, tokens):
 
 
 def test_a_refusal_before_the_body_does_not_poison_the_proxys_connection(hub, tokens):
-    """A request refused before its body is read (here: anonymous) ends its connection to the
-    service. The proxy keeps upstream connections alive, so unless the answer says `Connection:
+    """A request refused before its body is read (anonymous; a method Tornado does not serve,
+    as schemathesis found) ends its connection to the service. The proxy keeps upstream connections alive, so unless the answer says `Connection:
     close` the proxy may send the next request down the dying socket and answer it 503."""
     alice = tokens["inkt_alice"]
     api(hub, "PUT", "files/home/poison.txt?overwrite=1", alice, data=b"ok")
     url = f"{hub.url}{API}files/home/poison.txt"
 
-    def pair(_):
-        refused = requests.get(url, timeout=30)
-        good = requests.get(url, headers={"Authorization": f"token {alice}"}, timeout=30)
+    auth = {"Authorization": f"token {alice}"}
+
+    def pair(i):
+        if i % 2:  # anonymous: refused in prepare()
+            refused = requests.get(url, timeout=30)
+        else:  # a method Tornado does not serve, with a body: 405 before prepare() runs
+            headers = {**auth, "Content-Type": "application/octet-stream"}
+            refused = requests.request("TRACE", url, data=b"\x89PNG" * 20, headers=headers, timeout=30)
+        good = requests.get(url, headers=auth, timeout=30)
         return refused.status_code, good.status_code
 
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(pair, range(80)))
-    assert {refused for refused, _ in answers} == {403}, answers
+    assert {refused for refused, _ in answers} == {403, 405}, answers
     assert {good for _, good in answers} == {200}, [a for a in answers if a[1] != 200][:5]
+
+
+def test_checksums_on_request_and_storage_urls(hub, tokens, area, stored, xrootd):
+    """adler32 as XRootD and FTS give it (the XRootD area asks the server) and sha256; a second
+    ask is remembered, a changed file is computed again; stat gives the URL for ROOT or a job."""
+    alice = tokens["inkt_alice"]
+    data = os.urandom(5 * 1024 * 1024 + 3)  # more than one read
+    api(hub, "DELETE", f"files/{area}/cks?recursive=1", alice)
+    assert api(hub, "POST", f"mkdir/{area}/cks", alice).status_code == 201
+    assert api(hub, "PUT", f"files/{area}/cks/run.root", alice, data=data).status_code == 201
+    adler = f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+    first = api(hub, "GET", f"checksum/{area}/cks/run.root", alice)
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "path": f"{area}/cks/run.root",
+        "algorithm": "adler32",
+        "value": adler,
+        "size": len(data),
+        "cached": False,
+    }
+    assert api(hub, "GET", f"checksum/{area}/cks/run.root", alice).json()["cached"] is True
+    sha = api(hub, "GET", f"checksum/{area}/cks/run.root?algorithm=sha256", alice).json()
+    assert sha["value"] == hashlib.sha256(data).hexdigest() and sha["cached"] is False
+    # a new version of the file (other size and time): computed again, not the old answer
+    time.sleep(1.1)  # XRootD's modification times are whole seconds
+    assert api(hub, "PUT", f"files/{area}/cks/run.root?overwrite=1", alice, data=data[:-1]).status_code == 201
+    again = api(hub, "GET", f"checksum/{area}/cks/run.root", alice).json()
+    assert again["value"] == f"{zlib.adler32(data[:-1]) & 0xFFFFFFFF:08x}" and again["cached"] is False
+    # refusals say why; bob asks for alice's file and is refused
+    assert api(hub, "GET", f"checksum/{area}/cks/run.root?algorithm=md5", alice).status_code == 400
+    assert api(hub, "GET", f"checksum/{area}/cks", alice).status_code == 409
+    assert (
+        api(hub, "GET", f"checksum/{area}/cks/run.root?user=inkt_alice", tokens["inkt_bob"]).status_code
+        == 403
+    )
+    # the storage URL: root:// for XRootD, the path on the cluster for POSIX
+    url = api(hub, "GET", f"stat/{area}/cks/run.root", alice).json()["url"]
+    if area == "home":
+        assert url == str(stored("inkt_alice", "cks/run.root")), url
+    else:
+        assert url == xrootd.url("/users/inkt_alice") + "/cks/run.root", url
