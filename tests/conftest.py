@@ -136,6 +136,7 @@ def site_config(backend: dict) -> dict:
             "log_dir": "{home}/.ink/logs",
             "start_timeout": 180,
             "monitor_interval": 1,
+            "poll_interval": 5,  # the hub notices a job that ended within seconds, not 30
         },
         "default_allowance": {
             "apps": ["jupyterlab"],
