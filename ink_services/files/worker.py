@@ -131,30 +131,17 @@ class Worker(Operations):
         return CountingFile(lambda offset, n: os.pread(fd, n, offset), info["size"]), fd
 
     def op_checksum(self, root, parts, algorithm):
-        """adler32 or sha256 of a file, remembered in the file's own extended attribute (when
-        the file system and the user's rights allow) and in this worker, for its size and time."""
-        if algorithm not in checksums.ALGORITHMS:
-            raise Refused(400, f"algorithm: expected one of {', '.join(checksums.ALGORITHMS)}")
+        """adler32 or sha256 of a file, remembered by this worker for the file's version: its
+        size, mtime and ctime (which no user can set back)."""
         fileobj, fd = self.opened(root, parts)
         try:
             st = os.fstat(fd)
-            key = (st.st_dev, st.st_ino, algorithm)
-            attribute = f"user.ink.{algorithm}"
-            value = self.remembered.get(key, st.st_size, st.st_mtime_ns)
-            try:
-                value = value or checksums.unstamp(
-                    os.getxattr(fd, attribute).decode(), st.st_size, st.st_mtime_ns
-                )
-            except (OSError, UnicodeDecodeError):
-                pass
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, algorithm)
+            value = self.remembered.get(key)
             cached = value is not None
             if not cached:
-                value = checksums.compute(lambda offset, n: os.pread(fd, n, offset), st.st_size, algorithm)
-                try:  # needs write rights on the file; xattrs do not change its mtime
-                    os.setxattr(fd, attribute, checksums.stamp(st.st_size, st.st_mtime_ns, value).encode())
-                except OSError:
-                    pass
-            self.remembered.put(key, st.st_size, st.st_mtime_ns, value)
+                value = checksums.compute(fileobj.read_at, st.st_size, algorithm)
+                self.remembered.put(key, value)
             return {"algorithm": algorithm, "value": value, "size": st.st_size, "cached": cached}
         finally:
             os.close(fd)

@@ -135,15 +135,15 @@ class XRootDWorker(Operations):
 
     def op_checksum(self, root, parts, algorithm):
         """adler32 as the server keeps it (its checksum query); sha256, or adler32 from a
-        server that has none, read through once. Remembered for the file's size and time."""
-        if algorithm not in checksums.ALGORITHMS:
-            raise Refused(400, f"algorithm: expected one of {', '.join(checksums.ALGORITHMS)}")
+        server that has none, read through once. Remembered by this worker for the file's size
+        and time."""
         info = self.stat(root, parts)
         if info["type"] != "file":
             raise Refused(409, "is a folder")
         fs, path, url = self.locate(root, parts)
-        key, size, mtime = (url, algorithm), info["size"], int(info["mtime"])
-        value = self.remembered.get(key, size, mtime)
+        size = info["size"]
+        key = (url, size, info["mtime"], algorithm)
+        value = self.remembered.get(key)
         cached = value is not None
         if not cached and algorithm == "adler32":
             status, answer = fs.query(QueryCode.CHECKSUM, path)
@@ -156,7 +156,7 @@ class XRootDWorker(Operations):
                 value = checksums.compute(fileobj.read_at, size, algorithm)
             finally:
                 f.close()
-        self.remembered.put(key, size, mtime, value)
+        self.remembered.put(key, value)
         return {"algorithm": algorithm, "value": value, "size": size, "cached": cached}
 
     def op_root_keys(self, root, parts):

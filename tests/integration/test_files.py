@@ -10,6 +10,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -704,3 +705,33 @@ def test_checksums_on_request_and_storage_urls(hub, tokens, area, stored, xrootd
         assert url == str(stored("inkt_alice", "cks/run.root")), url
     else:
         assert url == xrootd.url("/users/inkt_alice") + "/cks/run.root", url
+
+
+FORGE = """
+import os, sys
+path, forged = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDWR)
+os.pwrite(fd, b"TAMPERED", 0)  # same size, other bytes
+st = os.fstat(fd)
+# the stamp a cache kept beside the file would hold: this size and time, the old checksum
+os.setxattr(fd, "user.ink.adler32", f"{st.st_size}:{st.st_mtime_ns}:{forged}".encode())
+os.close(fd)
+"""
+
+
+def test_another_writer_cannot_plant_a_checksum(hub, tokens):
+    """Bob may write alice's shared file (she made it 666). He changes its bytes and leaves a
+    checksum beside it that matches its new size and time but the old content: alice must
+    still get the checksum of what the file holds."""
+    alice = tokens["inkt_alice"]
+    original = b"the original data of alice\n" * 100
+    assert api(hub, "PUT", "files/shared/alice-cks.txt?overwrite=1", alice, data=original).status_code == 201
+    assert api(hub, "POST", "chmod/shared/alice-cks.txt", alice, json={"mode": 0o666}).status_code == 200
+    first = api(hub, "GET", "checksum/shared/alice-cks.txt", alice).json()["value"]
+    assert first == f"{zlib.adler32(original) & 0xFFFFFFFF:08x}"
+    time.sleep(0.01)
+    as_user("inkt_bob", sys.executable, "-c", FORGE, str(SHARED / "alice-cks.txt"), first)
+    tampered = (SHARED / "alice-cks.txt").read_bytes()
+    assert tampered != original and len(tampered) == len(original)
+    again = api(hub, "GET", "checksum/shared/alice-cks.txt", alice).json()
+    assert again["value"] == f"{zlib.adler32(tampered) & 0xFFFFFFFF:08x}", again
