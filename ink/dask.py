@@ -39,22 +39,13 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 
 from ink_services.client import ClientError
+from ink_spawner.jobscript.private_file import write_private
 
 from .jobs import Jobs
 
 __all__ = ["InkCluster", "InkWorkerJob"]
 # under distributed's logger: a notebook shows its messages (a refused worker says why there)
 log = logging.getLogger("distributed.deploy.ink")
-
-TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
-
-
-def _write_private(folder: Path, name: str, text: str) -> str:
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    return str(path)
 
 
 def worker_command(scheduler: str, name: str, cores: int, memory: str, tls: dict, death_timeout: int):
@@ -178,11 +169,14 @@ class InkCluster(SpecCluster):
         self.tls_dir = Path.home() / ".ink" / "dask" / self.cluster_id
         self.tls_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tls_dir.mkdir(mode=0o700)
-        tls = {
-            "ca.pem": _write_private(self.tls_dir, "ca.pem", security.tls_ca_file),
-            "cert.pem": _write_private(self.tls_dir, "cert.pem", security.tls_worker_cert),
-            "key.pem": _write_private(self.tls_dir, "key.pem", security.tls_worker_key),
-        }
+        tls = {}  # what the workers read: the cluster's CA, their certificate and key (mode 600)
+        for name, text in (
+            ("ca.pem", security.tls_ca_file),
+            ("cert.pem", security.tls_worker_cert),
+            ("key.pem", security.tls_worker_key),
+        ):
+            tls[name] = str(self.tls_dir / name)
+            write_private(tls[name], text.encode())
         resources = {
             "image": image or os.environ.get("INK_IMAGE") or None,
             "experiment": experiment if experiment is not None else os.environ.get("INK_EXPERIMENT") or None,

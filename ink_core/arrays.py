@@ -69,6 +69,11 @@ def parse_array(text: str) -> ArraySpec:
     return ArraySpec(tuple(sorted(indices)), throttle)
 
 
+def at_once(text: str) -> int:
+    """How many tasks a job may run at once: its array's (normalized text), 1 for one job."""
+    return parse_array(text).at_once if text else 1
+
+
 def with_index(command: list[str], index: int) -> list[str]:
     """The task's command: ``{index}`` in any argument becomes the task's index."""
     return [arg.replace(PLACEHOLDER, str(index)) for arg in command]

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ink_core.arrays import at_once
 from ink_spawner.jobscript.private_file import write_private
 from ink_spawner.jobspec import USERNAME
 
@@ -51,6 +52,15 @@ class JobRecord:
     @property
     def final(self) -> bool:
         return self.state in FINAL
+
+    @property
+    def at_once(self) -> int:
+        """Jobs it counts as against the batch limits: an array's tasks at once, else 1."""
+        return at_once(self.array)
+
+    @property
+    def cpus_at_once(self) -> int:
+        return int(self.resources.get("cpus", 1)) * self.at_once
 
 
 class JobStore:

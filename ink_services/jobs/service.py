@@ -33,6 +33,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter
 from tornado import httpclient, web
 
+from ink_core import arrays
 from ink_core.arrays import ArrayError, parse_array
 from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
 from ink_spawner.allowances import Allowance, allowance_for_groups, parse_allowance
@@ -287,6 +288,12 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             raise web.HTTPError(404, f"you have no job {job_id!r}")
         return record
 
+    async def cancel(self, record: JobRecord) -> None:
+        """Ask the scheduler to end a job, remembering it was asked (its end reads "cancelled")."""
+        record.cancel_requested = True
+        self.store.save(record)
+        await self.backend.cancel(record.backend_id)
+
     async def refresh(self, record: JobRecord) -> JobRecord:
         """Bring a record up to date from the scheduler and the job's own notes."""
         if record.final:
@@ -410,8 +417,9 @@ class JobsHandler(BaseHandler):
             groups = await self.groups_of(user)
             submitter = self.settings["submitter"]
             spec, facts = await submitter.spec(user, body, groups, job_id)
-            at_once = parse_array(facts["array"]).at_once if facts["array"] else 1
-            await self.check_batch_limits(user, submitter.allowance(groups), spec.cpus, at_once)
+            await self.check_batch_limits(
+                user, submitter.allowance(groups), spec.cpus, arrays.at_once(facts["array"])
+            )
             backend_id = await self.backend.submit(spec)
         except (SpecError, OptionsError, InvalidSubmission) as e:
             SUBMITTED.labels("refused").inc()
@@ -437,27 +445,34 @@ class JobsHandler(BaseHandler):
 
     async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int, at_once: int = 1) -> None:
         """The allowance's batch limits: jobs (an array: the tasks it may run at once) and
-        cores pending or running at once."""
+        cores pending or running at once. Counted from the records as they are; only when that
+        count is over a limit are the active ones asked of the scheduler (some may have ended),
+        so a Dask cluster's scale(20) does not query the scheduler 20 times per worker."""
         if not (allowance.max_batch_jobs or allowance.max_batch_cpus):
             return
+
+        def over(active) -> str:
+            jobs, in_use = sum(r.at_once for r in active), sum(r.cpus_at_once for r in active)
+            what = f"this array runs up to {at_once} at once" if at_once > 1 else "this is one more"
+            if allowance.max_batch_jobs and jobs + at_once > allowance.max_batch_jobs:
+                return (
+                    f"you may have at most {allowance.max_batch_jobs} batch jobs pending or running "
+                    f"at a time, and {jobs} are ({what}): wait for some to end, cancel them, or "
+                    "give the array a %N limit"
+                )
+            if allowance.max_batch_cpus and in_use + cpus * at_once > allowance.max_batch_cpus:
+                return (
+                    f"you may use at most {allowance.max_batch_cpus} cores in batch jobs at a time: "
+                    f"{in_use} are in use or asked for, and this asks for {cpus * at_once}"
+                )
+            return ""
+
         active = [r for r in self.store.of_user(user) if not r.final]
-        active = [r for r in await asyncio.gather(*(self.refresh(r) for r in active)) if not r.final]
-        jobs = sum(parse_array(r.array).at_once if r.array else 1 for r in active)
-        in_use = sum(
-            int(r.resources.get("cpus", 1)) * (parse_array(r.array).at_once if r.array else 1) for r in active
-        )
-        what = f"this array runs up to {at_once} at once" if at_once > 1 else "this is one more"
-        if allowance.max_batch_jobs and jobs + at_once > allowance.max_batch_jobs:
-            raise SpecError(
-                f"you may have at most {allowance.max_batch_jobs} batch jobs pending or running "
-                f"at a time, and {jobs} are ({what}): wait for some to end, cancel them, or "
-                "give the array a %N limit"
-            )
-        if allowance.max_batch_cpus and in_use + cpus * at_once > allowance.max_batch_cpus:
-            raise SpecError(
-                f"you may use at most {allowance.max_batch_cpus} cores in batch jobs at a time: "
-                f"{in_use} are in use or asked for, and this asks for {cpus * at_once}"
-            )
+        if over(active):
+            active = [r for r in await asyncio.gather(*(self.refresh(r) for r in active)) if not r.final]
+            refusal = over(active)
+            if refusal:
+                raise SpecError(refusal)
 
     @web.authenticated
     async def delete(self):
@@ -468,15 +483,16 @@ class JobsHandler(BaseHandler):
         if session is None or not SESSION.match(session):
             raise web.HTTPError(400, "session: expected the name of one of your servers ('' for the default)")
         mine = [r for r in self.store.of_user(user) if not r.final and r.session == session]
-        cancelled = []
-        for record in mine:
-            record.cancel_requested = True
-            self.store.save(record)
+
+        async def cancel(record: JobRecord) -> str:
             try:
-                await self.backend.cancel(record.backend_id)
-                cancelled.append(record.id)
+                await self.cancel(record)
+                return record.id
             except BackendError as e:
                 log.warning("job %s of %s's session %r: cancel failed: %s", record.id, user, session, e)
+                return ""
+
+        cancelled = [job_id for job_id in await asyncio.gather(*map(cancel, mine)) if job_id]
         log.info("cancelled %d jobs of %s's session %r", len(cancelled), user, session)
         self.set_status(202)
         self.finish({"user": user, "session": session, "cancelled": cancelled})
@@ -494,10 +510,8 @@ class JobHandler(BaseHandler):
         require_scope(self, JOBS_SUBMIT)
         record = self.record(self.target_user(), job_id)
         if not record.final:
-            record.cancel_requested = True
-            self.store.save(record)
             try:
-                await self.backend.cancel(record.backend_id)
+                await self.cancel(record)
             except BackendError as e:
                 raise web.HTTPError(503, f"the scheduler did not cancel the job: {e}") from None
             record = await self.refresh(record)

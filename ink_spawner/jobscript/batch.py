@@ -40,13 +40,22 @@ def record(folder: str, **facts) -> None:
     os.chmod(path, 0o644)
 
 
+INDEX_VARIABLE = "INK_ARRAY_INDEX"  # an array task's index, in its environment
+
+
+def forward_signals(send) -> None:
+    """Pass what ends a job (cancel, walltime, a hangup) on: ``send(signum)``."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(signum, lambda signum, _frame: send(signum))
+
+
 def run_tasks(folder: str, spec: ArraySpec, command: list[str]) -> int:
     """An array where the backend has none (local): its tasks as children of this job, at most
     ``spec.at_once`` at a time, each a runner of its own (its folder, logs and record). A
     signal (cancel, walltime) stops starting new ones and reaches the running ones."""
     waiting, running, failed, stopping = list(spec.indices), {}, 0, []
 
-    def forward(signum, _frame):
+    def send(signum):
         stopping.append(signum)
         for child in running.values():
             try:
@@ -54,24 +63,14 @@ def run_tasks(folder: str, spec: ArraySpec, command: list[str]) -> int:
             except ProcessLookupError:
                 pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    os.makedirs(folder, mode=0o755, exist_ok=True)
+    forward_signals(send)
+    runner = [sys.executable, "-m", "ink_spawner.jobscript.batch", "--dir", folder]
+    runner += ["--index-from", INDEX_VARIABLE, "--", *command]
     while running or (waiting and not stopping):
         while waiting and not stopping and len(running) < spec.at_once:
             index = waiting.pop(0)
-            runner = [
-                sys.executable,
-                "-m",
-                "ink_spawner.jobscript.batch",
-                "--dir",
-                folder,
-                "--index",
-                str(index),
-                "--",
-                *command,
-            ]
-            running[index] = subprocess.Popen(runner, stdin=subprocess.DEVNULL)
+            env = {**os.environ, INDEX_VARIABLE: str(index)}
+            running[index] = subprocess.Popen(runner, stdin=subprocess.DEVNULL, env=env)
         time.sleep(0.1)
         for index, child in list(running.items()):
             if child.poll() is not None:
@@ -85,7 +84,6 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--tasks", help="an array to run here, e.g. 0-99%%4 (backends without arrays)")
     parser.add_argument("--index-from", metavar="VAR", help="an array task: its index is in VAR")
-    parser.add_argument("--index", type=int, help="an array task: its index")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -94,14 +92,12 @@ def main(argv=None) -> int:
     load_env_file()  # HTCondor: the environment comes in a private file, not in the job ad
     if args.tasks:
         return run_tasks(args.dir, parse_array(args.tasks), command)
-    index = args.index
-    if args.index_from:
-        index = int(os.environ[args.index_from])
+    index = int(os.environ[args.index_from]) if args.index_from else None
     folder = args.dir
     if index is not None:  # an array task: its own folder, its index in its arguments
         folder = os.path.join(args.dir, str(index))
         command = with_index(command, index)
-        os.environ["INK_ARRAY_INDEX"] = str(index)
+        os.environ[INDEX_VARIABLE] = str(index)
     os.makedirs(folder, mode=0o755, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
     stdout = os.open(os.path.join(folder, "stdout.log"), flags, 0o644)
@@ -123,14 +119,13 @@ def main(argv=None) -> int:
         record(folder, ended=time.time(), state="failed", exit_code=127, error=str(e.strerror or e))
         return 127
 
-    def forward(signum, _frame):
+    def send(signum):
         try:
             os.killpg(child.pid, signum)
         except ProcessLookupError:
             pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(signum, forward)
+    forward_signals(send)
     code = child.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128 + N, as shells say
