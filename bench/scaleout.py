@@ -11,25 +11,21 @@ The client runs as the bench user (like a notebook in a session) with a token of
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import FIXTURES, site_config  # noqa: E402
-from tests.helpers.hub import Hub  # noqa: E402
-from tests.helpers.net import wait_for  # noqa: E402
-from tests.helpers.slurm import SlurmCluster  # noqa: E402
-from tests.helpers.users import ensure_user, remove_user  # noqa: E402
+from spawn import USER, sbatch_to_running, workspace  # noqa: E402 (bench/spawn.py)
 
-USER = "inkt_bench"
+from tests.conftest import site_config  # noqa: E402
+from tests.helpers.hub import Hub  # noqa: E402
+from tests.helpers.slurm import SlurmCluster  # noqa: E402
+from tests.helpers.users import remove_user  # noqa: E402
 
 # run as the bench user: times scale(N) -> N workers, then a map over the files with 1 and 2
 CLIENT = """
@@ -63,28 +59,6 @@ print(json.dumps(out))
 """
 
 
-def sbatch_to_running(cluster: SlurmCluster, n: int) -> float:
-    started = time.monotonic()
-    jobs = []
-    for _ in range(n):
-        out = cluster.run(
-            ["runuser", "-u", USER, "--", "env", f"SLURM_CONF={cluster.conf}", "sbatch", "--parsable"]
-            + ["--mem=1G", "--output=/dev/null", "--chdir=/tmp", "--wrap", "sleep 60"]
-        )
-        jobs.append(out.stdout.strip().split(";")[0])
-    if not all(jobs):
-        raise RuntimeError("sbatch failed")
-
-    def all_running():
-        states = cluster.run(["squeue", "-h", "-j", ",".join(jobs), "-o", "%T"]).stdout.split()
-        return len(states) == n and set(states) == {"RUNNING"}
-
-    wait_for(all_running, 120, interval=0.05, what="RUNNING")
-    elapsed = time.monotonic() - started
-    cluster.run(["scancel", *jobs])
-    return elapsed
-
-
 def write_files(folder: Path, count: int) -> list[str]:
     import numpy as np
     import uproot
@@ -107,13 +81,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--files", type=int, default=40)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root: INK starts jobs as a real Unix user")
-    ensure_user(USER)
-    work = Path(tempfile.mkdtemp(prefix="ink-bench-"))
-    work.chmod(0o755)
-    profiles = work / "profiles"
-    shutil.copytree(FIXTURES / "profiles", profiles)
+    work, profiles = workspace()
     cluster = hub = None
     try:
         cluster = SlurmCluster(work / "slurm").start()

@@ -81,50 +81,46 @@ def spawn_time(hub: Hub, name: str) -> float:
     return elapsed
 
 
-def sbatch_to_running(cluster: SlurmCluster) -> float:
+def sbatch_to_running(cluster: SlurmCluster, jobs: int = 1) -> float:
+    """Seconds from submitting ``jobs`` plain sbatch jobs of the bench user (one after the
+    other) to all of them RUNNING; then they are cancelled."""
     started = time.monotonic()
-    out = cluster.run(
-        [
-            "runuser",
-            "-u",
-            USER,
-            "--",
-            "env",
-            f"SLURM_CONF={cluster.conf}",
-            "sbatch",
-            "--parsable",
-            "--mem=1G",
-            "--output=/dev/null",
-            "--chdir=/tmp",
-            "--wrap",
-            "sleep 60",
-        ]
-    )
-    job = out.stdout.strip().split(";")[0]
-    if not job:
-        raise RuntimeError(f"sbatch failed: {out.stderr}")
-    wait_for(
-        lambda: cluster.run(["squeue", "-h", "-j", job, "-o", "%T"]).stdout.strip() == "RUNNING",
-        60,
-        interval=0.05,
-        what="RUNNING",
-    )
+    ids = []
+    for _ in range(jobs):
+        out = cluster.run(
+            ["runuser", "-u", USER, "--", "env", f"SLURM_CONF={cluster.conf}", "sbatch", "--parsable"]
+            + ["--mem=1G", "--output=/dev/null", "--chdir=/tmp", "--wrap", "sleep 60"]
+        )
+        ids.append(out.stdout.strip().split(";")[0])
+        if not ids[-1]:
+            raise RuntimeError(f"sbatch failed: {out.stderr}")
+
+    def all_running():
+        states = cluster.run(["squeue", "-h", "-j", ",".join(ids), "-o", "%T"]).stdout.split()
+        return len(states) == jobs and set(states) == {"RUNNING"}
+
+    wait_for(all_running, 120, interval=0.05, what="RUNNING")
     elapsed = time.monotonic() - started
-    cluster.run(["scancel", job])
+    cluster.run(["scancel", *ids])
     return elapsed
+
+
+def workspace() -> tuple[Path, Path]:
+    """As root: the bench user, a scratch folder every user can read, the test profiles in it."""
+    if os.geteuid() != 0:
+        sys.exit("run as root: INK starts jobs as a real Unix user")
+    ensure_user(USER)
+    work = Path(tempfile.mkdtemp(prefix="ink-bench-"))
+    work.chmod(0o755)
+    shutil.copytree(FIXTURES / "profiles", work / "profiles")
+    return work, work / "profiles"
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root: INK starts jobs as a real Unix user")
-    ensure_user(USER)
-    work = Path(tempfile.mkdtemp(prefix="ink-bench-"))
-    work.chmod(0o755)
-    profiles = work / "profiles"
-    shutil.copytree(FIXTURES / "profiles", profiles)
+    work, profiles = workspace()
     results = {"stock": [], "ink_local": [], "ink_slurm": [], "sbatch_running": []}
     hubs = []
     cluster = None

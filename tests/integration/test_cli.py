@@ -10,21 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from tests.helpers.cli import ink
 from tests.helpers.devpts import devpts_mounted
 from tests.helpers.net import wait_for
-
-
-def ink(env, *args, check=True, timeout=300):
-    result = subprocess.run(
-        [sys.executable, "-m", "ink_services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result
 
 
 def interrupted(env, *args, when, timeout=60):

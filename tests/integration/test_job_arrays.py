@@ -5,16 +5,14 @@ task runs as the user with its index in its arguments and keeps its own folder a
 that would run more at once than the batch limit is refused, and HTCondor says it has none yet."""
 
 import json
-import os
 import pwd
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import condor_backend
+from tests.helpers.cli import ink, token_env
 from tests.helpers.net import wait_for
 from tests.integration.test_jobs_api import api, wait_state
 
@@ -39,17 +37,10 @@ def array_hub(request, make_hub):
 def test_an_array_runs_each_task_with_its_index(array_hub, unix_users, tmp_path):
     hub, slurm = array_hub
     token = hub.user_token(USER)
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "INK_HUB": hub.url, "INK_TOKEN": token}
-    ink = [sys.executable, "-m", "ink_services.cli"]
-    submitted = subprocess.run(
-        [*ink, "--json", "jobs", "submit", "--name", "sweep", "--array", "0-19%4", "--", *TASK],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    env = token_env(hub, token, tmp_path / "config")
+    job = json.loads(
+        ink(env, "--json", "jobs", "submit", "--name", "sweep", "--array", "0-19%4", "--", *TASK).stdout
     )
-    assert submitted.returncode == 0, submitted.stderr
-    job = json.loads(submitted.stdout)
     # Slurm runs its own %4; here the runner runs as many at once as alice's 2 cores allow
     assert job["array"] == ("0-19%4" if slurm else "0-19%2"), job
     done = wait_state(hub, token, job["id"], ("completed", "failed"), timeout=180)
@@ -65,11 +56,9 @@ def test_an_array_runs_each_task_with_its_index(array_hub, unix_users, tmp_path)
         assert (Path(done["output_dir"]) / str(index)).stat().st_uid == pwd.getpwnam(USER).pw_uid
     assert api(hub, "GET", f"jobs/{job['id']}/stdout", token).status_code == 400  # which task?
     assert api(hub, "GET", f"jobs/{job['id']}/stdout?task=20", token).status_code == 400
-    listed = subprocess.run([*ink, "jobs", "ls"], env=env, capture_output=True, text=True, timeout=60)
+    listed = ink(env, "jobs", "ls")
     assert f"sweep [array {job['array']}: 20 completed]" in listed.stdout, listed.stdout
-    logs = subprocess.run(
-        [*ink, "jobs", "logs", job["id"], "--task", "3"], env=env, capture_output=True, text=True
-    )
+    logs = ink(env, "jobs", "logs", job["id"], "--task", "3")
     assert logs.stdout == f"task 3 of {USER} on {host}\n", logs
 
     # cancelling the array: the running task ends, the waiting ones never start

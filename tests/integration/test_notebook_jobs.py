@@ -6,13 +6,12 @@ and its log names the cell."""
 import json
 import os
 import pwd
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tests.helpers.cli import ink, token_env
 from tests.helpers.net import wait_for
 from tests.integration.test_jobs_api import api
 
@@ -54,22 +53,12 @@ def test_notebooks_run_as_batch_jobs_with_parameters(notebook_hub, unix_users, t
     )
     notebook(folder / "broken.ipynb", "x = 1", "y = x + 1", "raise ValueError(f'bad run {y}')")
 
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "INK_HUB": hub.url, "INK_TOKEN": token}
-    cli = [sys.executable, "-m", "ink_services.cli", "--json", "jobs", "submit"]
-    sweep = subprocess.run(
-        [*cli, "--notebook", "nb-test/fit.ipynb", "-p", "run", "1", "2", "-p", "cut", "tight"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert sweep.returncode == 0, sweep.stderr
+    env = token_env(hub, token, tmp_path / "config")
+    submit = ("--json", "jobs", "submit", "--notebook")
+    sweep = ink(env, *submit, "nb-test/fit.ipynb", "-p", "run", "1", "2", "-p", "cut", "tight", timeout=120)
     jobs = json.loads(sweep.stdout)
     assert [j["name"] for j in jobs] == ["job", "job"] and all(j["notebook"] for j in jobs), jobs
-    broken = subprocess.run(
-        [*cli, "--notebook", "nb-test/broken.ipynb"], env=env, capture_output=True, text=True
-    )
-    assert broken.returncode == 0, broken.stderr
+    broken = ink(env, *submit, "nb-test/broken.ipynb")
     failing = json.loads(broken.stdout)
 
     def ended(job_id):

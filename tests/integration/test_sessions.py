@@ -71,20 +71,19 @@ def test_slurm_extend_raises_the_time_limit_up_to_max_walltime(make_hub, slurm):
     # is a 400 with a message
     r = extend(hub, "inkt_alice", bob, "1h")
     assert r.status_code == 404 and slurm_time_limit(slurm, job_id) == "03:00:00", r.text
+
     # nor through the dashboard's Extend, which acts only on the caller's own servers
-    r = requests.post(
-        f"{hub.url}/services/ink-dashboard/api/extend",
-        json={"server": "", "by": "1h"},
-        headers={"Authorization": f"token {bob}"},
-        timeout=30,
-    )
+    def dashboard_extend(token):
+        return requests.post(
+            f"{hub.url}/services/ink-dashboard/api/extend",
+            json={"server": "", "by": "1h"},
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        )
+
+    r = dashboard_extend(bob)
     assert r.status_code == 409 and slurm_time_limit(slurm, job_id) == "03:00:00", r.text
-    r = requests.post(
-        f"{hub.url}/services/ink-dashboard/api/extend",
-        json={"server": "", "by": "1h"},
-        headers={"Authorization": f"token {alice}"},
-        timeout=30,
-    )
+    r = dashboard_extend(alice)
     assert r.status_code == 200 and slurm_time_limit(slurm, job_id) == "04:00:00", r.text
     for body in ({"by": "soon"}, {"by": -5}, {"by": "1h", "x": 1}, ["1h"]):
         r = hub.api("POST", "/ink/users/inkt_alice/extend", token=alice, json=body)
