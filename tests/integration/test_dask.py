@@ -186,6 +186,18 @@ def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix
         bob.stdout + bob.stderr[-2000:]
     )
 
+    # bob cannot end them: his "cancel my session's jobs" finds none of alice's, acting for her
+    # needs admin; alice's session token is hers alone (not bob's jobs, not acting for him)
+    bob_token = hub.user_token("inkt_bob")
+    r = jobs_api(hub, "DELETE", "jobs?session=", bob_token)
+    assert r.status_code == 202 and r.json()["cancelled"] == [], r.text
+    assert jobs_api(hub, "DELETE", f"jobs?session=&user={USER}", bob_token).status_code == 403
+    session_token = psutil.Process(result["pid"]).environ()["JUPYTERHUB_API_TOKEN"]  # the kernel's
+    assert jobs_api(hub, "GET", "jobs?user=inkt_bob", session_token).status_code == 403
+    assert jobs_api(hub, "DELETE", "jobs?session=&user=inkt_bob", session_token).status_code == 403
+    states = {j["id"]: j["state"] for j in jobs_api(hub, "GET", "jobs", alice).json()["jobs"]}
+    assert [states[j] for j in worker_jobs] == ["running", "running"], states
+
     # the session's end takes its workers along (no close() in the notebook)
     assert hub.api("DELETE", f"/users/{USER}/server", token=alice).status_code in (202, 204)
     hub.wait_stopped(USER, alice)
