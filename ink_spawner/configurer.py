@@ -609,6 +609,14 @@ def credentials_store(site: SiteConfig) -> str:
     return str(Path(site.credentials.get("store") or site.state_dir / "credentials"))
 
 
+def credentials_url(site: SiteConfig) -> str:
+    """Where a job fetches its user's ticket ("" when INK delivers none)."""
+    creds = site.credentials
+    if not creds.get("enabled"):
+        return ""
+    return creds.get("job_url") or site.service_public_url(CREDENTIALS_SERVICE) + "api/ticket"
+
+
 def apply_credentials(c, site: SiteConfig) -> None:
     """The Kerberos credentials service (hub-managed), the login that feeds it, ticket delivery."""
     creds = site.credentials
@@ -633,9 +641,7 @@ def apply_credentials(c, site: SiteConfig) -> None:
     c.Spawner.server_token_scopes.append(f"access:services!service={CREDENTIALS_SERVICE}")
     c.KerberosAuthenticator.realm = realm
     c.KerberosAuthenticator.store_dir = store
-    c.InkSpawner.credentials_url = (
-        creds.get("job_url") or site.service_public_url(CREDENTIALS_SERVICE) + "api/ticket"
-    )
+    c.InkSpawner.credentials_url = credentials_url(site)
     c.JupyterHub.template_vars["ink_credentials_url"] = service_url(site, CREDENTIALS_SERVICE)
 
 

@@ -40,6 +40,7 @@ class JobRecord:
     array: str = ""  # an array: its tasks (ink_core.arrays); each has OUTPUT_DIR/INDEX/
     tasks: list[dict] = field(default_factory=list)  # an array's tasks: index, state, node, exit code
     session: str | None = None  # the server whose end cancels the job (Dask workers); None: none
+    ticket: bool = False  # submitted by a session: the job gets the user's Kerberos ticket, kept fresh
     state: str = "pending"  # pending, running, held, completed, failed, cancelled, unknown
     node: str = ""
     reason: str = ""

@@ -44,13 +44,13 @@ from ink_spawner.backends.base import (
     JobState,
     run_command,
 )
-from ink_spawner.configurer import site_backend
+from ink_spawner.configurer import credentials_url, site_backend
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
 from ..app import service_app
-from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
+from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, job_server_of, refuse_anonymous
 from ..openapi import OpenAPIHandler
 from ..process import serve_forever
 from ..ratelimit import RateLimiter, check_rate
@@ -156,6 +156,7 @@ class Submitter:
         self.site = site
         self.job_python = job_python
         self.default_allowance = parse_allowance(site.default_allowance or None)
+        self.credentials_url = credentials_url(site)
 
     def profiles(self):
         return load_profiles(self.site.profiles_dir)
@@ -163,7 +164,12 @@ class Submitter:
     def allowance(self, groups: list) -> Allowance:
         return allowance_for_groups(groups, self.default_allowance)
 
-    async def spec(self, user: str, body: dict, groups: list, job_id: str) -> tuple[JobSpec, dict]:
+    async def spec(
+        self, user: str, body: dict, groups: list, job_id: str, session_token: str = ""
+    ) -> tuple[JobSpec, dict]:
+        """``session_token``: the token of the user's running session that submits the job (its
+        Dask workers, a notebook's jobs); the job then gets the session's Kerberos ticket, kept
+        fresh by the same agent as the session's. A laptop's or a browser's request gets none."""
         own = check_request(body)
         options = {
             k: body[k] for k in ("cpus", "memory", "walltime", "gpus", "image", "experiment") if k in body
@@ -222,6 +228,10 @@ class Submitter:
         setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
         if setup:
             env["INK_SETUP"] = json.dumps(setup)
+        ticket = bool(session_token and self.credentials_url)
+        if ticket:  # for the runner's ticket agent only; the command does not see them
+            env["INK_CREDENTIALS_URL"] = self.credentials_url
+            env["JUPYTERHUB_API_TOKEN"] = session_token
         spec = JobSpec(
             username=user,
             name=f"ink-batch-{own['name']}",
@@ -242,6 +252,7 @@ class Submitter:
             "session": own["session"],
             "notebook": executed if "notebook" in body else "",
             "array": str(array) if array is not None else "",
+            "ticket": ticket,
         }
         return spec, facts
 
@@ -416,7 +427,7 @@ class JobsHandler(BaseHandler):
         try:
             groups = await self.groups_of(user)
             submitter = self.settings["submitter"]
-            spec, facts = await submitter.spec(user, body, groups, job_id)
+            spec, facts = await submitter.spec(user, body, groups, job_id, self.session_token(user))
             await self.check_batch_limits(
                 user, submitter.allowance(groups), spec.cpus, arrays.at_once(facts["array"])
             )
@@ -442,6 +453,13 @@ class JobsHandler(BaseHandler):
         log.info("job %s (%s %s) submitted for %s", job_id, self.backend.name, backend_id, user)
         self.set_status(201)
         self.finish(job_model(record))
+
+    def session_token(self, user: str) -> str:
+        """The caller's token when it is a running session of ``user`` itself (not an admin
+        acting for someone, not a laptop's token, not a browser's cookie)."""
+        if user != self.current_user["name"] or job_server_of(self) is None:
+            return ""
+        return self.request.headers["Authorization"].split(None, 1)[1].strip()
 
     async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int, at_once: int = 1) -> None:
         """The allowance's batch limits: jobs (an array: the tasks it may run at once) and

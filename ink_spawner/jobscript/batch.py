@@ -4,8 +4,10 @@
 
 It opens OUTPUT_DIR/stdout.log and stderr.log itself (so the files are the user's, made with
 the user's rights), runs the command in its own process group, passes SIGTERM on (cancel,
-walltime), and records what the scheduler may forget once the job is gone: host, start and end
-times, exit code, CPU time and peak memory, in OUTPUT_DIR/ink-job.json (replaced atomically).
+walltime), keeps the user's Kerberos ticket fresh when a session of the user submitted the job
+(its Dask workers), and records what the scheduler may forget once the job is gone: host, start
+and end times, exit code, CPU time and peak memory, in OUTPUT_DIR/ink-job.json (replaced
+atomically).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 
 from ink_core.arrays import ArraySpec, parse_array, with_index
 
+from .credentials_agent import start_agent
 from .private_file import write_private
 from .wrapper import build_env, load_env_file
 
@@ -104,8 +107,16 @@ def main(argv=None) -> int:
     stderr = os.open(os.path.join(folder, "stderr.log"), flags, 0o644)
     facts = {"index": index} if index is not None else {}
     record(folder, host=socket.gethostname(), started=time.time(), state="running", pid=os.getpid(), **facts)
+    base = dict(os.environ)
+    # a job its session submitted: the user's Kerberos ticket, fetched now and kept fresh, as in
+    # the session; the token that fetches it is the agent's alone
+    agent = start_agent(base, lambda line: os.write(stderr, f"ink: {line}\n".encode()))
+    for name in ("JUPYTERHUB_API_TOKEN", "INK_CREDENTIALS_URL"):
+        base.pop(name, None)
+    if agent is not None:
+        record(folder, ticket="delivered" if agent.fetched else "not yet")
     try:  # the image's and the experiment's set-up, as a session gets them
-        env = build_env(dict(os.environ))
+        env = build_env(base)
     except (RuntimeError, OSError, ValueError) as e:
         os.write(stderr, f"ink: {e}\n".encode())
         record(folder, ended=time.time(), state="failed", exit_code=126, error=str(e))

@@ -1,6 +1,7 @@
 """Kerberos: login against a real MIT KDC, tickets renewed by the credentials service and
 delivered into running jobs (local and Slurm), KDC outage, isolation."""
 
+import json
 import re
 import subprocess
 import time
@@ -246,3 +247,57 @@ def test_sso_users_hand_in_a_ticket_by_password_or_keytab(make_hub, kdc, unix_us
         timeout=30,
     )
     assert garbage.status_code == 400
+
+
+TICKET_WATCH = (
+    'klist; echo "cache=$KRB5CCNAME"; env | grep -c -e JUPYTERHUB_API_TOKEN -e INK_CREDENTIALS_URL; '
+    "sleep 24; klist"
+)
+
+
+def test_a_sessions_batch_jobs_get_its_ticket_kept_fresh_and_a_laptops_do_not(
+    make_hub, kdc, slurm, unix_users
+):
+    """Dask workers and other jobs a session submits (with its own token) get the user's ticket
+    on Slurm, renewed as the session's is; the token that fetches it stays with the agent. A
+    job from a laptop's token gets no ticket; the cache goes when the job ends."""
+    from tests.integration.test_callback_security import server_token
+    from tests.integration.test_jobs_api import api, wait_state
+
+    hub = make_hub(
+        {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}},
+        lambda s: kerberos_site(s, kdc, renew_fraction=0.15),
+    )
+    name = "inkt_alice"
+    assert hub_login(hub, name, unix_users[name]).login_status == 302
+    laptop = hub.user_token(name)
+    spawn_and_wait(hub, name, laptop, {})
+    session = server_token(name)
+    command = {"command": ["/bin/sh", "-c", TICKET_WATCH], "walltime": "5m"}
+    from_session = api(hub, "POST", "jobs", session, json=command)
+    from_laptop = api(hub, "POST", "jobs", laptop, json=command)
+    assert from_session.status_code == 201 and from_laptop.status_code == 201, from_laptop.text
+    assert from_session.json()["ticket"] is True and from_laptop.json()["ticket"] is False
+    jobs = {"session": from_session.json(), "laptop": from_laptop.json()}
+    done = {
+        k: wait_state(hub, laptop, j["id"], ("completed", "failed"), timeout=150) for k, j in jobs.items()
+    }
+    outputs = {k: Path(j["output_dir"], "stdout.log").read_text() for k, j in jobs.items()}
+
+    out = outputs["session"]
+    assert done["session"]["state"] == "completed", out
+    assert out.count(f"Default principal: {name}@INK.TEST") == 2, out
+    assert "\n0\n" in out, "the command saw the agent's token or URL:\n" + out
+    stamps = re.findall(r"^\S+ \S+\s+(\S+ \S+)\s+krbtgt/", out, re.M)
+    first, last = (time.mktime(time.strptime(s, "%m/%d/%y %H:%M:%S")) for s in (stamps[0], stamps[-1]))
+    assert last > first, f"the job's ticket was not renewed in 24 s: {stamps}"
+    cache = re.search(r"cache=FILE:(\S+)", out).group(1)
+    assert not Path(cache).exists(), "the ticket cache outlived the job"
+    record = json.loads(Path(jobs["session"]["output_dir"], "ink-job.json").read_text())
+    assert record["ticket"] == "delivered", record
+    secrets = secret_texts(Path(hub.site["paths"]["state"], "credentials", f"{name}.ccache").read_bytes())
+    for text in (out, hub.log_text(), api(hub, "GET", f"jobs/{jobs['session']['id']}", laptop).text):
+        assert session not in text and not any(s in text for s in secrets)
+
+    out = outputs["laptop"]
+    assert "Default principal" not in out and "cache=\n" in out, out
