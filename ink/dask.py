@@ -16,6 +16,10 @@ workers and the clients must all show it. The workers read it from a folder only
 read (``~/.ink/dask/<cluster>/``, 0700), removed when the cluster closes. Another user on the
 same nodes can reach the ports but cannot complete a handshake.
 
+The dashboard listens on a Unix socket in that folder, not on a port; in a session it opens
+through the hub at ``cluster.dashboard_link`` (``ink.dask_panel``), and JupyterLab's Dask panel
+lists, makes and scales InkClusters.
+
 Workers are tagged with the session (``JUPYTERHUB_SERVER_NAME``): stopping the session, its
 walltime ending or the idle culler cancel them; a worker whose scheduler is gone for
 ``death_timeout`` seconds ends itself as well.
@@ -87,6 +91,7 @@ class PrivateScheduler(Scheduler):
         self.http_application = RoutingApplication(routes)
         self.http_server = HTTPServer(self.http_application)
         self.http_server.add_socket(bind_unix_socket(self.http_socket, mode=0o600))
+        self.http_server.port = None  # no TCP port: the dashboard's websocket origins are not tied to one
 
 
 class InkWorkerJob(ProcessInterface):
@@ -190,7 +195,7 @@ class InkCluster(SpecCluster):
                 "protocol": "tls://",
                 "host": host,
                 "security": security,
-                "dashboard": False,
+                "dashboard": True,  # on the private socket; the session's server proxies it
                 "http_socket": str(self.tls_dir / "http.sock"),
             },
         }
@@ -220,6 +225,13 @@ class InkCluster(SpecCluster):
             raise
         if n_workers:
             self.scale(n_workers)
+
+    @property
+    def dashboard_link(self) -> str:
+        """The dashboard through the hub: the session's server proxies the cluster's private
+        socket (``ink.dask_panel``); "" outside a session."""
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+        return f"{prefix}dask/dashboard/{self.cluster_id}/status" if prefix else ""
 
     @property
     def worker_jobs(self) -> dict[str, str]:

@@ -52,6 +52,7 @@ print(json.dumps({
     "address": cluster.scheduler_address,
     "pid": os.getpid(),
     "tls_dir": str(cluster.tls_dir),
+    "dashboard": cluster.dashboard_link,
 }))
 """
 
@@ -165,6 +166,18 @@ def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix
     assert listening == {port}, listening
     pages = Path(result["tls_dir"]) / "http.sock"
     assert pages.is_socket() and pages.stat().st_mode & 0o777 == 0o600
+    # which the session's server proxies through the hub, to alice alone
+    dashboard = f"{hub.user_url(USER).split('/user/')[0]}{result['dashboard']}"
+    assert result["dashboard"].endswith(f"/dask/dashboard/{Path(result['tls_dir']).name}/status")
+    seen = requests.get(dashboard, headers={"Authorization": f"token {alice}"}, timeout=30)
+    assert seen.status_code == 200 and "bokeh" in seen.text.lower(), seen.status_code
+    theirs = requests.get(
+        dashboard,
+        headers={"Authorization": f"token {hub.user_token('inkt_bob')}"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert theirs.status_code in (302, 403) and "bokeh" not in theirs.text.lower(), theirs.status_code
 
     # bob cannot read the cluster's key, nor connect with his own or none
     key = Path(result["tls_dir"]) / "key.pem"
