@@ -41,8 +41,9 @@ class Jobs:
     def get(self, job_id: str) -> dict:
         return self.client.job(job_id)
 
-    def cancel(self, job_id: str) -> dict:
-        return self.client.cancel(job_id)
+    def cancel(self, job_id: str, task: int | None = None) -> dict:
+        """Cancel the job, or only one task of an array (``task``: its index)."""
+        return self.client.cancel(job_id, task)
 
     def wait(self, job_id: str, timeout: float | None = None, interval: float = 2) -> dict:
         """The job once it has ended; TimeoutError after ``timeout`` seconds."""

@@ -206,8 +206,8 @@ def cmd_jobs(args, c: api.Client) -> int:
     elif args.action == "logs":
         c.output(args.job_id, "stderr" if args.stderr else "stdout", args.tail, sys.stdout.buffer, args.task)
     elif args.action == "cancel":
-        job = c.cancel(args.job_id)
-        emit(args, job, f"{job['id']}: {job['state']}")
+        job = c.cancel(args.job_id, args.task)
+        emit(args, job, f"{job['id']}: {job['state']}{tasks_of(job)}")
     return 0
 
 
@@ -293,8 +293,10 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
     ls = jobs.add_parser("ls", help="my jobs")
     ls.add_argument("--state")
-    for name in ("show", "cancel"):
-        jobs.add_parser(name).add_argument("job_id")
+    jobs.add_parser("show").add_argument("job_id")
+    cancel = jobs.add_parser("cancel", help="cancel a job, or one task of an array (--task)")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--task", type=int, help="an array's task (its index); the others go on")
     logs = jobs.add_parser("logs", help="a job's stdout (or --stderr)")
     logs.add_argument("job_id")
     logs.add_argument("--task", type=int, help="an array's task (its index)")

@@ -170,8 +170,12 @@ class Client:
     def job(self, job_id: str) -> dict:
         return self.request("GET", JOBS + f"jobs/{quote(job_id, safe='')}").json()
 
-    def cancel(self, job_id: str) -> dict:
-        return self.request("DELETE", JOBS + f"jobs/{quote(job_id, safe='')}", ok=(202,)).json()
+    def cancel(self, job_id: str, task: int | None = None) -> dict:
+        """The job, or one task of an array (``task``: its index)."""
+        params = {"task": str(task)} if task is not None else None
+        return self.request(
+            "DELETE", JOBS + f"jobs/{quote(job_id, safe='')}", ok=(202,), params=params
+        ).json()
 
     def output(self, job_id: str, stream: str, tail: int | None, out, task: int | None = None) -> None:
         params = {"tail": str(tail)} if tail else {}

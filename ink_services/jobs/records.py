@@ -49,6 +49,7 @@ class JobRecord:
     exit_code: int | None = None
     usage: dict = field(default_factory=dict)
     cancel_requested: bool = False
+    cancelled_tasks: list[int] = field(default_factory=list)  # an array's tasks cancelled one by one
 
     @property
     def final(self) -> bool:

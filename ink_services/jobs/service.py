@@ -347,7 +347,9 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
         record what it did."""
         ended = status.state == JobState.DONE
         notes = await self.backend.read_records(record.user, record.output_dir, "ink-job.json")
-        record.tasks = task_rows(parse_array(record.array).indices, notes, ended, record.cancel_requested)
+        record.tasks = task_rows(
+            parse_array(record.array).indices, notes, ended, record.cancel_requested, record.cancelled_tasks
+        )
         states = {t["state"] for t in record.tasks}
         record.node = ",".join(
             sorted({t["node"] for t in record.tasks if t["state"] == "running" and t["node"]})
@@ -362,7 +364,8 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
             if record.cancel_requested:
                 record.state = "cancelled"
             else:
-                record.state = "completed" if states == {"completed"} else "failed"
+                # tasks the user cancelled one by one do not fail the array
+                record.state = "completed" if states <= {"completed", "cancelled"} else "failed"
             record.exit_code = 0 if record.state == "completed" else 1
         self.store.save(record)
         return record
@@ -371,9 +374,12 @@ class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, 
 TASK_STATES = ("pending", "running", "completed", "failed", "cancelled")
 
 
-def task_rows(indices, notes: list[dict], ended: bool, cancelled: bool) -> list[dict]:
+def task_rows(
+    indices, notes: list[dict], ended: bool, cancelled: bool, cancelled_tasks: list[int] = ()
+) -> list[dict]:
     """Each task of an array from its own ink-job.json (the user writes them: only known
-    indices and plain values are kept); a task without one has not started, or never will."""
+    indices and plain values are kept); a task without one has not started, or never will.
+    ``cancelled_tasks``: cancelled one by one; unless they had completed, that is their state."""
     by_index = {}
     for note in notes:
         if isinstance(note.get("index"), int) and note["index"] in indices:
@@ -390,6 +396,8 @@ def task_rows(indices, notes: list[dict], ended: bool, cancelled: bool) -> list[
             state = "cancelled" if cancelled else "failed"
         else:
             state = "pending"
+        if index in cancelled_tasks and state != "completed":
+            state = "cancelled"
         node = note.get("host") if isinstance(note.get("host"), str) else ""
         rows.append({"index": index, "state": state, "node": node[:255], "exit_code": exit_code})
     return rows
@@ -527,6 +535,8 @@ class JobHandler(BaseHandler):
     async def delete(self, job_id):
         require_scope(self, JOBS_SUBMIT)
         record = self.record(self.target_user(), job_id)
+        if self.get_argument("task", None) is not None:
+            return await self.cancel_task(record)
         if not record.final:
             try:
                 await self.cancel(record)
@@ -535,6 +545,34 @@ class JobHandler(BaseHandler):
             record = await self.refresh(record)
         self.set_status(202)
         self.finish(job_model(record))
+
+    async def cancel_task(self, record: JobRecord) -> None:
+        """``?task=N``: one task of an array; the others go on."""
+        index = task_index(record, self.get_argument("task"))
+        record = await self.refresh(record)
+        row = next(t for t in record.tasks if t["index"] == index) if record.tasks else None
+        if record.final or (row and row["state"] in ("completed", "failed", "cancelled")):
+            raise web.HTTPError(409, f"task {index} has already ended")
+        record.cancelled_tasks = sorted({*record.cancelled_tasks, index})
+        self.store.save(record)
+        try:
+            await self.backend.cancel_task(record.backend_id, index, record.user, record.output_dir)
+        except BackendError as e:
+            record.cancelled_tasks.remove(index)
+            self.store.save(record)
+            raise web.HTTPError(409, f"task {index} was not cancelled: {e}") from None
+        log.info("job %s: task %s cancelled for %s", record.id, index, record.user)
+        self.set_status(202)
+        self.finish(job_model(await self.refresh(record)))
+
+
+def task_index(record: JobRecord, task: str) -> int:
+    """``task`` as one of the array's indices (400 otherwise)."""
+    if not record.array:
+        raise web.HTTPError(400, "task: this job is not an array")
+    if not task.isdigit() or int(task) not in parse_array(record.array).indices:
+        raise web.HTTPError(400, f"task: expected one of the array's indices ({record.array})")
+    return int(task)
 
 
 class OutputHandler(BaseHandler):
@@ -545,11 +583,7 @@ class OutputHandler(BaseHandler):
         folder = record.output_dir
         task = self.get_argument("task", "")
         if task or record.array:  # an array: one task's output
-            if not record.array:
-                raise web.HTTPError(400, "task: this job is not an array")
-            if not task.isdigit() or int(task) not in parse_array(record.array).indices:
-                raise web.HTTPError(400, f"task: expected one of the array's indices ({record.array})")
-            folder = os.path.join(folder, str(int(task)))
+            folder = os.path.join(folder, str(task_index(record, task)))
         path = os.path.join(folder, f"{stream}.log")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")

@@ -44,6 +44,16 @@ class JobStatus:
         return self.state in (JobState.PENDING, JobState.RUNNING, JobState.UNKNOWN)
 
 
+def array_status(tasks: list[JobStatus]) -> JobStatus:
+    """An array as one job: running while a task runs, pending while one waits, else done."""
+    for state in (JobState.RUNNING, JobState.PENDING, JobState.HELD):
+        active = [t for t in tasks if t.state == state]
+        if active:
+            hosts = sorted({t.host for t in active if t.host})
+            return JobStatus(state, host=",".join(hosts), reason=active[0].reason)
+    return JobStatus(JobState.DONE, reason="every task has ended")
+
+
 @dataclass
 class Waiting:
     """Why a queued job has not started yet, from the scheduler itself."""
@@ -157,6 +167,18 @@ class Backend(LoggingConfigurable):
 
     async def cancel(self, job_id: str) -> None:
         raise NotImplementedError
+
+    async def cancel_task(self, job_id: str, index: int, username: str, folder: str) -> None:
+        """End one task of an array (``folder``: the array's output folder; its tasks are in
+        ``folder/INDEX``); the others go on. Here, as the user: a mark in the task's folder,
+        which its runner reads before it starts the command (a task the scheduler has not
+        queued yet), and SIGTERM to its runner if it runs on this host (INK's own arrays);
+        schedulers add their own cancel of the task."""
+        runner = [sys.executable, "-m", "ink_spawner.jobscript.batch", "--dir", folder]
+        argv = self.as_user(username, [*runner, "--cancel-task", str(int(index))])
+        code, _, err = await run_command(argv, timeout=30, what="cancelling the task")
+        if code != 0:
+            raise BackendError(f"could not cancel task {index}: {err.strip()[-200:]}")
 
     async def queue_stats(self) -> QueueStats:
         raise NotImplementedError

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
+from ink_core.arrays import parse_array
+
 from ..jobspec import JobSpec
 from ..units import format_duration_human
 from .base import (
@@ -31,6 +33,7 @@ from .base import (
     QueueStats,
     Snapshot,
     Waiting,
+    array_status,
     never_fits_message,
 )
 
@@ -51,6 +54,7 @@ PROJECTION = [
     "EnteredCurrentStatus",
     "InkApp",
     "InkWalltime",
+    "InkTasks",  # an array: how many procs it has
 ]
 # reads the job's own InkWalltime, which "Extend" edits (PROTECTED_JOB_ATTRS keeps owners off it)
 WALLTIME_REMOVE = "(JobStatus == 2) && (time() - EnteredCurrentStatus > InkWalltime)"
@@ -214,8 +218,39 @@ def submit_description(
     if owner:
         description["My.Owner"] = json.dumps(owner)
     verify_literals(description)
+    if spec.array:
+        description.update(array_commands(spec.array, description, env_path, log_path))
     description.update(extra or {})
     return description
+
+
+ITEM = "InkIndex"  # the submit variable an array's items bind (queue InkIndex from ...)
+TASK_INDEX_VARIABLE = "INK_TASK_INDEX"  # where a task's runner finds its index
+
+
+def array_items(array: str) -> list[dict]:
+    """The itemdata of ``queue InkIndex from (...)``: one item per task, its index."""
+    return [{ITEM: str(index)} for index in parse_array(array).indices]
+
+
+def array_commands(array: str, description: dict, env_path: str, log_path: str) -> dict:
+    """What turns the description into an array, added after the literals were proven (these
+    are INK's own macros): each proc's index in its environment, its ad (``InkIndex``, so one
+    task can be removed) and its log's name; at most ``%N`` procs in the queue at once
+    (``max_materialize``, late materialization)."""
+    tasks = parse_array(array)
+    environment = quote_environment({"INK_ENV_FILE": env_path})  # "NAME='value'": add one before the quote
+    commands = {
+        "environment": f"{environment[:-1]} {TASK_INDEX_VARIABLE}=$({ITEM}){environment[-1]}",
+        f"My.{ITEM}": f"$({ITEM})",
+        "My.InkTasks": str(len(tasks.indices)),
+    }
+    if description["output"] != "/dev/null":
+        root, ext = os.path.splitext(log_path)
+        commands["output"] = commands["error"] = f"{root}-$({ITEM}){ext}"
+    if tasks.at_once < len(tasks.indices):
+        commands["max_materialize"] = str(tasks.at_once)
+    return commands
 
 
 # submit keys whose values INK writes as literals, and what the user calls them
@@ -316,6 +351,7 @@ def explain_idle(job, slots: list) -> str:
 
 class HTCondorBackend(Backend):
     name = "htcondor"
+    array_index_env = TASK_INDEX_VARIABLE  # queue InkIndex from (...): one proc per task
 
     schedd_name = Unicode("", config=True, help="Name of the schedd to submit to (empty: the local schedd).")
     collector = Unicode("", config=True, help="Collector (host[:port]) that locates the named schedd.")
@@ -532,9 +568,12 @@ class HTCondorBackend(Backend):
             owner=spec.username if self.identity == "owner" else "",
         )
         submit = htcondor2.Submit(description)
-        result = await self._call(
-            "job submission", spec.username, lambda schedd: schedd.submit(submit, count=1)
-        )
+        if spec.array:
+            items = array_items(spec.array)
+            submitting = lambda schedd: schedd.submit(submit, itemdata=iter(items))  # noqa: E731
+        else:
+            submitting = lambda schedd: schedd.submit(submit, count=1)  # noqa: E731
+        result = await self._call("job submission", spec.username, submitting)
         return str(result.cluster())
 
     async def status(self, job_id: str) -> JobStatus:
@@ -555,12 +594,57 @@ class HTCondorBackend(Backend):
             return JobStatus(JobState.UNKNOWN, reason=str(e))
         if not ads:
             return JobStatus(JobState.DONE, reason="the job is no longer in the queue")
+        if "InkTasks" in ads[0]:  # an array: its procs in the queue, or all in the history
+            return await self.array_status(job_id, ads)
         status = status_from_ad(ads[0])
         if status.state == JobState.PENDING and ads[0].get("LastRejMatchReason"):
             why = await self.why_idle(constraint)
             if why:
                 status.reason = why
         return status
+
+    async def array_status(self, job_id: str, ads: list) -> JobStatus:
+        """An array as one job. With none of its procs running or waiting, it has ended when
+        its cluster ad is gone (no procs left to materialize: all ran, or the cluster was
+        removed) or when every proc has been queued; otherwise the next ones are on their way
+        (late materialization can leave a moment with none in the queue)."""
+        import htcondor2
+
+        in_queue = [ad for ad in ads if int(ad.get("JobStatus", 0) or 0) not in (3, 4)]
+        if in_queue:
+            return array_status([status_from_ad(ad) for ad in in_queue])
+        constraint = f"ClusterId == {job_id}"
+        # the cluster's own ad stays while it has procs queued or still to materialize
+        queued = await self._call(
+            "job query",
+            None,
+            lambda s: s.query(
+                constraint=constraint, projection=["ProcId"], opts=htcondor2.QueryOpt.IncludeClusterAd
+            ),
+        )
+        if not any("ProcId" not in ad for ad in queued):
+            return JobStatus(JobState.DONE, reason="every task has ended")
+        done = await self._call(
+            "history query", None, lambda s: s.history(constraint=constraint, projection=["ProcId"], match=-1)
+        )
+        seen = {int(ad["ProcId"]) for ad in [*done, *queued] if "ProcId" in ad}
+        if len(seen) < int(ads[0]["InkTasks"]):
+            return JobStatus(JobState.PENDING, reason="the next tasks are being queued (max_materialize)")
+        return JobStatus(JobState.DONE, reason="every task has ended")
+
+    async def cancel_task(self, job_id: str, index: int, username: str, folder: str) -> None:
+        if not JOB_ID.match(job_id or ""):
+            raise BackendError(f"not an HTCondor cluster id: {job_id!r}")
+        import htcondor2
+
+        # a task not materialized yet (max_materialize) finds the mark when it starts
+        await super().cancel_task(job_id, index, username, folder)
+        constraint = f"ClusterId == {job_id} && {ITEM} == {int(index)}"
+        await self._call(
+            "removal",
+            await self._remover(job_id),
+            lambda s: s.act(htcondor2.JobAction.Remove, constraint, reason="stopped from INK"),
+        )
 
     async def pool_slots(self) -> list:
         """The pool's slot ads, reused for ``slot_cache_seconds``."""
@@ -646,22 +730,27 @@ class HTCondorBackend(Backend):
 
         if not JOB_ID.match(job_id or ""):
             raise BackendError(f"not an HTCondor cluster id: {job_id!r}")
-        owner = None
-        if self.identity == "kerberos":
-            # the schedd lets a job's owner remove it: act with the owner's ticket when INK has one
-            ads = await self._call(
-                "job query",
-                None,
-                lambda s: s.query(constraint=f"ClusterId == {job_id}", projection=["Owner"]),
-            )
-            name = str(ads[0].get("Owner", "")) if ads else ""
-            if name and os.path.exists(self.credential_cache.format(username=name)):
-                owner = name
+        # the cluster's id as the job spec: an array's procs not yet materialized go too
         await self._call(
             "removal",
-            owner,
-            lambda s: s.act(htcondor2.JobAction.Remove, f"ClusterId == {job_id}", reason="stopped from INK"),
+            await self._remover(job_id),
+            lambda s: s.act(htcondor2.JobAction.Remove, job_id, reason="stopped from INK"),
         )
+
+    async def _remover(self, job_id: str) -> str | None:
+        """Who removes: in Kerberos mode the job's owner with the ticket INK keeps for him (the
+        schedd lets an owner remove his jobs), else INK's own identity (None)."""
+        if self.identity != "kerberos":
+            return None
+        ads = await self._call(
+            "job query",
+            None,
+            lambda s: s.query(constraint=f"ClusterId == {job_id}", projection=["Owner"]),
+        )
+        name = str(ads[0].get("Owner", "")) if ads else ""
+        if name and os.path.exists(self.credential_cache.format(username=name)):
+            return name
+        return None
 
     async def queue_stats(self) -> QueueStats:
         ads = await self._call(

@@ -21,6 +21,7 @@ from .base import (
     QueueStats,
     Snapshot,
     Waiting,
+    array_status,
     never_fits_message,
     run_command,
 )
@@ -151,16 +152,6 @@ def array_log(log_path: str) -> str:
         return "/dev/null"
     root, ext = os.path.splitext(log_path)
     return f"{root}-%a{ext}"
-
-
-def array_status(tasks: list[JobStatus]) -> JobStatus:
-    """An array as one job: running while a task runs, pending while one waits, else done."""
-    for state in (JobState.RUNNING, JobState.PENDING, JobState.HELD):
-        active = [t for t in tasks if t.state == state]
-        if active:
-            hosts = sorted({t.host for t in active if t.host})
-            return JobStatus(state, host=",".join(hosts), reason=active[0].reason)
-    return JobStatus(JobState.DONE, reason="every task has ended")
 
 
 def batch_script(spec: JobSpec) -> str:
@@ -309,7 +300,16 @@ class SlurmBackend(Backend):
     async def cancel(self, job_id: str) -> None:
         if not JOB_ID.match(job_id or ""):
             raise BackendError(f"not a Slurm job id: {job_id!r}")
-        code, _, err = await run_command(self._slurm_argv("scancel", [job_id]), what="scancel")
+        await self._scancel(job_id)
+
+    async def cancel_task(self, job_id: str, index: int, username: str, folder: str) -> None:
+        if not JOB_ID.match(job_id or ""):
+            raise BackendError(f"not a Slurm job id: {job_id!r}")
+        await super().cancel_task(job_id, index, username, folder)
+        await self._scancel(f"{job_id}_{int(index)}")
+
+    async def _scancel(self, target: str) -> None:
+        code, _, err = await run_command(self._slurm_argv("scancel", [target]), what="scancel")
         if code != 0 and "already completed" not in err and "Invalid job id" not in err:
             raise BackendError(f"scancel failed: {err.strip()[:200]}")
 

@@ -44,6 +44,7 @@ def record(folder: str, **facts) -> None:
 
 
 INDEX_VARIABLE = "INK_ARRAY_INDEX"  # an array task's index, in its environment
+CANCELLED = "cancelled"  # in a task's folder: the user cancelled this task alone
 
 
 def forward_signals(send) -> None:
@@ -72,14 +73,43 @@ def run_tasks(folder: str, spec: ArraySpec, command: list[str]) -> int:
     while running or (waiting and not stopping):
         while waiting and not stopping and len(running) < spec.at_once:
             index = waiting.pop(0)
+            if os.path.exists(os.path.join(folder, str(index), CANCELLED)):
+                continue  # cancelled before its turn: it never starts
             env = {**os.environ, INDEX_VARIABLE: str(index)}
             running[index] = subprocess.Popen(runner, stdin=subprocess.DEVNULL, env=env)
         time.sleep(0.1)
         for index, child in list(running.items()):
             if child.poll() is not None:
-                failed += child.returncode != 0
+                cancelled = os.path.exists(os.path.join(folder, str(index), CANCELLED))
+                failed += child.returncode != 0 and not cancelled
                 del running[index]
     return 1 if failed or stopping else 0
+
+
+def cancel_task(folder: str, index: int) -> int:
+    """One task of an array, as the user: mark it so it never starts (whichever runner starts
+    it, on any backend), and end it if it runs on this host (its runner, found by its folder
+    and index, gets SIGTERM and passes it on)."""
+    task = os.path.join(folder, str(index))
+    os.makedirs(task, mode=0o755, exist_ok=True)
+    write_private(os.path.join(task, CANCELLED), b"")
+    for proc in os.listdir("/proc"):
+        if not proc.isdigit() or int(proc) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{proc}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{proc}/environ", "rb") as f:
+                environ = f.read().decode(errors="replace").split("\0")
+        except OSError:  # gone, or not ours
+            continue
+        runner = "ink_spawner.jobscript.batch" in argv and "--index-from" in argv
+        if runner and folder in argv and f"{INDEX_VARIABLE}={index}" in environ:
+            try:
+                os.kill(int(proc), signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return 0
 
 
 def main(argv=None) -> int:
@@ -87,12 +117,18 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--tasks", help="an array to run here, e.g. 0-99%%4 (backends without arrays)")
     parser.add_argument("--index-from", metavar="VAR", help="an array task: its index is in VAR")
+    parser.add_argument(
+        "--cancel-task", type=int, metavar="INDEX", help="cancel one task of the array in --dir"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    if args.cancel_task is not None:
+        return cancel_task(args.dir, args.cancel_task)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command")
-    load_env_file()  # HTCondor: the environment comes in a private file, not in the job ad
+    # HTCondor: the environment comes in a private file, not in the job ad
+    load_env_file(keep=args.index_from is not None)
     if args.tasks:
         return run_tasks(args.dir, parse_array(args.tasks), command)
     index = int(os.environ[args.index_from]) if args.index_from else None
@@ -102,6 +138,9 @@ def main(argv=None) -> int:
         command = with_index(command, index)
         os.environ[INDEX_VARIABLE] = str(index)
     os.makedirs(folder, mode=0o755, exist_ok=True)
+    if index is not None and os.path.exists(os.path.join(folder, CANCELLED)):
+        record(folder, index=index, state="cancelled", ended=time.time())  # before its turn came
+        return 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
     stdout = os.open(os.path.join(folder, "stdout.log"), flags, 0o644)
     stderr = os.open(os.path.join(folder, "stderr.log"), flags, 0o644)

@@ -187,15 +187,17 @@ def build_env(base: dict) -> dict:
     return env
 
 
-def load_env_file() -> None:
+def load_env_file(keep: bool = False) -> None:
     """Batch systems whose job ads are public get the environment in a private file instead.
     It holds the server's token: removed when the job ends (kept while it runs, so a job the
-    scheduler restarts after an eviction can read it again)."""
+    scheduler restarts after an eviction can read it again). ``keep``: an array's task, whose
+    file the tasks still to come read too."""
     path = os.environ.get("INK_ENV_FILE")
     if path:
         with open(path) as f:
             os.environ.update(json.load(f))
-        atexit.register(_remove_quietly, path)
+        if not keep:
+            atexit.register(_remove_quietly, path)
 
 
 def _remove_quietly(path: str) -> None:

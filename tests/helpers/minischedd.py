@@ -23,8 +23,11 @@ manual where INK depends on it; where the real bindings can do the work they do 
   description's environment (no PATH) plus _CONDOR_SCRATCH_DIR/TMPDIR (a private scratch
   folder), and puts the job on hold with HTCondor's HoldReason and code when the program or
   the output cannot be opened; a job killed by a signal gets ExitBySignal/ExitSignal.
-- ``queue N`` (count) makes N procs; removal returns at once and the job stays in state 3
-  until its processes are gone.
+- ``queue N`` (count) makes N procs, ``queue VAR from (items)`` (itemdata) one per item with
+  the item's value expanded into it; ``max_materialize`` keeps at most that many procs in the
+  queue (late materialization); removing by ``ClusterId == N`` (the cluster's own ad matches it) also
+  drops the procs not yet materialized. Removal returns at once and the job stays in state 3 until its processes are
+  gone.
 What it does not model: the shadow, file transfer, claims and preemption, user priorities,
 the real wire protocol and its security negotiation (see etc/htcondor/README.md).
 
@@ -106,13 +109,25 @@ class MiniScheddClient:
     def __init__(self, url: str):
         self.url = url.rstrip("/")
 
-    def submit(self, description, count: int = 1, spool: bool = False, itemdata=None, queue=None):
-        body = {"description": str(description), "count": count or 1, **_caller()}
+    def submit(self, description, count: int = 0, spool: bool = False, itemdata=None, queue=None):
+        if itemdata is None:
+            text = str(description)
+        else:  # as htcondor2.Schedd.submit writes it: QUEUE keys FROM ( one line per item )
+            first = next(itemdata)
+            keys = list(first)
+            text = "".join(f"{key} = {value}\n" for key, value in description.items())
+            text += f"\nQUEUE {','.join(keys)} FROM (\n"
+            for item in (first, *itemdata):
+                text += "\x1f".join(str(item[k]).strip() for k in keys) + "\n"
+            text += ")\n"
+        body = {"description": text, "count": count or 1, **_caller()}
         answer = _post(self.url + "/submit", body)
         return SubmitResultLike(answer["cluster"], answer["procs"])
 
     def query(self, constraint="true", projection=(), callback=None, limit=-1, opts=None):
         body = {"constraint": str(constraint), "projection": list(projection), **_caller()}
+        if opts is not None:
+            body["opts"] = int(opts)
         return _ads(_post(self.url + "/query", body))
 
     def history(self, constraint=None, projection=(), match=-1, since=None):
@@ -125,7 +140,12 @@ class MiniScheddClient:
 
     def act(self, action, job_spec, reason=None):
         name = action.name if hasattr(action, "name") else str(action)
-        body = {"action": name, "constraint": str(job_spec), "reason": reason, **_caller()}
+        spec = str(job_spec).strip()
+        if re.fullmatch(r"\d+", spec):  # as htcondor2's job_spec_hack sends a cluster id
+            spec = f"ClusterID == {spec}"
+        elif re.fullmatch(r"\d+\.\d+", spec):
+            spec = "ClusterID == {} && ProcID == {}".format(*spec.split("."))
+        body = {"action": name, "constraint": spec, "reason": reason, **_caller()}
         answer = _post(self.url + "/act", body)
         return classad2.ClassAd({"TotalSuccess": answer["matched"]})
 
@@ -233,6 +253,7 @@ class Pool:
         self.procs: dict[str, subprocess.Popen] = {}
         self.scratch: dict[str, str] = {}
         self.submissions: list[dict] = []
+        self.factories: dict[int, dict] = {}  # late materialization: cluster -> procs not yet in the queue
         self.next_cluster = 1
         self.lock = threading.RLock()
         self.last_negotiation = 0.0
@@ -273,8 +294,14 @@ class Pool:
         return identity == owner or identity in self.config["super_users"]
 
     # --- condor_submit + the schedd's side of submit -------------------------------------
-    def job_ad(self, description: str, identity: str, cluster: int) -> classad2.ClassAd:
+    def job_ad(
+        self, description: str, identity: str, cluster: int, macros: dict | None = None
+    ) -> classad2.ClassAd:
+        """``macros``: a proc's own values (its item's variables, ProcId), expanded into it as
+        condor_submit does for each proc."""
         submit = htcondor2.Submit(description)
+        for name, value in (macros or {}).items():
+            submit[name] = str(value)
         keys = {k.lower(): k for k in submit.keys()}
 
         def value(name, default=None):
@@ -368,22 +395,64 @@ class Pool:
         return " && ".join(terms)
 
     def submit(self, body: dict) -> dict:
+        """``queue N`` (count) or ``queue VARS from (items)``: one proc per item, each expanded
+        with its item's values; ``max_materialize`` (late materialization) keeps at most that
+        many procs of the cluster in the queue, the next item materializing as one leaves."""
         identity = self.authenticate(body)
-        count = int(body.get("count") or 1)
+        text = body["description"]
+        parsed = htcondor2.Submit(text)
+        from_items = " from " in f" {parsed.getQArgs().lower()} "
+        items = (
+            list(parsed.itemdata() or []) if from_items else [{} for _ in range(int(body.get("count") or 1))]
+        )
+        if not items:
+            raise ScheddRefusal("ERROR: the queue statement has no items")
+        limit = int(parsed.expand("max_materialize") or 0) if "max_materialize" in parsed else 0
         with self.lock:
             cluster = self.next_cluster
-            ads = []
-            for proc in range(count):
-                ad = self.job_ad(body["description"], identity, cluster)
+            # every proc is checked at submit (a bad one refuses the whole cluster), as condor_submit does
+            ads = [
+                self.job_ad(text, identity, cluster, {**item, "ProcId": proc})
+                for proc, item in enumerate(items)
+            ]
+            for proc, ad in enumerate(ads):
                 ad["ProcId"] = proc
-                ads.append(ad)
             self.next_cluster += 1
-            for ad in ads:
+            now = ads if not limit else ads[:limit]
+            for ad in now:
                 self.jobs[f"{cluster}.{ad['ProcId']}"] = ad
-            self.submissions.append(
-                {"cluster": cluster, "description": body["description"], "identity": identity}
-            )
-        return {"cluster": cluster, "procs": count}
+            if limit and len(ads) > limit:
+                self.factories[cluster] = {"waiting": ads[limit:], "limit": limit}
+            self.submissions.append({"cluster": cluster, "description": text, "identity": identity})
+        return {"cluster": cluster, "procs": len(ads)}
+
+    def _remove_factories(self, identity: str, constraint: str) -> int:
+        """Late materialization's factories whose cluster ad (ClusterId, Owner: no proc's
+        attributes) matches the constraint are removed, with the procs they had yet to queue."""
+        expr, removed = classad2.ExprTree(constraint), 0
+        for cluster, factory in list(self.factories.items()):
+            owner = str(factory["waiting"][0]["Owner"])
+            if expr.eval(classad2.ClassAd({"ClusterId": cluster, "Owner": owner})) is not True:
+                continue
+            if not self.may_act_for(identity, owner):
+                raise ScheddRefusal(f"Permission denied: {identity} may not act on cluster {cluster}")
+            removed += len(factory["waiting"])
+            del self.factories[cluster]
+        return removed
+
+    def _materialize(self):
+        """Late materialization: a cluster's next procs enter the queue while fewer than its
+        max_materialize are there. Call with the lock."""
+        for cluster, factory in list(self.factories.items()):
+            present = sum(1 for ad in self.jobs.values() if ad["ClusterId"] == cluster)
+            while factory["waiting"] and present < factory["limit"]:
+                ad = factory["waiting"].pop(0)
+                now = int(time.time())
+                ad["QDate"] = ad["EnteredCurrentStatus"] = now
+                self.jobs[f"{cluster}.{ad['ProcId']}"] = ad
+                present += 1
+            if not factory["waiting"]:
+                del self.factories[cluster]
 
     @staticmethod
     def _select(ads, constraint: str, projection: list[str], limit: int = -1) -> list[str]:
@@ -401,7 +470,19 @@ class Pool:
     def query(self, body: dict) -> dict:
         self.authenticate(body)  # READ needs an authenticated caller too
         with self.lock:
-            return {"ads": self._select(list(self.jobs.values()), body["constraint"], body["projection"])}
+            ads = list(self.jobs.values())
+            if int(body.get("opts", 0)) & int(htcondor2.QueryOpt.IncludeClusterAd):
+                ads += self._cluster_ads()
+            return {"ads": self._select(ads, body["constraint"], body["projection"])}
+
+    def _cluster_ads(self) -> list:
+        """Each cluster's own ad (no ProcId), there while the cluster has procs in the queue
+        or procs still to materialize. Call with the lock."""
+        first = {}
+        for ad in [*self.jobs.values(), *(f["waiting"][0] for f in self.factories.values())]:
+            first.setdefault(ad["ClusterId"], ad)
+        shared = ("ClusterId", "Owner", "QDate", "InkApp", "InkTasks", "JobBatchName")
+        return [classad2.ClassAd({k: ad.lookup(k) for k in shared if k in ad}) for ad in first.values()]
 
     def history_query(self, body: dict) -> dict:
         self.authenticate(body)
@@ -427,9 +508,12 @@ class Pool:
     def act(self, body: dict) -> dict:
         identity = self.authenticate(body)
         action, reason = body["action"], body.get("reason")
+        constraint = body["constraint"]
         matched = 0
         with self.lock:
-            for key, ad in self._owned(identity, body["constraint"], "act on"):
+            if action in ("Remove", "RemoveX"):  # a constraint that matches a cluster's own ad
+                matched += self._remove_factories(identity, constraint)  # (ClusterId == N) ends its factory
+            for key, ad in self._owned(identity, constraint, "act on"):
                 status = ad["JobStatus"]
                 if action in ("Remove", "RemoveX") and status not in (3, 4):
                     self._stop(key, 3, RemoveReason=reason or f"via condor_rm (by user {identity})")
@@ -610,6 +694,7 @@ class Pool:
                 if status in (3, 4) and key not in self.procs:
                     if now - ad["EnteredCurrentStatus"] > self.config["leave_after"]:
                         self.history.append(self.jobs.pop(key))
+            self._materialize()
 
     def _periodic(self, key, ad) -> bool:
         if "PeriodicRemove" in ad and ad.eval("PeriodicRemove") is True:
