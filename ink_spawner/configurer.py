@@ -717,6 +717,9 @@ def apply_files(c, site: SiteConfig) -> None:
     command += ["--areas", json.dumps(settings["areas"])] + rate_args(site)
     if site.credentials.get("enabled"):
         command += ["--credentials-store", credentials_store(site)]
+    jobs_url = jobs_api_url(site)
+    if jobs_url:  # "Run as batch job" on a notebook: submitted with the caller's own token
+        command += ["--jobs-url", jobs_url]
     add_service(
         c,
         site,
@@ -724,7 +727,8 @@ def apply_files(c, site: SiteConfig) -> None:
         port,
         command,
         environment=settings["preview_env"],
-        oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE],
+        oauth_client_allowed_scopes=[FILES_READ, FILES_WRITE]
+        + ([f"access:services!service={JOBS_SERVICE}", JOBS_SUBMIT] if jobs_url else []),
     )
     # share links die with their owner's hub account
     c.JupyterHub.load_roles.append(

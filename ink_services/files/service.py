@@ -353,6 +353,62 @@ class ChecksumHandler(FilesHandler):
         self.finish({"path": paths.join(root, parts), **answer})
 
 
+class RunNotebookHandler(FilesHandler):
+    """ "Run as batch job" on a notebook: submitted to the jobs API with the caller's own token
+    (so the jobs service applies the user's limits, image and experiment rules), from the
+    caller's home, where the jobs API takes notebooks."""
+
+    @web.authenticated
+    async def post(self, user_path):
+        root, parts = self.split(user_path)
+        if not parts or not parts[-1].endswith(".ipynb"):
+            raise web.HTTPError(400, "only a notebook (.ipynb) runs as a batch job")
+        url, token = self.settings.get("jobs_url"), self.hub_auth.get_token(self)
+        if not url:
+            raise web.HTTPError(404, "this site runs no batch jobs (the jobs service is off)")
+        if self.username != self.current_user["name"]:
+            raise web.HTTPError(403, "a notebook runs as a batch job of its owner only: ask them to run it")
+        entry = await self.ask("stat", root=root, parts=parts)
+        if entry.get("type") != "file":
+            raise web.HTTPError(400, "only a notebook (.ipynb) runs as a batch job")
+        if self.storage.kind_of(root) != "posix":
+            raise web.HTTPError(400, "a notebook runs as a batch job from your home, not from this area")
+        area = await self.storage.run(self.username, self.storage.url_of, self.username, root, [])
+        notebook = os.path.relpath(os.path.join(area, *parts), self.storage.user(self.username).pw_dir)
+        if notebook.startswith("..") or os.path.isabs(notebook):
+            raise web.HTTPError(400, "a notebook runs as a batch job from your home, not from this area")
+        job, code = await submit_job(url, token, {**self.json_body(), "notebook": notebook})
+        if code != 201:
+            raise web.HTTPError(code, job.get("message", "the jobs service refused the job"))
+        # where its logs and the executed copy are, as this page names paths ("" if elsewhere)
+        folder = os.path.relpath(job["output_dir"], area)
+        job["folder"] = "" if folder.startswith("..") else paths.join(root, folder.split("/"))
+        self.set_status(201)
+        self.finish(job)
+
+
+async def submit_job(url: str, token: str, body: dict) -> tuple[dict, int]:
+    """POST a job to the jobs API as the token's user: (answer, status code)."""
+    request = httpclient.HTTPRequest(
+        url,
+        method="POST",
+        body=json.dumps(body),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        request_timeout=60,
+    )
+    try:
+        response = await httpclient.AsyncHTTPClient().fetch(request, raise_error=False)
+    except OSError as e:
+        return {"message": f"the jobs service is unreachable ({e})"}, 503
+    try:
+        answer = json.loads(response.body or b"{}")
+    except ValueError:
+        answer = {}
+    if response.code == 599:  # no answer (refused, timed out)
+        return {"message": "the jobs service did not answer"}, 503
+    return answer, response.code
+
+
 @web.stream_request_body
 class FileHandler(FilesHandler):
     """Download (GET/HEAD), streamed upload (PUT), delete (DELETE)."""
@@ -796,7 +852,13 @@ def npm_dir(package: str) -> str:
 
 
 def make_app(
-    storage, shares: ShareStore, prefix: str, max_upload: int, max_concurrent_uploads: int, limiter=None
+    storage,
+    shares: ShareStore,
+    prefix: str,
+    max_upload: int,
+    max_concurrent_uploads: int,
+    limiter=None,
+    jobs_url: str = "",
 ) -> web.Application:
     return service_app(
         prefix,
@@ -812,6 +874,7 @@ def make_app(
             ("api/v1/(move|copy)", TransferHandler),
             ("api/v1/chmod/(.*)", ChmodHandler),
             ("api/v1/checksum/(.*)", ChecksumHandler),
+            ("api/v1/run/(.*)", RunNotebookHandler),
             ("api/v1/shares", SharesHandler),
             ("api/v1/shares/([^/]+)", ShareHandler),
             ("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)", PublicShareHandler),
@@ -837,6 +900,7 @@ def make_app(
         flushing={},
         previews=PreviewCache(),
         rate_limiter=limiter,
+        jobs_url=jobs_url,
         template_path=str(Path(__file__).parent / "templates"),
     )
 
@@ -852,6 +916,7 @@ def main(argv=None):
     parser.add_argument("--max-concurrent-uploads", type=int, default=8)
     parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
     parser.add_argument("--burst", type=int, default=120)
+    parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (Run as batch job)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
     ticket_for = None
@@ -874,7 +939,13 @@ def main(argv=None):
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085"))
     limiter = RateLimiter(args.rate, args.burst)
     app = make_app(
-        storage, ShareStore(args.shares), prefix, args.max_upload, args.max_concurrent_uploads, limiter
+        storage,
+        ShareStore(args.shares),
+        prefix,
+        args.max_upload,
+        args.max_concurrent_uploads,
+        limiter,
+        args.jobs_url,
     )
     # bodies up to READ_LIMIT are read and answered (413 past MAX_REQUEST_BODY); an upload's own
     # limit is set from its Content-Length (prepare)

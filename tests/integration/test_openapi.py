@@ -81,7 +81,7 @@ def test_every_route_is_in_the_spec_and_back(service):
     if service == "ink-files":
         app = files_service.make_app(None, None, "/services/ink-files/", 1, 1)
     else:
-        site = SimpleNamespace(default_allowance={})
+        site = SimpleNamespace(default_allowance={}, credentials={})
         app = jobs_service.make_app(None, site, "/services/ink-jobs/", None, "python", None)
     routes = api_routes(app)
     urls = example_urls(SPECS[service])
@@ -100,7 +100,7 @@ def test_every_route_is_in_the_spec_and_back(service):
 def seed(hub, token: str, tmp_path: Path) -> None:
     """What the specs' examples name, so that every operation can succeed at least once:
     files in carol's ``home/analysis`` (a ROOT file to preview, files to copy, move, chmod and
-    delete)."""
+    delete, a notebook to run)."""
     files = f"{hub.url}/services/ink-files/api/v1/"
     headers = {"Authorization": f"token {token}"}
     root_file(tmp_path / "run.root")
@@ -109,6 +109,7 @@ def seed(hub, token: str, tmp_path: Path) -> None:
         "notes.txt": b"notes\n",
         "to-move.txt": b"move me\n",
         "delete-me.txt": b"delete me\n",
+        "fit.ipynb": b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
     }
     for name, data in contents.items():
         r = requests.put(
@@ -151,6 +152,7 @@ def successes(spec: Path, base: str, har: Path) -> dict[str, set[int]]:
 def test_schemathesis_finds_nothing(make_hub, unix_users, tmp_path):
     def unlimited(site):
         site["api"] = {"rate_per_minute": 1_000_000, "burst": 100_000}
+        site["default_allowance"]["max_batch_jobs"] = 1  # POST run/{path}: one notebook job at a time
         return site
 
     hub = make_hub({"type": "local"}, adjust=unlimited)
