@@ -231,3 +231,34 @@ def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix
 
     # removed jobs get SIGTERM, and a worker closes gracefully: gone within seconds
     wait_for(lambda: worker_processes() == "", 30, what="the worker processes to end")
+
+
+ADAPT = """
+import json, time
+from distributed import Client
+from ink.dask import InkCluster
+
+cluster = InkCluster(cores=1, memory="1G", walltime="10m")
+cluster.adapt(minimum=0, maximum=2, interval="500ms", wait_count=2, target_duration="1s")
+client = Client(cluster)
+answer = client.submit(lambda x: x * 7, 6).result(timeout=180)
+started = dict(cluster.worker_jobs)
+deadline = time.time() + 90
+while cluster.workers and time.time() < deadline:   # idle: the adaptive policy retires them
+    time.sleep(0.5)
+print(json.dumps({"answer": answer, "started": started, "left": len(cluster.workers)}))
+"""
+
+
+def test_adaptive_scaling_starts_workers_for_work_and_retires_them(make_hub, unix_users):
+    """cluster.adapt(): no worker job until there is work; when it is done, the idle workers'
+    jobs are cancelled (local backend: the policy is distributed's, the jobs are INK's)."""
+    hub = make_hub({"type": "local"})
+    alice = hub.user_token(USER)
+    spawn_and_wait(hub, USER, alice, {"experiment": "juno", "memory": "2G"})
+    result = json.loads(Kernel(hub.user_url(USER), alice).run(ADAPT).strip().splitlines()[-1])
+    assert result["answer"] == 42 and result["left"] == 0, result
+    assert 1 <= len(result["started"]) <= 2, result
+    jobs = {j["id"]: j for j in jobs_api(hub, "GET", "jobs", alice).json()["jobs"]}
+    for job_id in result["started"].values():
+        assert jobs[job_id]["state"] in ("cancelled", "completed"), jobs[job_id]
