@@ -42,8 +42,8 @@ from distributed.security import Security
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 
-from ink_services.client import ClientError
-from ink_spawner.jobscript.private_file import write_private
+from ink_client.api import ClientError
+from ink_core.private import write_private
 
 from .jobs import Jobs
 

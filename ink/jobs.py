@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import time
 
-from ink_services.client import Client, ClientError
+from ink_client.api import Client, ClientError
 
 FINAL = ("completed", "failed", "cancelled")
 

@@ -8,7 +8,7 @@ import psutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from ink_services.client import resolve_localhost_names
+from ink_client.api import resolve_localhost_names
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub

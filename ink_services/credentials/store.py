@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ink_spawner.jobscript.private_file import write_private
+from ink_core.private import write_private
 from ink_spawner.jobspec import USERNAME
 
 

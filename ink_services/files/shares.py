@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ink_spawner.jobscript.private_file import write_private
+from ink_core.private import write_private
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 MAX_EXPIRY = 90 * 24 * 3600

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ink_core.arrays import at_once
-from ink_spawner.jobscript.private_file import write_private
+from ink_core.private import write_private
 from ink_spawner.jobspec import USERNAME
 
 JOB_ID = re.compile(r"^j[0-9]{8}-[0-9a-f]{8}$")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ink_spawner.jobscript.private_file import write_private
+from ink_core.private import write_private
 from ink_spawner.jobspec import USERNAME
 
 THEMES = ("dark", "light", "solarized")

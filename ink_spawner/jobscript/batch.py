@@ -23,9 +23,9 @@ import sys
 import time
 
 from ink_core.arrays import ArraySpec, parse_array, with_index
+from ink_core.private import write_private
 
 from .credentials_agent import start_agent
-from .private_file import write_private
 from .wrapper import build_env, load_env_file
 
 RECORD = "ink-job.json"

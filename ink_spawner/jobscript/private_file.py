@@ -1,23 +1,9 @@
-"""Write a file only its owner can read, atomically: a temp file beside it (mode 600), then a
-rename, so a reader sees the old content or the new one, never a part. As a command (run as
-the user by the hub) it writes stdin to the path given."""
+"""As a command, run as the user by the hub: write stdin to the path given, privately and
+atomically (``ink_core.private.write_private``)."""
 
-import os
 import sys
-import tempfile
 
-
-def write_private(path, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ink-")  # mkstemp creates mode 600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+from ink_core.private import write_private
 
 
 def main(path: str) -> int:

@@ -7,7 +7,7 @@ import sys
 
 def ink(env, *args, check=True, timeout=300) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "ink_services.cli", *args],
+        [sys.executable, "-m", "ink_client.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ from tests.helpers.net import wait_for
 
 def interrupted(env, *args, when, timeout=60):
     """Start `ink ARGS`, kill it (SIGKILL) once ``when()`` is true."""
-    proc = subprocess.Popen([sys.executable, "-m", "ink_services.cli", *args], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "ink_client.cli", *args], env=env)
     try:
         wait_for(when, timeout, interval=0.05, what="the transfer to be under way")
     finally:

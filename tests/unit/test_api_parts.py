@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from ink_client import api as client
 from ink_core.ranges import parse_ranges
 from ink_core.scopes import JOBS_SUBMIT
-from ink_services import client
 from ink_services.jobs.records import JobRecord, JobStore, new_job_id
 from ink_services.jobs.service import SpecError, check_request
 from ink_services.ratelimit import RateLimiter

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from traitlets.config import Config, PyFileConfigLoader
 
-from ink_services.cli import main as ink
+from ink_client.cli import main as ink
 from ink_spawner import origins
 from ink_spawner.configurer import SiteConfigError, apply_site_config, check, load_site_config
 

@@ -7,8 +7,8 @@ import pytest
 from tornado.testing import AsyncHTTPTestCase, gen_test
 from tornado.websocket import websocket_connect
 
-from ink_services import client as api
-from ink_services.sshproxy import explain, node_url, parse_target
+from ink_client import api
+from ink_client.sshproxy import explain, node_url, parse_target
 from ink_spawner.apps import sshnode
 
 

@@ -1,121 +1,43 @@
 """The `ink` command.
 
-On the hub host: `ink up` runs the hub on the site config, `ink check` validates it.
-On a batch node: `ink node-check` says, per app, what the node lacks.
-Anywhere: `ink login HUB_URL` stores a hub API token; `ink jobs ...` and `ink files ...` use
-INK's REST APIs with it; `ink ssh-proxy USER` is ssh's ProxyCommand to an SSH node job.
-`--json` prints machine-readable answers. Exit codes: 0 done,
-1 failed, 2 usage, 3 not logged in or not allowed, 4 not found, 5 conflict (already exists,
-not empty), 6 refused (bad input, too large, too many requests), 7 hub unreachable or failing.
+Anywhere (a laptop needs only this light client: ``pip install ink-workbench``): `ink login
+HUB_URL` stores a hub API token; `ink jobs ...` and `ink files ...` use INK's REST APIs with
+it; `ink ssh-proxy USER` is ssh's ProxyCommand to an SSH node job. On the hub host and the
+batch nodes, INK's hub install adds commands through the ``ink.commands`` entry points (`ink
+up`, `ink check`, `ink node-check`: ``ink_services/admin.py``). `--json` prints
+machine-readable answers. Exit codes: 0 done, 1 failed, 2 usage, 3 not logged in or not
+allowed, 4 not found, 5 conflict (already exists, not empty), 6 refused (bad input, too large,
+too many requests), 7 hub unreachable or failing.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import itertools
 import json
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from ink_spawner import origins
-from ink_spawner.configurer import (
-    SiteConfigError,
-    admin_password_file,
-    check,
-    ensure_admin_password,
-    load_site_config,
-    share_dir,
-    site_warnings,
-)
+from . import api, sshproxy
 
-from . import client as api
-from . import sshproxy
+HUB_INSTALL = "this command is part of INK's hub install: pip install 'ink-workbench[hub]'"
 
 
-def report_problems(config) -> bool:
-    """Print what ``ink check`` finds; True when something is wrong."""
-    problems = check(config)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return bool(problems)
-
-
-def cmd_check(args) -> int:
-    if report_problems(args.config):
-        return 1
-    for warning in site_warnings(args.config):
-        print(f"warning: {warning}", file=sys.stderr)
-    site = load_site_config(args.config)
-    print(f"ok: {site.path} and profiles in {site.profiles_dir}")
-    return 0
-
-
-def cmd_node_check(args) -> int:
-    """Per app of the site's profiles, what this node lacks; exit 1 when anything does."""
-    from ink_spawner.nodecheck import check_node
-    from ink_spawner.profiles import load_profiles
-
-    try:
-        site = load_site_config(args.config)
-        profiles = load_profiles(site.profiles_dir)
-    except (SiteConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    apps = args.apps.split(",") if args.apps else list(profiles.apps)
-    unknown = [a for a in apps if a not in profiles.apps]
-    if unknown:
-        print(
-            f"error: no app {unknown[0]!r} in {site.profiles_dir} (apps: {', '.join(profiles.apps)})",
-            file=sys.stderr,
-        )
-        return 2
-    scripts = {f"image {i.name}": i.setup for i in profiles.images.values() if i.setup}
-    scripts |= {f"experiment {e.name}": e.setup for e in profiles.experiments.values() if e.setup}
-    report = check_node(apps, scripts)
-    if args.json:
-        print(json.dumps({"ok": report.ok, "missing": report.missing}))
-    else:
-        print("\n".join(report.lines()))
-    return 0 if report.ok else 1
-
-
-def cmd_up(args) -> int:
-    if report_problems(args.config):
-        return 1
-    if args.config:
-        os.environ["INK_CONFIG"] = os.path.abspath(args.config)
-    try:
-        site = load_site_config(args.config)
-    except SiteConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    print(f"INK is starting at {site.public_url}")
-    if origins.subdomain_host(site.hub):
-        print(f"Each user's own server has its own origin, e.g. {origins.user_url(site.hub, 'alice')}")
-    else:
-        print(f"warning: {origins.ONE_ORIGIN_WARNING}", file=sys.stderr)
-    if site.auth_type == "shared-password":
-        admins = site.authenticator.get("admin_users") or [os.environ.get("USER") or "admin"]
-        password, created = ensure_admin_password(site)
-        print(f"Log in as {admins[0]!r}", end=" ")
-        if created:
-            print(f"with this generated password (shown once; kept in {admin_password_file(site)}):")
-            print(f"    {password}")
-        else:
-            print(f"with the password kept in {admin_password_file(site)}")
-    elif site.auth_type == "pam":
-        print("Log in with an account of this machine (PAM).")
-    else:
-        print(f"Log in through {site.auth_type}.")
-    sys.stdout.flush()
-    config_file = share_dir() / "jupyterhub_config.py"
-    argv = [sys.executable, "-m", "jupyterhub", "-f", str(config_file)]
-    os.chdir(site.state_dir)
-    os.execv(sys.executable, argv)
-    return 0  # not reached
+def commands_of_installs() -> dict:
+    """Commands other parts of INK add (entry point group ``ink.commands``): name -> the
+    command (``help``, ``arguments(parser)``, ``run(args)``), or the ImportError that keeps it
+    out of this install."""
+    found = {}
+    for point in entry_points(group="ink.commands"):
+        try:
+            found[point.name] = point.load()
+        except ImportError as e:
+            found[point.name] = e
+    return found
 
 
 def emit(args, value, text: str) -> None:
@@ -255,10 +177,11 @@ def parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", default=None, help="progress bars even when not a terminal"
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the hub on the site config (embedded default: this machine)")
-    sub.add_parser("check", help="validate the site config and profiles; non-zero exit when wrong")
-    node = sub.add_parser("node-check", help="on a batch node: what each app needs that this node lacks")
-    node.add_argument("--apps", help="comma-separated apps (default: every app of the profiles)")
+    for name, command in sorted(commands_of_installs().items()):
+        if isinstance(command, ImportError):
+            sub.add_parser(name, help=f"({HUB_INSTALL})", add_help=False).add_argument("rest", nargs="*")
+        else:
+            command.arguments(sub.add_parser(name, help=command.help))
     login = sub.add_parser("login", help="store an API token for a hub")
     login.add_argument("hub_url")
     login.add_argument("--token", help="the token (default: $INK_TOKEN, or asked for)")
@@ -336,8 +259,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("up", "check", "node-check"):
-        return {"up": cmd_up, "check": cmd_check, "node-check": cmd_node_check}[args.command](args)
+    added = commands_of_installs()
+    if args.command in added:
+        command = added[args.command]
+        missing = [str(command)] if isinstance(command, ImportError) else []
+        missing += [m for m in getattr(command, "requires", ()) if importlib.util.find_spec(m) is None]
+        if missing:
+            print(f"ink {args.command}: {HUB_INSTALL} (missing: {', '.join(missing)})", file=sys.stderr)
+            return 2
+        return command.run(args)
     try:
         if args.command == "login":
             return cmd_login(args)

@@ -15,7 +15,7 @@ import re
 
 from tornado import httpclient, websocket
 
-from . import client as api
+from . import api
 
 CHUNK = 64 * 1024
 REFUSED_TOKEN = "the hub refused the token (log in again with `ink login`)"

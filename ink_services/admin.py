@@ -1,0 +1,132 @@
+"""The `ink` command's hub-side commands, added to the light client's `ink` through the
+``ink.commands`` entry points: `ink up` runs the hub on the site config, `ink check` validates
+it, `ink node-check` (on a batch node) says, per app, what the node lacks. Their heavy imports
+(JupyterHub, the configurator) happen only when one of them runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# what these commands import when they run: missing, the light client says which install has them
+HUB_MODULES = ("jupyterhub", "yaml", "traitlets")
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable
+    arguments: Callable = lambda parser: None
+    requires: tuple[str, ...] = HUB_MODULES
+
+
+def report_problems(config) -> bool:
+    """Print what ``ink check`` finds; True when something is wrong."""
+    from ink_spawner.configurer import check
+
+    problems = check(config)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return bool(problems)
+
+
+def cmd_check(args) -> int:
+    from ink_spawner.configurer import load_site_config, site_warnings
+
+    if report_problems(args.config):
+        return 1
+    for warning in site_warnings(args.config):
+        print(f"warning: {warning}", file=sys.stderr)
+    site = load_site_config(args.config)
+    print(f"ok: {site.path} and profiles in {site.profiles_dir}")
+    return 0
+
+
+def cmd_node_check(args) -> int:
+    """Per app of the site's profiles, what this node lacks; exit 1 when anything does."""
+    from ink_spawner.configurer import SiteConfigError, load_site_config
+    from ink_spawner.nodecheck import check_node
+    from ink_spawner.profiles import load_profiles
+
+    try:
+        site = load_site_config(args.config)
+        profiles = load_profiles(site.profiles_dir)
+    except (SiteConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    apps = args.apps.split(",") if args.apps else list(profiles.apps)
+    unknown = [a for a in apps if a not in profiles.apps]
+    if unknown:
+        print(
+            f"error: no app {unknown[0]!r} in {site.profiles_dir} (apps: {', '.join(profiles.apps)})",
+            file=sys.stderr,
+        )
+        return 2
+    scripts = {f"image {i.name}": i.setup for i in profiles.images.values() if i.setup}
+    scripts |= {f"experiment {e.name}": e.setup for e in profiles.experiments.values() if e.setup}
+    report = check_node(apps, scripts)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "missing": report.missing}))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def cmd_up(args) -> int:
+    from ink_spawner import origins
+    from ink_spawner.configurer import (
+        SiteConfigError,
+        admin_password_file,
+        ensure_admin_password,
+        load_site_config,
+        share_dir,
+    )
+
+    if report_problems(args.config):
+        return 1
+    if args.config:
+        os.environ["INK_CONFIG"] = os.path.abspath(args.config)
+    try:
+        site = load_site_config(args.config)
+    except SiteConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    print(f"INK is starting at {site.public_url}")
+    if origins.subdomain_host(site.hub):
+        print(f"Each user's own server has its own origin, e.g. {origins.user_url(site.hub, 'alice')}")
+    else:
+        print(f"warning: {origins.ONE_ORIGIN_WARNING}", file=sys.stderr)
+    if site.auth_type == "shared-password":
+        admins = site.authenticator.get("admin_users") or [os.environ.get("USER") or "admin"]
+        password, created = ensure_admin_password(site)
+        print(f"Log in as {admins[0]!r}", end=" ")
+        if created:
+            print(f"with this generated password (shown once; kept in {admin_password_file(site)}):")
+            print(f"    {password}")
+        else:
+            print(f"with the password kept in {admin_password_file(site)}")
+    elif site.auth_type == "pam":
+        print("Log in with an account of this machine (PAM).")
+    else:
+        print(f"Log in through {site.auth_type}.")
+    sys.stdout.flush()
+    config_file = share_dir() / "jupyterhub_config.py"
+    argv = [sys.executable, "-m", "jupyterhub", "-f", str(config_file)]
+    os.chdir(site.state_dir)
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def node_check_arguments(parser) -> None:
+    parser.add_argument("--apps", help="comma-separated apps (default: every app of the profiles)")
+
+
+UP = Command("start the hub on the site config (embedded default: this machine)", cmd_up)
+CHECK = Command("validate the site config and profiles; non-zero exit when wrong", cmd_check)
+NODE_CHECK = Command(
+    "on a batch node: what each app needs that this node lacks", cmd_node_check, node_check_arguments
+)
