@@ -33,6 +33,7 @@ from .historyapi import (
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
+from .site_schema import SchemaError, check_sections, default_of
 from .units import parse_duration_s, parse_memory_mb
 
 HERE = Path(__file__).resolve().parent
@@ -49,26 +50,6 @@ DASHBOARD_SERVICE = "ink-dashboard"
 SHELL_SERVICE = "ink-shell"
 FILES_SERVICE = "ink-files"
 JOBS_SERVICE = "ink-jobs"
-TOP_LEVEL = {
-    "accounts",
-    "sessions",
-    "jobs",
-    "api",
-    "files",
-    "shell",
-    "dashboard",
-    "hub",
-    "authenticator",
-    "backend",
-    "spawner",
-    "credentials",
-    "default_allowance",
-    "experiments",
-    "users",
-    "paths",
-}
-
-
 # the spawner section's keys, each an InkSpawner traitlet of the same name
 SPAWNER_KEYS = (
     "job_ip",
@@ -84,38 +65,6 @@ SPAWNER_KEYS = (
 )
 
 
-# the keys of every section (shell and files: their settings functions, which check the values
-# too; backend.options: the backend's own traitlets)
-SECTION_KEYS = {
-    "hub": origins.HUB_KEYS,
-    "accounts": {"min_uid", "deny"},
-    "spawner": set(SPAWNER_KEYS),
-    "authenticator": {"type", "allow_all", "admin_users", "allowed_users", "options"},
-    "backend": {"type", "options"},
-    "credentials": {
-        "enabled",
-        "realm",
-        "krb5_config",
-        "port",
-        "renew_fraction",
-        "interval",
-        "retry_base",
-        "retry_max",
-        "store",
-        "job_url",
-    },
-    "dashboard": {"port", "refresh"},
-    "jobs": {"enabled", "port"},
-    "api": {"rate_per_minute", "burst"},
-    "paths": {"profiles", "templates", "state"},
-    "sessions": {
-        "idle_timeout",
-        "idle_timeout_per_app",
-        "idle_check_interval",
-        "activity_interval",
-        "named_servers",
-    },
-}
 # sessions: a duration each, and what it is when the site says nothing (0: no culling)
 SESSION_DEFAULTS = {"idle_timeout": 0, "idle_check_interval": 60, "activity_interval": 300}
 IDLE_CULLER_SERVICE = "ink-idle-culler"
@@ -194,21 +143,27 @@ class SiteConfig:
         return groups
 
 
-def check_backend_options(path, backend_type: str, options: dict) -> None:
-    """Every backend option is a setting of that backend with a value it accepts."""
-    cls = import_item(BACKENDS[backend_type])
+def check_traits(path, prefix: str, cls, values: dict, keys=None, what: str = "") -> None:
+    """Every key of ``values`` is a configurable traitlet of ``cls`` (among ``keys``, when
+    given) with a value it accepts: the spawner section and a backend's options."""
     traits = cls.class_traits(config=True)
+    known = sorted(keys or traits)
     instance = cls()
-    for key, value in options.items():
-        if key not in traits:
-            raise SiteConfigError(
-                path, f"backend.options.{key}", f"one of {', '.join(sorted(traits))} ({backend_type})"
-            )
+    for key, value in values.items():
+        if key not in known:
+            raise SiteConfigError(path, f"{prefix}.{key}", f"one of {', '.join(known)}{what}")
         try:
             traits[key].validate(instance, value)
         except TraitError as e:
             expected = str(e).split("expected", 1)[-1].strip() if "expected" in str(e) else str(e)
-            raise SiteConfigError(path, f"backend.options.{key}", expected) from None
+            raise SiteConfigError(path, f"{prefix}.{key}", expected) from None
+
+
+def check_backend_options(path, backend_type: str, options: dict) -> None:
+    """Every backend option is a setting of that backend with a value it accepts."""
+    check_traits(
+        path, "backend.options", import_item(BACKENDS[backend_type]), options, what=f" ({backend_type})"
+    )
 
 
 def _section(path, data, key) -> dict:
@@ -228,45 +183,25 @@ def load_site_config(path=None) -> SiteConfig:
         raise SiteConfigError(path, "(file)", f"valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise SiteConfigError(path, "(top level)", "a mapping")
-    unknown = sorted(set(data) - TOP_LEVEL)
-    if unknown:
-        raise SiteConfigError(path, unknown[0], f"one of {', '.join(sorted(TOP_LEVEL))}")
-    for name, known in SECTION_KEYS.items():
-        unknown = sorted(set(_section(path, data, name)) - known)
-        if unknown:
-            raise SiteConfigError(path, f"{name}.{unknown[0]}", f"one of {', '.join(sorted(known))}")
+    try:  # every section's keys, types and choices (site_schema.py)
+        check_sections(data)
+    except SchemaError as e:
+        raise SiteConfigError(path, e.key, e.expected) from None
     hub = _section(path, data, "hub")
-    port = hub.get("port", 8000)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise SiteConfigError(path, "hub.port", "a port number")
     try:
         origins.check_hub_section(hub)
     except origins.OriginError as e:
         raise SiteConfigError(path, e.field, e.expected) from None
     auth = _section(path, data, "authenticator")
-    kind = auth.get("type", "auto")
-    if kind != "auto" and kind not in AUTHENTICATORS:
-        raise SiteConfigError(path, "authenticator.type", f"one of auto, {', '.join(AUTHENTICATORS)}")
-    if auth.get("options") is not None and not isinstance(auth["options"], dict):
-        raise SiteConfigError(path, "authenticator.options", "a mapping of the authenticator's settings")
     backend = _section(path, data, "backend")
-    backend_type = backend.get("type", "local")
-    if backend_type not in BACKENDS:
-        raise SiteConfigError(path, "backend.type", f"one of {', '.join(BACKENDS)}")
-    if backend.get("options") is not None and not isinstance(backend["options"], dict):
-        raise SiteConfigError(path, "backend.options", "a mapping of the backend's settings")
-    check_backend_options(path, backend_type, backend.get("options") or {})
+    check_backend_options(path, backend.get("type") or "local", backend.get("options") or {})
     accounts = _section(path, data, "accounts")
-    if "min_uid" in accounts and (
-        isinstance(accounts["min_uid"], bool)
-        or not isinstance(accounts["min_uid"], int)
-        or accounts["min_uid"] < 1
-    ):
-        raise SiteConfigError(path, "accounts.min_uid", "a whole number >= 1 (the lowest uid INK acts as)")
-    deny = accounts.get("deny", [])
-    if not isinstance(deny, list) or not all(isinstance(n, str) and USERNAME.match(n) for n in deny):
+    if not all(USERNAME.match(n) for n in accounts.get("deny") or []):
         raise SiteConfigError(path, "accounts.deny", "a list of user names INK never acts as")
     spawner = _section(path, data, "spawner")
+    from .spawner import InkSpawner
+
+    check_traits(path, "spawner", InkSpawner, spawner, SPAWNER_KEYS)
     experiments = _section(path, data, "experiments")
     users = _section(path, data, "users")
     for section, entries in (("experiments", experiments), ("users", users)):
@@ -299,24 +234,13 @@ def load_site_config(path=None) -> SiteConfig:
     except (TypeError, ValueError) as e:
         raise SiteConfigError(path, "files", str(e)) from None
     sessions = _section(path, data, "sessions")
-    for key in SESSION_DEFAULTS:
-        try:
-            parse_duration_s(sessions.get(key, 0))
-        except ValueError:
-            raise SiteConfigError(path, f"sessions.{key}", "a duration such as 90m or 2h") from None
-    per_app = sessions.get("idle_timeout_per_app") or {}
-    if not isinstance(per_app, dict):
-        raise SiteConfigError(path, "sessions.idle_timeout_per_app", "a mapping of app name to duration")
-    for app, value in per_app.items():
+    for app, value in (sessions.get("idle_timeout_per_app") or {}).items():
         try:
             parse_duration_s(value)
         except ValueError:
             raise SiteConfigError(
                 path, f"sessions.idle_timeout_per_app.{app}", "a duration such as 4h"
             ) from None
-    named = sessions.get("named_servers", 0)
-    if isinstance(named, bool) or not isinstance(named, int) or named < 0:
-        raise SiteConfigError(path, "sessions.named_servers", "a whole number >= 0 (0: one server per user)")
     paths = _section(path, data, "paths")
     base = path.parent
 
@@ -350,10 +274,6 @@ def shell_settings(shell: dict):
     """The web shell's settings, checked (ink check reports a bad login host or ssh option)."""
     from ink_core.shell_settings import ShellSettings
 
-    known = {"enabled", "port", "mode", "hosts", "keep_sessions", "ssh_options", "max_per_user"}
-    unknown = sorted(set(shell) - known)
-    if unknown:
-        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     return ShellSettings(
         mode=shell.get("mode", "local"),
         hosts=list(shell.get("hosts") or []),
@@ -363,31 +283,19 @@ def shell_settings(shell: dict):
 
 
 def files_settings(files: dict) -> dict:
-    """The file service's settings, checked: areas (name -> folder template), upload limits."""
-    known = {
-        "enabled",
-        "port",
-        "areas",
-        "max_upload",
-        "max_concurrent_uploads",
-        "preview_memory",
-        "preview_seconds",
-    }
-    unknown = sorted(set(files) - known)
-    if unknown:
-        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    areas = files.get("areas") or {"home": "{home}"}
-    if not isinstance(areas, dict):
-        raise ValueError("areas: expected a mapping of area name to folder, e.g. home: '{home}'")
+    """The file service's settings (their types checked by the schema), defaults filled in and
+    the areas parsed."""
+
+    def get(key):
+        value = files.get(key)
+        return default_of("files", key) if value is None else value
+
+    areas = get("areas")
     parse_areas(areas)
-    max_upload = parse_memory_mb(str(files.get("max_upload", "100G"))) * 1024 * 1024
-    concurrent = files.get("max_concurrent_uploads", 8)
-    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
-        raise ValueError("max_concurrent_uploads: expected a whole number >= 1")
-    preview_memory = parse_memory_mb(str(files.get("preview_memory", "1G")))
-    seconds = files.get("preview_seconds", 30)
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-        raise ValueError("preview_seconds: expected a whole number of seconds >= 1")
+    max_upload = parse_memory_mb(str(get("max_upload"))) * 1024 * 1024
+    concurrent = get("max_concurrent_uploads")
+    preview_memory = parse_memory_mb(str(get("preview_memory")))
+    seconds = get("preview_seconds")
     return {
         "areas": areas,
         "max_upload": int(max_upload),

@@ -69,7 +69,7 @@ def test_site_config_reports_shell_problems(tmp_path):
     with pytest.raises(SiteConfigError, match="shell.*login host"):
         load_site_config(site)
     site.write_text("shell: {hostz: [a]}\n")
-    with pytest.raises(SiteConfigError, match="unknown setting 'hostz'"):
+    with pytest.raises(SiteConfigError, match="shell.hostz': expected one of enabled, hosts"):
         load_site_config(site)
 
 
