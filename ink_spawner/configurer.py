@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 from traitlets import TraitError
-from traitlets.utils.importstring import import_item
 
 from ink_core.areas import parse_areas
 from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
@@ -20,7 +19,7 @@ from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, J
 from . import origins
 from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
-from .backends import BACKENDS
+from .backends import backend_class, backend_path
 from .culling import timeouts_env
 from .historyapi import (
     HISTORY_ROUTE,
@@ -160,10 +159,12 @@ def check_traits(path, prefix: str, cls, values: dict, keys=None, what: str = ""
 
 
 def check_backend_options(path, backend_type: str, options: dict) -> None:
-    """Every backend option is a setting of that backend with a value it accepts."""
-    check_traits(
-        path, "backend.options", import_item(BACKENDS[backend_type]), options, what=f" ({backend_type})"
-    )
+    """The backend exists, and every option is a setting of it with a value it accepts."""
+    try:
+        cls = backend_class(backend_type)
+    except ValueError as e:
+        raise SiteConfigError(path, "backend.type", str(e)) from None
+    check_traits(path, "backend.options", cls, options, what=f" ({backend_type})")
 
 
 def _section(path, data, key) -> dict:
@@ -336,7 +337,7 @@ def site_warnings(path=None) -> list[str]:
     except SiteConfigError:
         return []
     backend_type = site.backend.get("type", "local")
-    backend = import_item(BACKENDS[backend_type])(**(site.backend.get("options") or {}))
+    backend = backend_class(backend_type)(**(site.backend.get("options") or {}))
     warnings = [] if origins.subdomain_host(site.hub) else [origins.ONE_ORIGIN_WARNING]
     return warnings + backend.site_warnings()
 
@@ -452,7 +453,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
             setattr(c.InkSpawner, key, spawner[key])
     if "job_ip" not in spawner and c.InkSpawner.backend == "local":
         c.InkSpawner.job_ip = "127.0.0.1"
-    backend_section = BACKENDS[c.InkSpawner.backend].rsplit(".", 1)[1]
+    backend_section = backend_path(c.InkSpawner.backend).rsplit(".", 1)[1]
     options = site.backend.get("options") or {}
     for key, value in options.items():
         setattr(getattr(c, backend_section), key, value)
@@ -651,7 +652,7 @@ def site_backend(path=None):
 
     config = Config()
     site = apply_site_config(config, path)
-    return site, import_item(BACKENDS[config.InkSpawner.backend])(config=config)
+    return site, backend_class(config.InkSpawner.backend)(config=config)
 
 
 def rate_args(site: SiteConfig) -> list[str]:

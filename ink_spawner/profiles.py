@@ -168,25 +168,53 @@ def _load_yaml(path: Path) -> dict:
     return _mapping(path, data, "(top level)")
 
 
+# an app's keys; a server_proxy entry's keys (jupyter-server-proxy's, those INK's apps use)
+APP_KEYS = {"display_name", "description", "icon", "default_url", "args", "server_proxy", "defaults"}
+SERVER_PROXY_KEYS = {
+    "command",
+    "timeout",
+    "unix_socket",
+    "launcher_entry",
+    "absolute_url",
+    "environment",
+    "new_browser_tab",
+}
+
+
+def _unknown(path, spec: dict, known: set, prefix: str) -> None:
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ProfileError(path, f"{prefix}.{unknown[0]}", f"one of {', '.join(sorted(known))}")
+
+
 def load_apps(path: Path, defaults: Resources) -> dict[str, App]:
+    """The apps: data, every key checked. An app its job serves through jupyter-server-proxy
+    (``server_proxy``) is reached at ``/<name>/``: its ``default_url`` is that, unless the site
+    names a page below it."""
     data = _load_yaml(path)
     apps = {}
     for name, spec in _mapping(path, data.get("apps"), "apps").items():
         prefix = f"apps.{name}"
         _check_name(path, name, prefix)
         spec = _mapping(path, spec, prefix)
+        _unknown(path, spec, APP_KEYS, prefix)
         args = spec.get("args", [])
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise ProfileError(path, f"{prefix}.args", "a list of strings")
         proxy = spec.get("server_proxy")
         if proxy is not None:
             proxy = _mapping(path, proxy, f"{prefix}.server_proxy")
+            _unknown(path, proxy, SERVER_PROXY_KEYS, f"{prefix}.server_proxy")
             command = proxy.get("command")
             if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
                 raise ProfileError(path, f"{prefix}.server_proxy.command", "a non-empty list of strings")
-        default_url = _string(path, spec, "default_url", prefix, default="/lab")
+        default_url = _string(path, spec, "default_url", prefix, default=f"/{name}/" if proxy else "/lab")
         if not default_url.startswith("/") or ".." in default_url:
             raise ProfileError(path, f"{prefix}.default_url", "a path starting with / (e.g. /lab)")
+        if proxy is not None and not default_url.startswith(f"/{name}/"):
+            raise ProfileError(
+                path, f"{prefix}.default_url", f"/{name}/ or a page below it (the job serves the app there)"
+            )
         res = _resources(path, spec.get("defaults"), f"{prefix}.defaults", base=defaults)
         apps[name] = App(
             name=name,

@@ -76,7 +76,6 @@ class Section:
 
 
 AUTHENTICATOR_TYPES = ("auto", "pam", "shared-password", "generic-oauth", "kerberos")
-BACKEND_TYPES = ("local", "slurm", "htcondor")
 
 SCHEMA: dict[str, Section] = {
     "hub": Section(
@@ -128,7 +127,12 @@ SCHEMA: dict[str, Section] = {
     "backend": Section(
         "The batch system the sessions and jobs run on.",
         {
-            "type": Setting("choice", "local", "local: this machine; slurm; htcondor.", BACKEND_TYPES),
+            "type": Setting(
+                "text",
+                "local",
+                "local (this machine), slurm, htcondor, a name an installed package "
+                "registers (entry points ink.backends), or the import path of a Backend subclass.",
+            ),
             "options": Setting("mapping", {}, "The backend's settings (its traitlets, listed below)."),
         },
     ),
@@ -297,7 +301,7 @@ def reference() -> str:
     """The configuration reference, in Markdown."""
     from traitlets.utils.importstring import import_item
 
-    from .backends import BACKENDS
+    from .backends import BUILT_IN
     from .configurer import SPAWNER_KEYS
 
     lines = [
@@ -330,7 +334,7 @@ def reference() -> str:
             ]
             lines += header + rows + [""]
         if name == "backend":
-            for kind, path in BACKENDS.items():
+            for kind, path in BUILT_IN.items():
                 lines += [f"### `backend.options` of `{kind}`", ""]
                 lines += header + _trait_rows(import_item(path)) + [""]
     return "\n".join(lines).rstrip() + "\n"

@@ -25,7 +25,7 @@ from traitlets.utils.importstring import import_item
 from . import history
 from .accounts import SystemAccountRefused, check_not_system
 from .allowances import Allowance, allowance_for_groups, parse_allowance
-from .backends import BACKENDS, Backend, BackendError, InvalidSubmission, JobState
+from .backends import Backend, BackendError, InvalidSubmission, JobState, backend_path
 from .culling import idle_limit
 from .hubapi import ROUTE
 from .jobspec import JobSpec
@@ -229,7 +229,7 @@ class InkSpawner(Spawner):
 
     @property
     def backend_impl(self) -> Backend:
-        path = BACKENDS.get(self.backend, self.backend)
+        path = backend_path(self.backend)
         key = (path, id(self.config))
         if key not in _BACKENDS:
             cls = import_item(path)

@@ -287,11 +287,11 @@ def profiles_dir():
 def make_hub(tmp_path, unix_users, profiles_dir):
     hubs = []
 
-    def make(backend: dict, adjust=None) -> Hub:
+    def make(backend: dict, adjust=None, profiles=None) -> Hub:
         site = site_config(backend)
         if adjust is not None:
             site = adjust(site)
-        site["paths"]["profiles"] = str(profiles_dir)
+        site["paths"]["profiles"] = str(profiles or profiles_dir)
         hub = Hub(tmp_path / f"hub{len(hubs)}", site).start()
         hubs.append(hub)
         return hub
