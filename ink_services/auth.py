@@ -3,6 +3,7 @@
 import json
 import re
 
+from jupyterhub.services.auth import HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import httpclient, web
 from tornado.log import app_log, gen_log
@@ -130,3 +131,22 @@ def job_server_of(handler) -> str | None:
         if scope.startswith(prefix):
             return scope[len(prefix) :]
     return None
+
+
+class ServiceHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+    """The base of every INK service's handlers: HubOAuth login (cookies for pages, tokens for
+    scripts and jobs), XSRF for cookie requests only, errors as JSON without tracebacks, and
+    the request's JSON body."""
+
+    def json_body(self, empty: dict | None = None) -> dict:
+        """The request's JSON object; 400 for anything else. An empty body is ``empty`` (None:
+        refused as well)."""
+        if not self.request.body and empty is not None:
+            return dict(empty)
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "expected a JSON object")
+        return body

@@ -8,12 +8,14 @@ code (jupyterhub-idle-culler) run under ``python -m ink_services.process MODULE 
 which adds the same watch.
 """
 
+import logging
 import os
 import runpy
 import signal
 import sys
 import threading
 import time
+from urllib.parse import urlparse
 
 from tornado import ioloop
 
@@ -47,6 +49,30 @@ def serve_forever(log) -> None:
     signal.signal(signal.SIGINT, stop)
     watch_parent()
     loop.start()
+
+
+def start_logging(name: str) -> None:
+    """Every service's log lines: level, time, the service's name, the message."""
+    logging.basicConfig(level=logging.INFO, format=f"[%(levelname)1.1s %(asctime)s {name}] %(message)s")
+
+
+def service_prefix(name: str) -> str:
+    """The URL prefix the hub gave the service (``/services/NAME/`` when run by hand)."""
+    return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{name}/")
+
+
+def run_service(
+    app, log, default_port: int, max_body_size: int, background=(), about: str = "", **listen
+) -> None:
+    """Listen where the hub said (JUPYTERHUB_SERVICE_URL), start the ``background`` coroutine
+    functions on the loop, and serve until the hub stops the service (or is gone)."""
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{default_port}"))
+    app.listen(url.port, url.hostname, max_body_size=max_body_size, **listen)
+    loop = ioloop.IOLoop.current()
+    for task in background:
+        loop.spawn_callback(task)
+    log.info("serving %s on %s%s", app.settings.get("prefix", "/"), url.geturl(), about)
+    serve_forever(log)
 
 
 def main(argv=None) -> None:

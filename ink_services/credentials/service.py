@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from jupyterhub.services.auth import HubOAuthenticated
-from tornado import ioloop, web
+from tornado import web
 
 from ..app import SMALL_BODIES, service_app
-from ..auth import AnswerError, JsonErrors, TokenRequestsSkipXsrf, job_server_of
-from ..process import serve_forever
+from ..auth import AnswerError, ServiceHandler, job_server_of
+from ..process import run_service, service_prefix, start_logging
 from . import tickets
 from .renewer import Renewer
 from .store import TicketStore
@@ -60,7 +57,7 @@ def status_of(store: TicketStore, username: str, warn_before: float = WARN_BEFOR
     return answer
 
 
-class BaseHandler(JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(ServiceHandler):
     @property
     def store(self) -> TicketStore:
         return self.settings["store"]
@@ -113,7 +110,7 @@ class LoginHandler(BaseHandler):
         password = (
             self.get_body_argument("password", "")
             if not self.request.headers.get("Content-Type", "").startswith("application/json")
-            else json.loads(self.request.body or b"{}").get("password", "")
+            else self.json_body(empty={}).get("password", "")
         )
         if not isinstance(password, str) or not password:
             raise web.HTTPError(400, "password: required")
@@ -203,21 +200,10 @@ def main(argv=None):
     parser.add_argument("--retry-base", type=float, default=5)
     parser.add_argument("--retry-max", type=float, default=300)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-credentials] %(message)s"
-    )
+    start_logging("ink-credentials")
     store = TicketStore(args.store)
     renewer = Renewer(
         store, fraction=args.renew_fraction, retry_base=args.retry_base, retry_max=args.retry_max
     )
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-credentials/")
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    app = make_app(store, renewer, args.realm, prefix)
-    app.listen(parsed.port, parsed.hostname, max_body_size=SMALL_BODIES)
-    log.info("serving %s on %s", prefix, url)
-    loop = ioloop.IOLoop.current()
-    loop.spawn_callback(renewer.run, args.interval)
-    serve_forever(log)
+    app = make_app(store, renewer, args.realm, service_prefix("ink-credentials"))
+    run_service(app, log, 8082, SMALL_BODIES, background=[lambda: renewer.run(args.interval)])

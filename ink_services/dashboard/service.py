@@ -27,11 +27,10 @@ import sys
 import time
 from collections import OrderedDict, deque
 from dataclasses import asdict
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge, Histogram
-from tornado import ioloop, web
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ink_spawner.backends import Backend
@@ -39,8 +38,8 @@ from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
 from ..app import SMALL_BODIES, service_app
-from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, job_server_of
-from ..process import serve_forever
+from ..auth import HubApi, ServiceHandler, job_server_of
+from ..process import run_service, service_prefix, start_logging
 
 log = logging.getLogger("ink.dashboard")
 QUEUE_SECONDS = Histogram("ink_dashboard_queue_stats_seconds", "time the backend's queue_stats() took")
@@ -207,7 +206,7 @@ async def explain_waiting(cache: QueueCache, rows: list[dict], now: float) -> li
     return rows
 
 
-class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(HubApi, ServiceHandler):
     async def user_model(self, name: str) -> dict:
         return await self.hub_get(f"users/{quote(name, safe='')}")
 
@@ -312,11 +311,8 @@ class SamplesHandler(BaseHandler):
         server = job_server_of(self)
         if server is None:
             raise web.HTTPError(403, "samples come only from a job, with its server's own token")
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise web.HTTPError(400, "expected a JSON object") from None
-        if isinstance(body, dict) and body.get("server", server) != server:
+        body = self.json_body()
+        if body.get("server", server) != server:
             raise web.HTTPError(403, "a job reports samples only for its own server")
         self.settings["samples"].add(self.current_user["name"], server, SampleStore.validate(body))
         self.set_status(204)
@@ -357,11 +353,8 @@ class ExtendHandler(BaseHandler):
 
     @web.authenticated
     async def post(self):
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("server", ""), str):
+        body = self.json_body()
+        if not isinstance(body.get("server", ""), str):
             raise web.HTTPError(400, 'expected a JSON object {"server": NAME, "by": "2h"}')
         server = body.get("server", "")
         me = quote(self.current_user["name"], safe="")
@@ -404,14 +397,7 @@ def main(argv=None):
     parser.add_argument("--refresh", type=float, default=5, help="seconds between queue_stats() calls")
     parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (a session's workers)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-dashboard] %(message)s")
+    start_logging("ink-dashboard")
     queue = QueueCache(site_backend()[1])
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-dashboard/")
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083"))
-    make_app(queue, prefix, args.refresh, args.jobs_url).listen(
-        url.port, url.hostname, max_body_size=SMALL_BODIES
-    )
-    loop = ioloop.IOLoop.current()
-    loop.spawn_callback(queue.run, args.refresh)
-    log.info("serving %s on %s", prefix, url.geturl())
-    serve_forever(log)
+    app = make_app(queue, service_prefix("ink-dashboard"), args.refresh, args.jobs_url)
+    run_service(app, log, 8083, SMALL_BODIES, background=[lambda: queue.run(args.refresh)])

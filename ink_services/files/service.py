@@ -39,9 +39,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
 from tornado import httpclient, ioloop, web
 
@@ -51,10 +50,10 @@ from ink_core.scopes import FILES_READ, FILES_WRITE
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
 from ..app import service_app
-from ..auth import AnswerError, HubApi, JsonErrors, TokenRequestsSkipXsrf, refuse_anonymous
+from ..auth import AnswerError, HubApi, ServiceHandler, refuse_anonymous
 from ..credentials.store import deliver_ticket
 from ..openapi import OpenAPIHandler
-from ..process import serve_forever
+from ..process import run_service, service_prefix, start_logging
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import acting_user, require_scope
 from . import paths
@@ -76,7 +75,7 @@ REQUESTS = Counter("ink_files_operations_total", "file operations", ["op", "outc
 UPLOADS = Gauge("ink_files_uploads_in_progress", "uploads being received now")
 
 
-class FilesHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class FilesHandler(HubApi, ServiceHandler):
     def prepare(self):
         if len(self.request.body or b"") > MAX_REQUEST_BODY:
             raise web.HTTPError(413, f"the request is larger than {MAX_REQUEST_BODY // 1024} KB")
@@ -123,15 +122,6 @@ class FilesHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated,
             return await self.storage.reader(owner or self.username, root, parts)
         except StorageError as e:
             raise web.HTTPError(e.status, str(e)) from None
-
-    def json_body(self) -> dict:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "expected a JSON object") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "expected a JSON object")
-        return body
 
     def flag(self, name: str) -> bool:
         return self.get_argument(name, "0").lower() in ("1", "true", "yes")
@@ -377,7 +367,7 @@ class RunNotebookHandler(FilesHandler):
         notebook = os.path.relpath(os.path.join(area, *parts), self.storage.user(self.username).pw_dir)
         if notebook.startswith("..") or os.path.isabs(notebook):
             raise web.HTTPError(400, "a notebook runs as a batch job from your home, not from this area")
-        job, code = await submit_job(url, token, {**self.json_body(), "notebook": notebook})
+        job, code = await submit_job(url, token, {**self.json_body(empty={}), "notebook": notebook})
         if code != 201:
             raise web.HTTPError(code, job.get("message", "the jobs service refused the job"))
         # where its logs and the executed copy are, as this page names paths ("" if elsewhere)
@@ -653,7 +643,7 @@ class TransferHandler(FilesHandler):
 
     @web.authenticated
     async def post(self, op):
-        body = self.json_body()
+        body = self.json_body(empty={})
         unknown = sorted(set(body) - {"from", "to", "overwrite"})
         if unknown:
             raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
@@ -679,7 +669,7 @@ class ChmodHandler(FilesHandler):
     @web.authenticated
     async def post(self, user_path):
         root, parts = self.split(user_path)
-        mode = self.json_body().get("mode")
+        mode = self.json_body(empty={}).get("mode")
         if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
             raise web.HTTPError(400, "mode: expected permission bits, 0 to 511 (0o777)")
         self.finish(
@@ -712,7 +702,7 @@ class SharesHandler(FilesHandler):
 
     @web.authenticated
     async def post(self):
-        body = self.json_body()
+        body = self.json_body(empty={})
         unknown = sorted(set(body) - {"path", "expires_in"})
         if unknown:
             raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
@@ -918,7 +908,7 @@ def main(argv=None):
     parser.add_argument("--burst", type=int, default=120)
     parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (Run as batch job)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-files] %(message)s")
+    start_logging("ink-files")
     ticket_for = None
     if args.credentials_store:
         # the workers' ticket copies: one private folder per user (mode 700, the user's) inside a
@@ -935,21 +925,18 @@ def main(argv=None):
             return deliver_ticket(args.credentials_store, user, os.path.join(folder, "krb5cc"))
 
     storage = Storage(json.loads(args.areas), ticket_for)
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-files/")
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085"))
     limiter = RateLimiter(args.rate, args.burst)
     app = make_app(
         storage,
         ShareStore(args.shares),
-        prefix,
+        service_prefix("ink-files"),
         args.max_upload,
         args.max_concurrent_uploads,
         limiter,
         args.jobs_url,
     )
+    ioloop.PeriodicCallback(storage.reap_idle, 60_000).start()
     # bodies up to READ_LIMIT are read and answered (413 past MAX_REQUEST_BODY); an upload's own
     # limit is set from its Content-Length (prepare)
-    app.listen(url.port, url.hostname, max_body_size=READ_LIMIT, idle_connection_timeout=3600)
-    log.info("serving %s on %s; areas %s", prefix, url.geturl(), ", ".join(storage.areas))
-    ioloop.PeriodicCallback(storage.reap_idle, 60_000).start()
-    serve_forever(log)
+    about = f"; areas {', '.join(storage.areas)}"
+    run_service(app, log, 8085, READ_LIMIT, about=about, idle_connection_timeout=3600)

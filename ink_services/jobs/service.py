@@ -27,9 +27,8 @@ import re
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter
 from tornado import httpclient, web
 
@@ -50,9 +49,9 @@ from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
 
 from ..app import service_app
-from ..auth import HubApi, JsonErrors, TokenRequestsSkipXsrf, job_server_of, refuse_anonymous
+from ..auth import HubApi, ServiceHandler, job_server_of, refuse_anonymous
 from ..openapi import OpenAPIHandler
-from ..process import serve_forever
+from ..process import run_service, service_prefix, start_logging
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import acting_user, require_scope
 from .records import JobRecord, JobStore, new_job_id
@@ -262,7 +261,7 @@ class Group:
         self.name, self.properties = name, properties
 
 
-class BaseHandler(HubApi, JsonErrors, TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(HubApi, ServiceHandler):
     def prepare(self):
         if len(self.request.body or b"") > MAX_BODY:
             raise web.HTTPError(413, f"the request is larger than {MAX_BODY // 1024} KB")
@@ -427,10 +426,7 @@ class JobsHandler(BaseHandler):
     async def post(self):
         require_scope(self, JOBS_SUBMIT)
         user = self.target_user()
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise web.HTTPError(400, "expected a JSON object") from None
+        body = self.json_body()
         job_id = new_job_id()
         try:
             groups = await self.groups_of(user)
@@ -637,15 +633,10 @@ def main(argv=None):
     parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
     parser.add_argument("--burst", type=int, default=120)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-jobs] %(message)s")
+    start_logging("ink-jobs")
     site, backend = site_backend()
     job_python = site.spawner.get("job_python") or sys.executable
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-jobs/")
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8086"))
-    app = make_app(
-        backend, site, prefix, JobStore(args.store), job_python, RateLimiter(args.rate, args.burst)
-    )
+    limiter = RateLimiter(args.rate, args.burst)
+    app = make_app(backend, site, service_prefix("ink-jobs"), JobStore(args.store), job_python, limiter)
     # bodies up to READ_LIMIT are read and answered (413 past MAX_BODY); larger ones are cut off
-    app.listen(url.port, url.hostname, max_body_size=READ_LIMIT)
-    log.info("serving %s on %s (%s backend)", prefix, url.geturl(), backend.name)
-    serve_forever(log)
+    run_service(app, log, 8086, READ_LIMIT, about=f" ({backend.name} backend)")

@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuthenticated
 from prometheus_client import Counter, Gauge
@@ -29,8 +28,8 @@ from tornado import web
 from ink_core.shell_settings import ShellSettings
 
 from ..app import SMALL_BODIES, service_app
-from ..auth import JsonErrors, TokenRequestsSkipXsrf
-from ..process import serve_forever
+from ..auth import ServiceHandler
+from ..process import run_service, service_prefix, start_logging
 from .prefs import PrefsError, PrefsStore
 from .terminals import ShellRefused, UserTermManager
 
@@ -40,7 +39,7 @@ OPEN = Gauge("ink_shell_open_terminals", "web shell terminals open now")
 MAX_INPUT = 64 * 1024
 
 
-class BaseHandler(TokenRequestsSkipXsrf, HubOAuthenticated, web.RequestHandler):
+class BaseHandler(ServiceHandler):
     pass
 
 
@@ -58,20 +57,18 @@ class PageHandler(BaseHandler):
         )
 
 
-class PrefsHandler(JsonErrors, BaseHandler):
+class PrefsHandler(BaseHandler):
     @web.authenticated
     def get(self):
         self.finish(self.settings["prefs"].get(self.current_user["name"]))
 
     @web.authenticated
     def put(self):
+        body = self.json_body()
         try:
-            body = json.loads(self.request.body or b"null")
             prefs = self.settings["prefs"].update(self.current_user["name"], body)
-        except ValueError as e:  # PrefsError and bad JSON
-            raise web.HTTPError(
-                400, str(e) if isinstance(e, PrefsError) else "expected a JSON object"
-            ) from None
+        except PrefsError as e:
+            raise web.HTTPError(400, str(e)) from None
         self.finish(prefs)
 
 
@@ -166,7 +163,7 @@ def main(argv=None):
     parser.add_argument("--prefs", required=True, help="folder of users' terminal preferences")
     parser.add_argument("--max-per-user", type=int, default=8)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s ink-shell] %(message)s")
+    start_logging("ink-shell")
     settings = ShellSettings(
         mode=args.mode,
         hosts=args.host,
@@ -175,9 +172,5 @@ def main(argv=None):
         credentials_store=args.credentials_store,
         max_per_user=args.max_per_user,
     )
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ink-shell/")
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084"))
-    app = make_app(settings, PrefsStore(args.prefs), prefix)
-    app.listen(url.port, url.hostname, max_body_size=SMALL_BODIES)
-    log.info("serving %s on %s (%s mode)", prefix, url.geturl(), settings.mode)
-    serve_forever(log)
+    app = make_app(settings, PrefsStore(args.prefs), service_prefix("ink-shell"))
+    run_service(app, log, 8084, SMALL_BODIES, about=f" ({settings.mode} mode)")
