@@ -8,8 +8,8 @@ import logging
 
 from tornado import web
 
+from ink_core.names import USERNAME
 from ink_spawner.accounts import SystemAccountRefused, check_not_system
-from ink_spawner.jobspec import USERNAME
 
 log = logging.getLogger("ink.api")
 

@@ -14,6 +14,7 @@ import yaml
 from traitlets import TraitError
 
 from ink_core.areas import parse_areas
+from ink_core.names import USERNAME
 from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
 
 from . import origins
@@ -30,7 +31,6 @@ from .historyapi import (
     StatisticsHandler,
 )
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
-from .jobspec import USERNAME
 from .profiles import NAME, ProfileError, load_profiles
 from .site_schema import SchemaError, check_sections, default_of
 from .units import parse_duration_s, parse_memory_mb

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from .accounts import check_not_system
+from ink_core.names import USERNAME  # noqa: E402  (re-exported: the hub side names it here)
 
-USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+from .accounts import check_not_system
 
 
 @dataclass

@@ -6,37 +6,23 @@ Files: ``<user>.ccache`` (the ticket, mode 600, replaced atomically) and ``<user
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
-from ink_core.private import write_private
-from ink_spawner.jobspec import USERNAME
+from ink_core.jsonstore import JsonStore
+from ink_core.names import USERNAME
 
 
-class TicketStore:
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
-
-    def _path(self, username: str, suffix: str) -> Path:
-        if not USERNAME.match(username or ""):
-            raise ValueError(f"not a valid user name: {username!r}")
-        return self.directory / f"{username}{suffix}"
-
+class TicketStore(JsonStore):
     def ccache_path(self, username: str) -> Path:
-        return self._path(username, ".ccache")
+        return self.user_path(username, ".ccache")
 
     def has(self, username: str) -> bool:
         return self.ccache_path(username).exists()
 
     def users(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.ccache"))
-
-    def write_atomic(self, target: Path, data: bytes) -> None:
-        write_private(target, data)
 
     def record_login(self, username: str, times: dict) -> dict:
         """A fresh ticket landed in ccache_path(username): reset its state."""
@@ -49,15 +35,14 @@ class TicketStore:
             return None
 
     def state(self, username: str) -> dict:
-        try:
-            return json.loads(self._path(username, ".json").read_text())
-        except (FileNotFoundError, ValueError):
-            return {"state": "ok", "error": "", "failures": 0, "renewals": 0}
+        fresh = {"state": "ok", "error": "", "failures": 0, "renewals": 0}
+        state = self.read_json(self.user_path(username), fresh)
+        return state if isinstance(state, dict) else fresh
 
     def set_state(self, username: str, **changes) -> dict:
         state = self.state(username)
         state.update(changes)
-        self.write_atomic(self._path(username, ".json"), json.dumps(state).encode())
+        self.write_json(self.user_path(username), state)
         return state
 
 

@@ -5,7 +5,6 @@ store does not leak working links."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -13,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ink_core.private import write_private
+from ink_core.jsonstore import JsonStore
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 MAX_EXPIRY = 90 * 24 * 3600
@@ -44,10 +43,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ShareStore:
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+class ShareStore(JsonStore):
+    """One file per link, named by the digest of its secret (the secret itself is not kept)."""
 
     def create(self, owner: str, path: str, expires_in: float, is_dir: bool) -> tuple[str, ShareLink]:
         if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
@@ -59,13 +56,14 @@ class ShareStore:
         secret = secrets.token_urlsafe(32)
         now = time.time()
         link = ShareLink(digest(secret)[:16], owner, path, now, now + expires_in, is_dir)
-        write_private(self.directory / f"{digest(secret)}.json", json.dumps(asdict(link)).encode())
+        self.write_json(self.directory / f"{digest(secret)}.json", asdict(link))
         return secret, link
 
     def _load(self, file: Path) -> ShareLink | None:
+        value = self.read_json(file)
         try:
-            return ShareLink(**json.loads(file.read_text()))
-        except (OSError, ValueError, TypeError):
+            return ShareLink(**value) if isinstance(value, dict) else None
+        except TypeError:
             return None
 
     def resolve(self, secret: str) -> ShareLink:

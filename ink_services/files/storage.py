@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ink_core.areas import parse_areas
+from ink_core.names import USERNAME
 from ink_spawner.accounts import SystemAccountRefused, user_account
-from ink_spawner.jobspec import USERNAME
 
 from .protocol import recv_frame, send_frame
 

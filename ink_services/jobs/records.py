@@ -3,16 +3,13 @@ INK's state folder (the scheduler forgets finished jobs; INK remembers what it s
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ink_core.arrays import at_once
-from ink_core.private import write_private
-from ink_spawner.jobspec import USERNAME
+from ink_core.jsonstore import JsonStore
 
 JOB_ID = re.compile(r"^j[0-9]{8}-[0-9a-f]{8}$")
 FINAL = ("completed", "failed", "cancelled")
@@ -65,32 +62,27 @@ class JobRecord:
         return int(self.resources.get("cpus", 1)) * self.at_once
 
 
-class JobStore:
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+def as_record(value) -> JobRecord | None:
+    try:
+        return JobRecord(**value) if isinstance(value, dict) else None
+    except TypeError:  # a record of another version's fields
+        return None
 
-    def _folder(self, user: str) -> Path:
-        if not USERNAME.match(user or ""):
-            raise ValueError(f"not a valid user name: {user!r}")
-        return self.directory / user
+
+class JobStore(JsonStore):
+    """One folder per user, one file per job."""
+
+    def _folder(self, user: str):
+        return self.user_path(user, suffix="")
 
     def save(self, record: JobRecord) -> None:
-        write_private(self._folder(record.user) / f"{record.id}.json", json.dumps(asdict(record)).encode())
+        self.write_json(self._folder(record.user) / f"{record.id}.json", asdict(record))
 
     def get(self, user: str, job_id: str) -> JobRecord | None:
         if not JOB_ID.match(job_id or ""):
             return None
-        try:
-            return JobRecord(**json.loads((self._folder(user) / f"{job_id}.json").read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
+        return as_record(self.read_json(self._folder(user) / f"{job_id}.json"))
 
     def of_user(self, user: str) -> list[JobRecord]:
-        records = []
-        for file in self._folder(user).glob("j*.json"):
-            try:
-                records.append(JobRecord(**json.loads(file.read_text())))
-            except (OSError, ValueError, TypeError):
-                continue
-        return sorted(records, key=lambda r: r.submitted, reverse=True)
+        records = [as_record(value) for _, value in self.all("j*.json", self._folder(user))]
+        return sorted((r for r in records if r), key=lambda r: r.submitted, reverse=True)

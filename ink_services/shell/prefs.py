@@ -3,11 +3,7 @@ user from browser to browser. One small JSON file per user, replaced atomically.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from ink_core.private import write_private
-from ink_spawner.jobspec import USERNAME
+from ink_core.jsonstore import JsonStore
 
 THEMES = ("dark", "light", "solarized")
 DEFAULTS = {"font_size": 14, "theme": "dark"}
@@ -38,24 +34,20 @@ def validate(body) -> dict:
     return prefs
 
 
-class PrefsStore:
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    def _path(self, username: str) -> Path:
-        if not USERNAME.match(username or ""):
-            raise PrefsError(f"not a valid user name: {username!r}")
-        return self.directory / f"{username}.json"
+class PrefsStore(JsonStore):
+    def _path(self, username: str):
+        try:
+            return self.user_path(username)
+        except ValueError as e:
+            raise PrefsError(str(e)) from None
 
     def get(self, username: str) -> dict:
         try:
-            stored = json.loads(self._path(username).read_text())
-            return {**DEFAULTS, **validate(stored)}
-        except (OSError, ValueError):
+            return {**DEFAULTS, **validate(self.read_json(self._path(username), {}))}
+        except ValueError:
             return dict(DEFAULTS)
 
     def update(self, username: str, changes: dict) -> dict:
         prefs = {**self.get(username), **validate(changes)}
-        write_private(self._path(username), json.dumps(prefs).encode())
+        self.write_json(self._path(username), prefs)
         return prefs

@@ -24,9 +24,9 @@ import psutil
 from terminado import UniqueTermManager
 from terminado.management import PtyWithClients
 
+from ink_core.names import USERNAME
 from ink_core.shell_settings import ShellSettings
 from ink_spawner.accounts import SystemAccountRefused, user_account
-from ink_spawner.jobspec import USERNAME
 
 from ..credentials.store import deliver_ticket
 
