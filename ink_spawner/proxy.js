@@ -12,7 +12,7 @@ function malformed(req) {
   try {
     decodeURIComponent(new URL(req.url, "http://x").pathname);
     return false;
-  } catch (e) {
+  } catch {
     return true;
   }
 }
