@@ -1,9 +1,7 @@
-"""Storage adapters behind one interface, chosen per area (a path prefix) in the site YAML.
-
-  posix   a worker process per user with the user's uid and groups (worker.py): the kernel
-          checks every access; open files come back as file descriptors.
-  xrootd  a worker process per user holding the user's Kerberos ticket (xrootd_worker.py): the
-          XRootD server (EOS, ...) checks every access; file data comes back in frames.
+"""The user's storage areas behind one interface, each area (a path prefix) of a kind the
+site YAML names: posix or xrootd, each served by its adapter (``kinds.py``) and a worker process
+per user and kind, which checks nothing itself but asks as the user (the kernel or the XRootD
+server decides).
 
 The service sees the same operations for both: ``request(user, op, root=AREA, parts=[...])``,
 ``reader(...)`` for downloads and previews, ``writer(...)`` for uploads.
@@ -28,6 +26,7 @@ from ink_core.areas import parse_areas
 from ink_core.names import USERNAME
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
+from .kinds import ADAPTERS
 from .protocol import recv_frame, send_frame
 
 log = logging.getLogger("ink.files")
@@ -220,6 +219,7 @@ class Storage:
     def __init__(self, areas: dict, ticket_for=None):
         self.areas = parse_areas(areas)
         self.ticket_for = ticket_for  # user -> path of a ticket copy the user owns (xrootd)
+        self.adapters = {kind: ADAPTERS[kind](ticket_for) for kind in {a.kind for a in self.areas.values()}}
         self.workers: dict[tuple[str, str], WorkerProcess] = {}
         self.lanes: dict[str, Lane] = {}
         self.lock = threading.Lock()
@@ -237,9 +237,7 @@ class Storage:
     def areas_of(self, username: str) -> list[str]:
         user = self.user(username)
         return sorted(
-            name
-            for name, area in self.areas.items()
-            if area.kind != "posix" or os.path.isdir(area.location(user))
+            name for name, area in self.areas.items() if self.adapters[area.kind].present(area.location(user))
         )
 
     def url_of(self, username: str, root: str, parts: list[str]) -> str:
@@ -259,19 +257,11 @@ class Storage:
             worker = self.workers.get((username, kind))
             if worker is not None and worker.alive:
                 return worker
-            user = self.user(username)
+            user, adapter = self.user(username), self.adapters[kind]
             roots = {n: a.location(user) for n, a in self.areas.items() if a.kind == kind}
-            if kind == "posix":
-                roots = {n: folder for n, folder in roots.items() if os.path.isdir(folder)}
-                worker = WorkerProcess(user, "ink_services.files.worker", roots, worker_env(user))
-            else:
-                # the client's own fork handler: previews parse in a forked child
-                extra = {"XrdSecPROTOCOL": "krb5", "XRD_RUNFORKHANDLER": "1"}
-                if self.ticket_for is not None:
-                    extra["KRB5CCNAME"] = f"FILE:{self.ticket_for(user)}"
-                worker = WorkerProcess(
-                    user, "ink_services.files.xrootd_worker", roots, worker_env(user, extra)
-                )
+            roots = {n: location for n, location in roots.items() if adapter.present(location)}
+            env = worker_env(user, adapter.worker_env(user))
+            worker = WorkerProcess(user, adapter.worker_module, roots, env)
             self.workers[(username, kind)] = worker
             return worker
 
@@ -282,8 +272,7 @@ class Storage:
         payload = request.pop("payload", None)
 
         def run():
-            if kind == "xrootd" and self.ticket_for is not None:
-                self.ticket_for(self.user(username))  # a renewed ticket reaches the worker's copy
+            self.adapters[kind].before_call(self.user(username))
             return self.worker(username, kind).call({"op": op, **request}, payload)
 
         return await self.run(username, run)
