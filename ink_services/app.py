@@ -7,7 +7,10 @@ import os
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
+from tornado.escape import xhtml_escape
 from tornado.log import access_log
+
+from ink_core import STATIC
 
 from .auth import NoSuchRoute, redacted_path
 from .metrics import MetricsHandler
@@ -59,6 +62,8 @@ def service_app(prefix: str, routes: list[tuple], framed_by_hub: bool = False, *
     handlers = [
         (under_prefix("oauth_callback"), HubOAuthCallbackHandler),
         (under_prefix("metrics"), MetricsHandler),
+        # the scripts and stylesheet INK's pages share (ink_core/static)
+        (under_prefix("static/ink/(.*)"), web.StaticFileHandler, {"path": str(STATIC)}),
     ]
     handlers += [(under_prefix(path), *rest) for path, *rest in routes]
     app = web.Application(
@@ -71,3 +76,56 @@ def service_app(prefix: str, routes: list[tuple], framed_by_hub: bool = False, *
     )
     app.add_transform(FramedOnlyByTheHub if framed_by_hub else NeverFramed)
     return app
+
+
+def hub_prefix() -> str:
+    """The hub's base URL (``/`` unless the site sets one): where its pages and static files are."""
+    return os.environ.get("JUPYTERHUB_BASE_URL", "/")
+
+
+def nav_bar(user: str = "", active: str = "") -> str:
+    """The hub's navigation bar, as INK's own pages show it (templates/page.html), for a
+    service page: the brand back to the hub, INK's pages, the dark-mode toggle (the hub's own
+    darkmode.js), the user and Logout. Without a user (a share link's visitor): the brand and
+    the toggle only."""
+    base = xhtml_escape(hub_prefix())
+    links = []
+    if user:
+        for key, label, href in (
+            ("home", "Home", f"{base}hub/home"),
+            ("files", "Files", f"{base}services/ink-files/"),
+            ("shell", "Shell", f"{base}services/ink-shell/"),
+            ("history", "History", f"{base}hub/ink/history"),
+            ("token", "Token", f"{base}hub/token"),
+        ):
+            current = ' active" aria-current="page' if key == active else ""
+            links.append(
+                f'<li class="nav-item"><a class="nav-link{current}" id="ink-nav-{key}" href="{href}">{label}</a></li>'
+            )
+    who = (
+        f'<span class="me-2">{xhtml_escape(user)}</span>'
+        f'<a id="logout" class="btn btn-sm btn-outline-secondary" href="{base}hub/logout">Logout</a>'
+        if user
+        else ""
+    )
+    return (
+        '<nav class="navbar navbar-expand-sm bg-body-tertiary mb-3"><div class="container-fluid">'
+        f'<a class="navbar-brand ink-brand" href="{base}hub/home" title="INK home">INK <small>Interactive aNalysis worKbench</small></a>'
+        f'<ul class="navbar-nav me-auto mb-0">{"".join(links)}</ul>'
+        '<div class="d-flex align-items-center">'
+        '<button class="btn btn-sm me-2" id="dark-theme-toggle" type="button" aria-label="Toggle dark mode" title="Toggle dark mode">◐</button>'
+        f"{who}</div></div></nav>"
+    )
+
+
+def hub_look(prefix: str) -> str:
+    """The <head> lines that give a service page the hub's look: its stylesheet and dark mode
+    (before anything paints), INK's shared stylesheet and fetch helper."""
+    base = xhtml_escape(hub_prefix())
+    prefix = xhtml_escape(prefix)
+    return (
+        f'<script src="{base}hub/static/js/darkmode.js"></script>\n'
+        f'<link rel="stylesheet" href="{base}hub/static/css/style.min.css">\n'
+        f'<link rel="stylesheet" href="{prefix}static/ink/ink-page.css">\n'
+        f'<script src="{prefix}static/ink/ink-api.js"></script>'
+    )

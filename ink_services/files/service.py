@@ -33,9 +33,7 @@ from pathlib import Path
 
 from tornado import ioloop, web
 
-from ink_core import STATIC
-
-from ..app import service_app
+from ..app import hub_look, nav_bar, service_app
 from ..credentials.store import deliver_ticket
 from ..openapi import OpenAPIHandler
 from ..process import run_service, service_prefix, start_logging
@@ -78,6 +76,8 @@ class PageHandler(FilesHandler):
             share_name="",
             share_is_dir=False,
             max_upload=self.settings["max_upload"],
+            head=hub_look(self.settings["prefix"]),
+            nav=nav_bar(self.current_user["name"], "files"),
         )
 
 
@@ -115,11 +115,6 @@ def make_app(
             ("s/([^/]+)/(list|files|preview/root|preview/fits)/(.*)", PublicShareHandler),
             ("s/([^/]+)/()()", PublicShareHandler),
             ("static/jsroot/(.*)", web.StaticFileHandler, {"path": npm_dir("jsroot")}),
-            (
-                "static/ink/(.*)",
-                web.StaticFileHandler,
-                {"path": str(STATIC)},
-            ),
             (
                 "static/highlight/(.*)",
                 web.StaticFileHandler,

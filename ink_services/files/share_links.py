@@ -10,6 +10,7 @@ from tornado import httpclient, web
 
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
+from ..app import hub_look, nav_bar
 from . import paths
 from .handler import (
     FilesHandler,
@@ -140,6 +141,9 @@ class PublicShareHandler(FilesHandler):
 
         def inside_link(answer):  # paths as the link's holder sees them: below the shared path
             answer["path"] = "/".join(answer["path"].split("/")[len(link.path.split("/")) :])
+            for entry in answer.get("entries", []):  # accounts and groups are not the visitor's business
+                entry.pop("owner", None)
+                entry.pop("group", None)
             return answer
 
         if kind == "list":
@@ -158,4 +162,6 @@ class PublicShareHandler(FilesHandler):
                 share_name=link.path.rsplit("/", 1)[-1],
                 share_is_dir=link.is_dir,
                 max_upload=0,
+                head=hub_look(self.settings["prefix"]),
+                nav=nav_bar(),
             )

@@ -11,6 +11,8 @@ It speaks protocol.py's frames, one request at a time.
 
 from __future__ import annotations
 
+import functools
+import grp
 import json
 import os
 import pwd
@@ -26,6 +28,23 @@ from ink_spawner.accounts import login_umask
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
+
+
+@functools.lru_cache(maxsize=4096)
+def owner_name(uid: int) -> str:
+    """A file's owner as ls -l names it (the number when the account is unknown here)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+@functools.lru_cache(maxsize=4096)
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 class Worker(Operations):
@@ -64,6 +83,8 @@ class Worker(Operations):
             "size": st.st_size,
             "mtime": st.st_mtime,
             "mode": stat.S_IMODE(st.st_mode),
+            "owner": owner_name(st.st_uid),
+            "group": group_name(st.st_gid),
         }
 
     def op_stat(self, root, parts):

@@ -78,6 +78,9 @@ class XRootDWorker(Operations):
             "size": info.size,
             "mtime": info.modtime,
             "mode": mode,
+            # what the server tells of them (XRootD's stat often tells nothing)
+            "owner": str(getattr(info, "owner", "") or ""),
+            "group": str(getattr(info, "group", "") or ""),
         }
 
     def stat(self, root, parts):

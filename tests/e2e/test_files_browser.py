@@ -1,9 +1,11 @@
 """The file manager in Chromium: browse, upload with progress, preview text, an image and a PDF,
 make a share link and open it in a fresh browser context without logging in."""
 
+import grp
 import hashlib
 import pwd
 import re
+import stat
 import zlib
 from pathlib import Path
 
@@ -42,6 +44,31 @@ def test_file_manager(make_hub, unix_users, output_dir, browser, tmp_path):
     sent = page.locator(".ink-upload[data-name='home/paper.pdf']").get_attribute("data-sent")
     assert int(sent) == len(pdf("INK preview"))  # the progress bar reached the file's size
     page.screenshot(path=str(output_dir / "files-uploaded.png"), full_page=True)
+
+    # a file manager as ls -l shows it: owner, group, permissions; the hub's bar leads back
+    notes_row = page.locator("#ink-list tr[data-name='notes.txt']")
+    cells = notes_row.locator("td")
+    expect(cells.nth(3)).to_have_text("inkt_alice")
+    expect(cells.nth(4)).to_have_text(grp.getgrgid((home / "notes.txt").stat().st_gid).gr_name)
+    expect(cells.nth(5)).to_have_text(stat.filemode((home / "notes.txt").stat().st_mode))
+    expect(page.locator("#ink-nav-home")).to_have_attribute("href", "/hub/home")
+    expect(page.locator("#ink-nav-files")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#logout")).to_be_visible()
+    # the keyboard: arrows down to notes.txt, Enter previews it
+    names = page.locator("#ink-list tbody tr").evaluate_all("rows => rows.map(r => r.dataset.name)")
+    page.locator("#ink-pager").click()
+    for _ in range(names.index("notes.txt") + 1):
+        page.keyboard.press("ArrowDown")
+    expect(notes_row).to_have_class(re.compile("table-active"))
+    page.keyboard.press("Enter")
+    expect(page.locator("#ink-preview-text")).to_contain_text("first line of the notes")
+    # the hub's dark mode, which the page follows and toggles
+    page.click("#dark-theme-toggle")
+    theme = page.evaluate("document.documentElement.getAttribute('data-bs-theme')")
+    assert theme in ("dark", "light")
+    page.screenshot(path=str(output_dir / f"files-{theme}.png"))
+    page.click("#dark-theme-toggle")
+    assert page.evaluate("document.documentElement.getAttribute('data-bs-theme')") != theme
 
     page.click("#ink-list tr[data-name='notes.txt'] td.name a")
     expect(page.locator("#ink-preview-text")).to_contain_text("first line of the notes")
