@@ -1,4 +1,5 @@
-"""The one error of a storage operation: an HTTP status and a sentence for the user."""
+"""The one error with an HTTP status and a sentence for the user: a storage operation refused
+(the workers, the file service), a share link refused. Services answer it as that status."""
 
 
 class Refused(Exception):

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ink_core.errors import Refused
 from ink_core.jsonstore import JsonStore
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
@@ -19,10 +20,7 @@ MAX_EXPIRY = 90 * 24 * 3600
 MAX_PER_USER = 500
 
 
-class ShareError(ValueError):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+ShareError = Refused  # the one error with an HTTP status and a sentence (ink_core.errors)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ink_core.areas import parse_areas
+from ink_core.errors import Refused
 from ink_core.names import USERNAME
 from ink_spawner.accounts import SystemAccountRefused, user_account
 
@@ -42,10 +43,7 @@ MAX_PENDING = 16
 IDLE_SECONDS = 600  # a user's workers and threads end after this long without a request
 
 
-class StorageError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+StorageError = Refused  # the one error with an HTTP status and a sentence (ink_core.errors)
 
 
 def worker_env(user: pwd.struct_passwd, extra: dict | None = None) -> dict:
