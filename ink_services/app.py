@@ -118,13 +118,22 @@ def nav_bar(user: str = "", active: str = "") -> str:
     )
 
 
-def hub_look(prefix: str) -> str:
+# a panel the hub's home page frames has no toggle of its own: it follows the hub's choice
+FOLLOW_THEME = (
+    "<script>document.documentElement.setAttribute('data-bs-theme', localStorage.getItem("
+    "'jupyterhub-bs-theme') || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));</script>"
+)
+
+
+def hub_look(prefix: str, framed: bool = False) -> str:
     """The <head> lines that give a service page the hub's look: its stylesheet and dark mode
-    (before anything paints), INK's shared stylesheet and fetch helper."""
+    (before anything paints; the hub's own toggle script, or for a ``framed`` panel the hub's
+    stored choice), INK's shared stylesheet and fetch helper."""
     base = xhtml_escape(hub_prefix())
     prefix = xhtml_escape(prefix)
+    theme = FOLLOW_THEME if framed else f'<script src="{base}hub/static/js/darkmode.js"></script>'
     return (
-        f'<script src="{base}hub/static/js/darkmode.js"></script>\n'
+        f"{theme}\n"
         f'<link rel="stylesheet" href="{base}hub/static/css/style.min.css">\n'
         f'<link rel="stylesheet" href="{prefix}static/ink/ink-page.css">\n'
         f'<script src="{prefix}static/ink/ink-api.js"></script>'

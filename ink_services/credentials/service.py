@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tornado import web
 
-from ..app import SMALL_BODIES, service_app
+from ..app import SMALL_BODIES, hub_look, service_app
 from ..auth import AnswerError, ServiceHandler, job_server_of
 from ..process import run_service, service_prefix, start_logging
 from . import tickets
@@ -75,6 +75,7 @@ class WidgetHandler(BaseHandler):
             status=status_of(self.store, self.username),
             fmt=lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S"),
             prefix=self.settings["prefix"],
+            head=hub_look(self.settings["prefix"], framed=True),
         )
 
 

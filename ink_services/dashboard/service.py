@@ -37,7 +37,7 @@ from ink_spawner.backends import Backend
 from ink_spawner.configurer import site_backend
 from ink_spawner.units import parse_duration_s
 
-from ..app import SMALL_BODIES, service_app
+from ..app import SMALL_BODIES, hub_look, service_app
 from ..auth import HubApi, ServiceHandler, job_server_of
 from ..process import run_service, service_prefix, start_logging
 
@@ -335,6 +335,7 @@ class WidgetHandler(BaseHandler):
             prefix=self.settings["prefix"],
             refresh=self.settings["refresh"],
             xsrf=self.xsrf_token.decode(),
+            head=hub_look(self.settings["prefix"], framed=True),
         )
 
 

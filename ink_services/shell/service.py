@@ -27,7 +27,7 @@ from tornado import web
 
 from ink_core.shell_settings import ShellSettings
 
-from ..app import SMALL_BODIES, service_app
+from ..app import SMALL_BODIES, hub_look, nav_bar, service_app
 from ..auth import ServiceHandler
 from ..process import run_service, service_prefix, start_logging
 from .prefs import PrefsError, PrefsStore
@@ -54,6 +54,8 @@ class PageHandler(BaseHandler):
             xsrf=self.xsrf_token.decode(),
             user=me,
             mode=self.settings["shell"].mode,
+            head=hub_look(self.settings["prefix"]),
+            nav=nav_bar(me, "shell"),
         )
 
 

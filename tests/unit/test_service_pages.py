@@ -1,0 +1,30 @@
+"""INK's service pages wear the hub's page: its stylesheet and dark mode, its navigation bar."""
+
+from ink_services.app import hub_look, nav_bar
+
+
+def test_the_bar_leads_back_to_the_hub_and_marks_the_page(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/ink/")
+    bar = nav_bar("alice", "files")
+    assert 'href="/ink/hub/home"' in bar and 'href="/ink/hub/logout"' in bar
+    assert 'id="ink-nav-files" href="/ink/services/ink-files/"' not in bar  # the active one is marked
+    assert 'active" aria-current="page" id="ink-nav-files"' in bar
+    assert 'id="dark-theme-toggle"' in bar and "alice" in bar
+
+
+def test_a_visitor_without_a_login_gets_the_brand_and_the_toggle_only():
+    bar = nav_bar()
+    assert "logout" not in bar and "ink-nav-" not in bar and 'id="dark-theme-toggle"' in bar
+
+
+def test_a_name_is_escaped():
+    assert "<b>" not in nav_bar("<b>x</b>")
+
+
+def test_the_hub_stylesheet_and_dark_mode(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/")
+    page = hub_look("/services/ink-files/")
+    assert '/hub/static/css/style.min.css"' in page and "/hub/static/js/darkmode.js" in page
+    assert "/services/ink-files/static/ink/ink-page.css" in page and "ink-api.js" in page
+    framed = hub_look("/services/ink-dashboard/", framed=True)
+    assert "darkmode.js" not in framed and "jupyterhub-bs-theme" in framed
