@@ -22,6 +22,8 @@ from tornado.httputil import url_concat
 from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.utils.importstring import import_item
 
+from ink_core import jobsettings
+
 from . import history
 from .accounts import SystemAccountRefused, check_not_system
 from .allowances import Allowance, allowance_for_groups, parse_allowance
@@ -257,35 +259,35 @@ class InkSpawner(Spawner):
             )
         bin_dir = str(Path(self.job_python).parent)
         env["PATH"] = f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
-        setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
         env.update(choice.image.env)
         if choice.experiment:
             env.update(choice.experiment.env)
             if choice.experiment.kernels_path:
                 env["JUPYTER_PATH"] = choice.experiment.kernels_path
-            env["INK_EXPERIMENT"] = choice.experiment.name
-        api_url = self.hub_callback_url or env["JUPYTERHUB_API_URL"]
-        env.update(
-            INK_APP=choice.app.name,
-            INK_APP_TITLE=choice.app.display_name,
-            INK_IMAGE=choice.image.name,
-            INK_SETUP=json.dumps(setup),
-            INK_JOB_IP=self.job_ip,
-            INK_CALLBACK_URL=url_path_join(api_url, ROUTE.replace("/api", "", 1)),
-            INK_SERVER_COMMAND=json.dumps(self.server_command),
-            INK_APP_ARGS=json.dumps(list(choice.app.args)),
-            JUPYTERHUB_DEFAULT_URL=choice.app.default_url,
-        )
-        if self.credentials_url:
-            env["INK_CREDENTIALS_URL"] = self.credentials_url
-        if self.client_hub_url:
-            env["INK_HUB"] = self.client_hub_url
-        if self.monitor_url:
-            env["INK_MONITOR_URL"] = self.monitor_url
-            env["INK_MONITOR_INTERVAL"] = str(self.monitor_interval)
-        if choice.app.server_proxy:
-            env["INK_SERVER_PROXY"] = json.dumps({choice.app.name: choice.app.server_proxy})
+        env["JUPYTERHUB_DEFAULT_URL"] = choice.app.default_url
+        env.update(jobsettings.to_env(self.job_settings(choice, env["JUPYTERHUB_API_URL"])))
         return env
+
+    def job_settings(self, choice: Choice, api_url: str) -> jobsettings.JobSettings:
+        """What the job's wrapper and agents are told (ink_core/jobsettings.py)."""
+        setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
+        api_url = self.hub_callback_url or api_url
+        return jobsettings.JobSettings(
+            app=choice.app.name,
+            app_title=choice.app.display_name,
+            image=choice.image.name,
+            experiment=choice.experiment.name if choice.experiment else "",
+            setup=setup,
+            job_ip=self.job_ip,
+            callback_url=url_path_join(api_url, ROUTE.replace("/api", "", 1)),
+            server_command=list(self.server_command),
+            app_args=list(choice.app.args),
+            server_proxy={choice.app.name: choice.app.server_proxy} if choice.app.server_proxy else {},
+            hub=self.client_hub_url,
+            credentials_url=self.credentials_url,
+            monitor_url=self.monitor_url,
+            monitor_interval=self.monitor_interval,
+        )
 
     def job_spec(self, choice: Choice) -> JobSpec:
         account = self._unix_account()
@@ -294,9 +296,11 @@ class InkSpawner(Spawner):
         log_dir = self.log_dir.format(home=home, username=self.user.name)
         log_path = os.path.join(log_dir, f"{server}-{int(time.time())}.log")
         env = self.job_env(choice)
-        env["INK_USAGE"] = log_path.removesuffix(".log") + ".usage.json"
+        # where the monitor keeps the session's usage; the local backend's wrapper opens its
+        # own log, as the user (the schedulers write theirs)
+        env[jobsettings.VARIABLE["usage"]] = log_path.removesuffix(".log") + ".usage.json"
         if self.backend == "local":
-            env["INK_LOG"] = log_path  # the wrapper opens its own log, as the user
+            env[jobsettings.VARIABLE["log"]] = log_path
         return JobSpec(
             username=self.user.name,
             name=f"ink-{choice.app.name}",
@@ -352,7 +356,7 @@ class InkSpawner(Spawner):
             status = 400 if isinstance(e, InvalidSubmission) else 500
             raise web.HTTPError(status, html.escape(str(e))) from None
         self.job_log = spec.log_path
-        self.job_usage = spec.env["INK_USAGE"]
+        self.job_usage = spec.env[jobsettings.VARIABLE["usage"]]
         self.job_walltime = spec.walltime_s
         self.job_reported_ok = False
         self._started_recorded = False

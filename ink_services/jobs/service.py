@@ -32,7 +32,7 @@ from urllib.parse import quote
 from prometheus_client import Counter
 from tornado import httpclient, web
 
-from ink_core import arrays
+from ink_core import arrays, jobsettings
 from ink_core.arrays import ArrayError, parse_array
 from ink_core.scopes import JOBS_READ, JOBS_SUBMIT
 from ink_spawner.allowances import Allowance, allowance_for_groups, parse_allowance
@@ -216,20 +216,24 @@ class Submitter:
             "USER": user,
             "LANG": "C.UTF-8",
             "INK_JOB_ID": job_id,
-            "INK_IMAGE": choice.image.name,
-            "INK_EXPERIMENT": choice.experiment.name if choice.experiment else "",
             **choice.image.env,
             **(choice.experiment.env if choice.experiment else {}),
             **own["env"],
         }
         if choice.experiment and choice.experiment.kernels_path:  # its kernels, as in a session
             env["JUPYTER_PATH"] = choice.experiment.kernels_path
-        setup = [s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s]
-        if setup:
-            env["INK_SETUP"] = json.dumps(setup)
         ticket = bool(session_token and self.credentials_url)
-        if ticket:  # for the runner's ticket agent only; the command does not see them
-            env["INK_CREDENTIALS_URL"] = self.credentials_url
+        settings = jobsettings.JobSettings(
+            image=choice.image.name,
+            experiment=choice.experiment.name if choice.experiment else "",
+            setup=[
+                s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s
+            ],
+            # for the runner's ticket agent only; the command does not see it, nor the token
+            credentials_url=self.credentials_url if ticket else "",
+        )
+        env.update(jobsettings.to_env(settings))
+        if ticket:
             env["JUPYTERHUB_API_TOKEN"] = session_token
         spec = JobSpec(
             username=user,

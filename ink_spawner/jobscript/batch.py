@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from ink_core import jobsettings
 from ink_core.arrays import ArraySpec, parse_array, with_index
 from ink_core.private import write_private
 
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     # a job its session submitted: the user's Kerberos ticket, fetched now and kept fresh, as in
     # the session; the token that fetches it is the agent's alone
     agent = start_agent(base, lambda line: os.write(stderr, f"ink: {line}\n".encode()))
-    for name in ("JUPYTERHUB_API_TOKEN", "INK_CREDENTIALS_URL"):
+    for name in ("JUPYTERHUB_API_TOKEN", jobsettings.VARIABLE["credentials_url"]):
         base.pop(name, None)
     if agent is not None:
         record(folder, ticket="delivered" if agent.fetched else "not yet")

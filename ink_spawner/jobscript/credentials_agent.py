@@ -14,6 +14,8 @@ import threading
 import urllib.error
 import urllib.request
 
+from ink_core import jobsettings
+
 
 class CredentialAgent(threading.Thread):
     def __init__(self, url: str, token: str, path: str, log, retry: float = 30):
@@ -65,7 +67,7 @@ class CredentialAgent(threading.Thread):
 
 def start_agent(env: dict, log) -> CredentialAgent | None:
     """Start the agent when INK delivers tickets; sets KRB5CCNAME in ``env``."""
-    url = env.get("INK_CREDENTIALS_URL")
+    url = jobsettings.from_env(env).credentials_url
     if not url:
         return None
     path = os.path.join(tempfile.gettempdir(), f"krb5cc_ink_{os.getuid()}_{os.getpid()}")

@@ -19,6 +19,8 @@ import urllib.request
 
 import psutil
 
+from ink_core import jobsettings
+
 from .processes import job_processes
 
 
@@ -140,14 +142,15 @@ class MonitorAgent(threading.Thread):
 
 
 def start_monitor(env: dict, log) -> MonitorAgent | None:
-    url, usage_path = env.get("INK_MONITOR_URL", ""), env.get("INK_USAGE", "")
+    settings = jobsettings.from_env(env)
+    url, usage_path = settings.monitor_url, settings.usage
     if not url and not usage_path:
         return None
     agent = MonitorAgent(
         url,
         env.get("JUPYTERHUB_API_TOKEN", ""),
         env.get("JUPYTERHUB_SERVER_NAME", ""),
-        float(env.get("INK_MONITOR_INTERVAL", "5")),
+        settings.monitor_interval,
         log,
         usage_path,
     )

@@ -23,16 +23,13 @@ import urllib.request
 
 import psutil
 
+from ink_core import jobsettings
+
 from .credentials_agent import start_agent
 from .monitor_agent import start_monitor
 from .processes import job_processes
 
 CALLBACK_RETRIES = 10
-
-
-# what the session's own code reads (INK's Python client: the hub, the session's image and
-# experiment as defaults for the batch jobs and Dask workers it submits)
-FOR_USER_CODE = {"INK_APP", "INK_HUB", "INK_IMAGE", "INK_EXPERIMENT"}
 
 
 def log(message: str) -> None:
@@ -180,8 +177,9 @@ def kill_tree(grace: float = 5.0) -> None:
 
 
 def build_env(base: dict) -> dict:
+    """``base`` after the image's and the experiment's set-up scripts (INK_SETUP), in order."""
     env = dict(base)
-    for script in json.loads(env.get("INK_SETUP", "[]")):
+    for script in jobsettings.from_env(base).setup:
         log(f"sourcing {script}")
         env = source_setup(script, env)
     return env
@@ -214,7 +212,7 @@ def server_proxy_config(servers: dict, env: dict) -> str:
     ``{unix_socket}`` are left for jupyter-server-proxy. Apps on a Unix socket run behind INK's
     launcher, which shows the user why an app did not start instead of a spinning page."""
     places = {"{python}": sys.executable, "{prefix}": sys.prefix, "{home}": os.path.expanduser("~")}
-    title = env.get("INK_APP_TITLE", "The app")
+    title = jobsettings.from_env(env).app_title or "The app"
     for entry in servers.values():
         command = entry.get("command", [])
         for placeholder, value in places.items():
@@ -236,8 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--app", required=True, help="the app this job serves (for ps and stats)")
     args = parser.parse_args(argv)
     load_env_file()
+    settings = jobsettings.from_env(os.environ)  # what the hub sent, before any set-up script runs
 
-    log_path = os.environ.get("INK_LOG")
+    log_path = settings.log
     if log_path:
         os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -261,16 +260,16 @@ def main(argv=None) -> int:
     except RuntimeError as e:
         log(str(e))
         return 2
-    ip = env.get("INK_JOB_IP", "")
-    bind_ip = ip or "0.0.0.0"
-    host = job_host(ip)
+    bind_ip = settings.job_ip or "0.0.0.0"
+    host = job_host(settings.job_ip)
     start_monitor(env, log)
-    if env.get("INK_SERVER_PROXY"):
-        env["JUPYTER_CONFIG_PATH"] = server_proxy_config(json.loads(env["INK_SERVER_PROXY"]), env)
-    for key in [k for k in env if k.startswith("INK_") and k not in FOR_USER_CODE]:
-        env.pop(key)  # the server and the user's code do not need the wrapper's settings
-    command = json.loads(os.environ["INK_SERVER_COMMAND"])
-    command += json.loads(os.environ.get("INK_APP_ARGS", "[]"))
+    if settings.server_proxy:
+        env["JUPYTER_CONFIG_PATH"] = server_proxy_config(settings.server_proxy, env)
+    # the server and the user's code do not need the wrapper's settings (a site's own INK_*
+    # variables, an experiment's env, stay)
+    for key in [*jobsettings.INTERNAL, "INK_ENV_FILE"]:
+        env.pop(key, None)
+    command = settings.server_command + settings.app_args
     log(f"starting {args.app} on {host}")
     started = start_server(command, env, bind_ip)
     if started is None:
@@ -280,7 +279,7 @@ def main(argv=None) -> int:
     child, port = started
     log(f"{args.app} listens on {host}:{port}")
     try:
-        report(os.environ["INK_CALLBACK_URL"], os.environ["JUPYTERHUB_API_TOKEN"], host, port)
+        report(settings.callback_url, os.environ["JUPYTERHUB_API_TOKEN"], host, port)
     except RuntimeError as e:
         log(str(e))
         kill_tree()

@@ -53,6 +53,8 @@ print(json.dumps({
     "pid": os.getpid(),
     "tls_dir": str(cluster.tls_dir),
     "dashboard": cluster.dashboard_link,
+    "experiment_env": os.environ.get("INK_EXPERIMENT_NAME"),
+    "ink_settings": sorted(k for k in os.environ if k.startswith("INK_") and k != "INK_EXPERIMENT_NAME"),
 }))
 """
 
@@ -126,6 +128,10 @@ def test_a_session_fans_out_with_dask_and_takes_its_workers_along(dask_hub, unix
 
     # the answer is the one computed here, by workers running as alice
     assert result["counts"] == expected.tolist()
+    # the session's code sees its experiment's own variables and, of INK's settings, only
+    # what INK's client reads (ink_core/jobsettings.py)
+    assert result["experiment_env"] == "JUNO", result
+    assert set(result["ink_settings"]) <= {"INK_APP", "INK_HUB", "INK_IMAGE", "INK_EXPERIMENT"}, result
     assert result["uids"] == [pwd.getpwnam(USER).pw_uid]
     worker_jobs = sorted(result["jobs"].values())
     assert len(worker_jobs) == 2, result
