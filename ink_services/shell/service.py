@@ -39,11 +39,7 @@ OPEN = Gauge("ink_shell_open_terminals", "web shell terminals open now")
 MAX_INPUT = 64 * 1024
 
 
-class BaseHandler(ServiceHandler):
-    pass
-
-
-class PageHandler(BaseHandler):
+class PageHandler(ServiceHandler):
     @web.authenticated
     def get(self):
         me = self.current_user["name"]
@@ -59,7 +55,7 @@ class PageHandler(BaseHandler):
         )
 
 
-class PrefsHandler(BaseHandler):
+class PrefsHandler(ServiceHandler):
     @web.authenticated
     def get(self):
         self.finish(self.settings["prefs"].get(self.current_user["name"]))
