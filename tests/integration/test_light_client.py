@@ -20,7 +20,13 @@ def laptop(tmp_path_factory) -> Path:
     """A fresh virtual environment with INK installed as a laptop would (no extras)."""
     root = tmp_path_factory.mktemp("laptop")
     source = root / "src"  # a copy without build leftovers of the checkout
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "test-output", "build", "*.egg-info"))
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", "test-output", "build", "*.egg-info", "node_modules", ".ruff_cache"
+        ),
+    )
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(root / "venv")], check=True)
     pip = [str(root / "venv" / "bin" / "pip"), "install", "-q", str(source)]
     subprocess.run(pip, check=True, timeout=600, capture_output=True)
