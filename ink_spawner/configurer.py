@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -32,7 +31,7 @@ from .historyapi import (
 )
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .profiles import NAME, ProfileError, load_profiles
-from .site_schema import SchemaError, check_sections, default_of
+from .site_schema import SchemaError, check_sections, default_of, with_defaults
 from .units import parse_duration_s, parse_memory_mb
 
 HERE = Path(__file__).resolve().parent
@@ -538,14 +537,7 @@ def apply_credentials(c, site: SiteConfig) -> None:
         os.environ["KRB5_CONFIG"] = str((site.path.parent / creds["krb5_config"]).resolve())
     port = int(creds.get("port", 8082))
     environment = {"KRB5_CONFIG": os.environ["KRB5_CONFIG"]} if "KRB5_CONFIG" in os.environ else {}
-    command = [sys.executable, "-m", "ink_services.credentials", "--store", store, "--realm", realm]
-    for option, key, default in (
-        ("--renew-fraction", "renew_fraction", 0.5),
-        ("--interval", "interval", 5),
-        ("--retry-base", "retry_base", 5),
-        ("--retry-max", "retry_max", 300),
-    ):
-        command += [option, str(creds.get(key, default))]
+    command = [sys.executable, "-m", "ink_services.credentials"]  # it reads its own section
     add_service(c, site, CREDENTIALS_SERVICE, port, command, environment=environment)
     c.Spawner.server_token_scopes.append(f"access:services!service={CREDENTIALS_SERVICE}")
     c.KerberosAuthenticator.realm = realm
@@ -557,23 +549,14 @@ def apply_credentials(c, site: SiteConfig) -> None:
 def apply_dashboard(c, site: SiteConfig) -> None:
     """The dashboard service: the user's jobs, per-app counts, cluster load (on the home page)."""
     port = int(site.dashboard.get("port", 8083))
-    command = [
-        sys.executable,
-        "-m",
-        "ink_services.dashboard",
-        "--refresh",
-        str(site.dashboard.get("refresh", 5)),
-    ]
-    jobs_url = jobs_api_url(site)
-    if jobs_url:  # each session's workers, asked with the caller's own token
-        command += ["--jobs-url", jobs_url]
+    command = [sys.executable, "-m", "ink_services.dashboard"]  # it reads its own section
+    jobs_url = jobs_api_url(site)  # each session's workers, asked with the caller's own token
     add_service(
         c,
         site,
         DASHBOARD_SERVICE,
         port,
         command,
-        environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
         # an admin's page session may read every user's servers (the admin view); others'
         # sessions get only their own (the hub filters the scope by what the user holds);
         # "servers" (the caller's own) lets the page's Extend button ask the hub as the caller
@@ -599,17 +582,7 @@ def apply_shell(c, site: SiteConfig) -> None:
     if not shell.get("enabled", True):
         return
     port = int(shell.get("port", 8084))
-    command = [sys.executable, "-m", "ink_services.shell", "--mode", shell.get("mode", "local")]
-    command += ["--prefs", str(site.state_dir / "shell-prefs")]
-    command += ["--max-per-user", str(int(shell.get("max_per_user", 8)))]
-    for host in shell.get("hosts") or []:
-        command += ["--host", str(host)]
-    for option in shell.get("ssh_options") or []:
-        command += ["--ssh-option", str(option)]
-    if shell.get("keep_sessions"):
-        command.append("--keep-sessions")
-    if site.credentials.get("enabled"):
-        command += ["--credentials-store", credentials_store(site)]
+    command = [sys.executable, "-m", "ink_services.shell"]  # it reads its own section
     add_service(c, site, SHELL_SERVICE, port, command)
     c.JupyterHub.template_vars["ink_shell_url"] = service_url(site, SHELL_SERVICE)
 
@@ -620,15 +593,8 @@ def apply_files(c, site: SiteConfig) -> None:
         return
     settings = files_settings(site.files)
     port = int(site.files.get("port", 8085))
-    command = [sys.executable, "-m", "ink_services.files", "--shares", str(site.state_dir / "shares")]
-    command += ["--max-upload", str(settings["max_upload"])]
-    command += ["--max-concurrent-uploads", str(settings["max_concurrent_uploads"])]
-    command += ["--areas", json.dumps(settings["areas"])] + rate_args(site)
-    if site.credentials.get("enabled"):
-        command += ["--credentials-store", credentials_store(site)]
-    jobs_url = jobs_api_url(site)
-    if jobs_url:  # "Run as batch job" on a notebook: submitted with the caller's own token
-        command += ["--jobs-url", jobs_url]
+    command = [sys.executable, "-m", "ink_services.files"]  # it reads its own section
+    jobs_url = jobs_api_url(site)  # "Run as batch job" on a notebook: with the caller's own token
     add_service(
         c,
         site,
@@ -655,10 +621,15 @@ def site_backend(path=None):
     return site, backend_class(config.InkSpawner.backend)(config=config)
 
 
-def rate_args(site: SiteConfig) -> list[str]:
-    """The per-token rate limit of INK's APIs (site YAML ``api``)."""
-    api = site.raw.get("api") or {}
-    return ["--rate", str(float(api.get("rate_per_minute", 600))), "--burst", str(int(api.get("burst", 120)))]
+def rate_limit(site: SiteConfig) -> tuple[float, int]:
+    """The per-token rate limit of INK's APIs (site YAML ``api``): requests per minute, burst."""
+    api = with_defaults("api", site.raw.get("api"))
+    return float(api["rate_per_minute"]), int(api["burst"])
+
+
+def state_folder(site: SiteConfig, name: str) -> str:
+    """A service's own folder in INK's state (job records, share links, preferences)."""
+    return str(site.state_dir / name)
 
 
 def jobs_api_url(site: SiteConfig) -> str:
@@ -676,14 +647,13 @@ def apply_jobs(c, site: SiteConfig) -> None:
     if not jobs.get("enabled", True):
         return
     port = int(jobs.get("port", 8086))
-    command = [sys.executable, "-m", "ink_services.jobs", "--store", str(site.state_dir / "jobs")]
+    command = [sys.executable, "-m", "ink_services.jobs"]  # it reads its own section
     add_service(
         c,
         site,
         JOBS_SERVICE,
         port,
-        command + rate_args(site),
-        environment={"INK_CONFIG": str(site.path), **_passthrough_env()},
+        command,
         oauth_client_allowed_scopes=[JOBS_READ, JOBS_SUBMIT],
     )
     # it reads each user's groups to apply their experiments' allowances
@@ -704,7 +674,13 @@ def apply_jobs(c, site: SiteConfig) -> None:
 def add_service(c, site: SiteConfig, name: str, port: int, command: list[str], **extra) -> None:
     """One of INK's hub-managed services on a loopback port; ``extra`` adds to its definition
     (environment, oauth_client_allowed_scopes, ...)."""
-    environment = {**_passthrough_env(), **account_rule_env(site), **extra.pop("environment", {})}
+    # every service reads its own section of the site file (INK_CONFIG)
+    environment = {
+        "INK_CONFIG": str(site.path),
+        **_passthrough_env(),
+        **account_rule_env(site),
+        **extra.pop("environment", {}),
+    }
     service = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",

@@ -274,6 +274,16 @@ def default_of(section: str, key: str):
     return SCHEMA[section].settings[key].default
 
 
+def with_defaults(section: str, values: dict | None) -> dict:
+    """A section's settings as the site gave them, each one left out (or null) at its default:
+    what a service reads of its own section."""
+    values = values or {}
+    return {
+        key: values[key] if values.get(key) is not None else setting.default
+        for key, setting in SCHEMA[section].settings.items()
+    }
+
+
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 

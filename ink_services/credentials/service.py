@@ -12,7 +12,6 @@ Routes under its prefix (/services/ink-credentials/):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import logging
@@ -21,6 +20,9 @@ import time
 from pathlib import Path
 
 from tornado import web
+
+from ink_spawner.configurer import credentials_store, load_site_config
+from ink_spawner.site_schema import with_defaults
 
 from ..app import SMALL_BODIES, hub_look, service_app
 from ..auth import AnswerError, ServiceHandler, job_server_of
@@ -193,18 +195,13 @@ def make_app(store: TicketStore, renewer: Renewer, realm: str, prefix: str) -> w
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ink-credentials")
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--realm", default="")
-    parser.add_argument("--renew-fraction", type=float, default=0.5)
-    parser.add_argument("--interval", type=float, default=5)
-    parser.add_argument("--retry-base", type=float, default=5)
-    parser.add_argument("--retry-max", type=float, default=300)
-    args = parser.parse_args(argv)
+    """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-credentials")
-    store = TicketStore(args.store)
+    site = load_site_config()
+    creds = with_defaults("credentials", site.credentials)
+    store = TicketStore(credentials_store(site))
     renewer = Renewer(
-        store, fraction=args.renew_fraction, retry_base=args.retry_base, retry_max=args.retry_max
+        store, fraction=creds["renew_fraction"], retry_base=creds["retry_base"], retry_max=creds["retry_max"]
     )
-    app = make_app(store, renewer, args.realm, service_prefix("ink-credentials"))
-    run_service(app, log, 8082, SMALL_BODIES, background=[lambda: renewer.run(args.interval)])
+    app = make_app(store, renewer, creds["realm"], service_prefix("ink-credentials"))
+    run_service(app, log, creds["port"], SMALL_BODIES, background=[lambda: renewer.run(creds["interval"])])

@@ -17,7 +17,6 @@ scheduler makes the figures older (the answer says how old), never the page slow
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import json
@@ -34,7 +33,8 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ink_spawner.backends import Backend
-from ink_spawner.configurer import site_backend
+from ink_spawner.configurer import jobs_api_url, site_backend
+from ink_spawner.site_schema import with_defaults
 from ink_spawner.units import parse_duration_s
 
 from ..app import SMALL_BODIES, hub_look, service_app
@@ -394,11 +394,12 @@ def make_app(queue: QueueCache, prefix: str, refresh: float, jobs_url: str = "")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ink-dashboard")
-    parser.add_argument("--refresh", type=float, default=5, help="seconds between queue_stats() calls")
-    parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (a session's workers)")
-    args = parser.parse_args(argv)
+    """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-dashboard")
-    queue = QueueCache(site_backend()[1])
-    app = make_app(queue, service_prefix("ink-dashboard"), args.refresh, args.jobs_url)
-    run_service(app, log, 8083, SMALL_BODIES, background=[lambda: queue.run(args.refresh)])
+    site, backend = site_backend()
+    dashboard = with_defaults("dashboard", site.dashboard)
+    queue = QueueCache(backend)
+    app = make_app(queue, service_prefix("ink-dashboard"), dashboard["refresh"], jobs_api_url(site))
+    run_service(
+        app, log, dashboard["port"], SMALL_BODIES, background=[lambda: queue.run(dashboard["refresh"])]
+    )

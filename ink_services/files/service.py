@@ -22,9 +22,7 @@ Share links (no login): s/SECRET/ (page), s/SECRET/list/SUB, s/SECRET/files/SUB.
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import json
 import os
 import shutil
 import sys
@@ -32,6 +30,16 @@ import tempfile
 from pathlib import Path
 
 from tornado import ioloop, web
+
+from ink_spawner.configurer import (
+    credentials_store,
+    files_settings,
+    jobs_api_url,
+    load_site_config,
+    rate_limit,
+    state_folder,
+)
+from ink_spawner.site_schema import with_defaults
 
 from ..app import hub_look, nav_bar, service_app
 from ..credentials.store import deliver_ticket
@@ -136,21 +144,13 @@ def make_app(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ink-files")
-    parser.add_argument(
-        "--areas", default='{"home": "{home}"}', help="JSON: area name -> folder or xrootd spec"
-    )
-    parser.add_argument("--shares", required=True, help="folder of share links")
-    parser.add_argument("--credentials-store", default="", help="the credentials service's tickets (xrootd)")
-    parser.add_argument("--max-upload", type=int, default=100 * 1024**3)
-    parser.add_argument("--max-concurrent-uploads", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
-    parser.add_argument("--burst", type=int, default=120)
-    parser.add_argument("--jobs-url", default="", help="the jobs API's api/v1/jobs (Run as batch job)")
-    args = parser.parse_args(argv)
+    """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-files")
+    site = load_site_config()
+    settings = files_settings(site.files)
+    store = credentials_store(site) if site.credentials.get("enabled") else ""
     ticket_for = None
-    if args.credentials_store:
+    if store:
         # the workers' ticket copies: one private folder per user (mode 700, the user's) inside a
         # folder of unpredictable name that others may pass through but not list (mode 711)
         tickets = tempfile.mkdtemp(prefix="ink-files-tickets-")
@@ -162,21 +162,21 @@ def main(argv=None):
             os.makedirs(folder, mode=0o700, exist_ok=True)
             if os.geteuid() == 0:
                 os.chown(folder, user.pw_uid, user.pw_gid)
-            return deliver_ticket(args.credentials_store, user, os.path.join(folder, "krb5cc"))
+            return deliver_ticket(store, user, os.path.join(folder, "krb5cc"))
 
-    storage = Storage(json.loads(args.areas), ticket_for)
-    limiter = RateLimiter(args.rate, args.burst)
+    storage = Storage(settings["areas"], ticket_for)
     app = make_app(
         storage,
-        ShareStore(args.shares),
+        ShareStore(state_folder(site, "shares")),
         service_prefix("ink-files"),
-        args.max_upload,
-        args.max_concurrent_uploads,
-        limiter,
-        args.jobs_url,
+        settings["max_upload"],
+        settings["max_concurrent_uploads"],
+        RateLimiter(*rate_limit(site)),
+        jobs_api_url(site),
     )
     ioloop.PeriodicCallback(storage.reap_idle, 60_000).start()
     # bodies up to READ_LIMIT are read and answered (413 past MAX_REQUEST_BODY); an upload's own
     # limit is set from its Content-Length (prepare)
     about = f"; areas {', '.join(storage.areas)}"
-    run_service(app, log, 8085, READ_LIMIT, about=about, idle_connection_timeout=3600)
+    port = with_defaults("files", site.files)["port"]
+    run_service(app, log, port, READ_LIMIT, about=about, idle_connection_timeout=3600)

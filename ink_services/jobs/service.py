@@ -16,7 +16,6 @@ A hub admin's token (admin:users) may add ?user=NAME to act for someone else.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import keyword
@@ -43,10 +42,11 @@ from ink_spawner.backends.base import (
     JobState,
     run_command,
 )
-from ink_spawner.configurer import credentials_url, site_backend
+from ink_spawner.configurer import credentials_url, rate_limit, site_backend, state_folder
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
+from ink_spawner.site_schema import with_defaults
 
 from ..app import service_app
 from ..auth import HubApi, ServiceHandler, job_server_of, refuse_anonymous
@@ -632,15 +632,14 @@ def make_app(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ink-jobs")
-    parser.add_argument("--store", required=True, help="folder of job records")
-    parser.add_argument("--rate", type=float, default=600, help="requests per minute per token (0: no limit)")
-    parser.add_argument("--burst", type=int, default=120)
-    args = parser.parse_args(argv)
+    """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-jobs")
     site, backend = site_backend()
     job_python = site.spawner.get("job_python") or sys.executable
-    limiter = RateLimiter(args.rate, args.burst)
-    app = make_app(backend, site, service_prefix("ink-jobs"), JobStore(args.store), job_python, limiter)
+    store = JobStore(state_folder(site, "jobs"))
+    app = make_app(
+        backend, site, service_prefix("ink-jobs"), store, job_python, RateLimiter(*rate_limit(site))
+    )
     # bodies up to READ_LIMIT are read and answered (413 past MAX_BODY); larger ones are cut off
-    run_service(app, log, 8086, READ_LIMIT, about=f" ({backend.name} backend)")
+    port = with_defaults("jobs", site.raw.get("jobs"))["port"]
+    run_service(app, log, port, READ_LIMIT, about=f" ({backend.name} backend)")

@@ -12,7 +12,6 @@ says is calling, so one user cannot reach another's shell. Its origin must be th
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -26,6 +25,8 @@ from terminado.management import MaxTerminalsReached
 from tornado import web
 
 from ink_core.shell_settings import ShellSettings
+from ink_spawner.configurer import credentials_store, load_site_config, state_folder
+from ink_spawner.site_schema import with_defaults
 
 from ..app import SMALL_BODIES, hub_look, nav_bar, service_app
 from ..auth import ServiceHandler
@@ -152,23 +153,17 @@ def make_app(settings: ShellSettings, prefs: PrefsStore, prefix: str) -> web.App
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ink-shell")
-    parser.add_argument("--mode", default="local", choices=["local", "ssh"])
-    parser.add_argument("--host", action="append", default=[], help="a login host (ssh mode); repeatable")
-    parser.add_argument("--ssh-option", action="append", default=[], help="Name=value for ssh -o")
-    parser.add_argument("--keep-sessions", action="store_true", help="keep shells in tmux across tabs")
-    parser.add_argument("--credentials-store", default="", help="the credentials service's ticket folder")
-    parser.add_argument("--prefs", required=True, help="folder of users' terminal preferences")
-    parser.add_argument("--max-per-user", type=int, default=8)
-    args = parser.parse_args(argv)
+    """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-shell")
+    site = load_site_config()
+    shell = with_defaults("shell", site.shell)
     settings = ShellSettings(
-        mode=args.mode,
-        hosts=args.host,
-        keep_sessions=args.keep_sessions,
-        ssh_options=args.ssh_option,
-        credentials_store=args.credentials_store,
-        max_per_user=args.max_per_user,
+        mode=shell["mode"],
+        hosts=list(shell["hosts"]),
+        keep_sessions=bool(shell["keep_sessions"]),
+        ssh_options=list(shell["ssh_options"]),
+        credentials_store=credentials_store(site) if site.credentials.get("enabled") else "",
+        max_per_user=shell["max_per_user"],
     )
-    app = make_app(settings, PrefsStore(args.prefs), service_prefix("ink-shell"))
-    run_service(app, log, 8084, SMALL_BODIES, about=f" ({settings.mode} mode)")
+    app = make_app(settings, PrefsStore(state_folder(site, "shell-prefs")), service_prefix("ink-shell"))
+    run_service(app, log, shell["port"], SMALL_BODIES, about=f" ({settings.mode} mode)")
