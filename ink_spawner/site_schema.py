@@ -320,7 +320,9 @@ def reference() -> str:
         "Generated from `ink_spawner/site_schema.py` (`python -m ink_spawner.site_schema`); a test keeps",
         "it equal. One file, `etc/ink.yaml` (or `$INK_CONFIG`). An unknown key, a value of the wrong",
         "type or an unknown choice stops `ink check` and the hub with the file, the key and what was",
-        "expected. A key left out (or null) takes its default.",
+        "expected. A key left out (or null) takes its default. The hub applies the file in one",
+        "configurator (`ink_spawner/configurer.py`); each of INK's services reads its own section",
+        "of the same file (`INK_CONFIG`), so no setting travels as a command-line flag.",
         "",
     ]
     header = ["| key | type | default | meaning |", "|---|---|---|---|"]
