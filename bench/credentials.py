@@ -34,9 +34,9 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="ink-bench-krb-"))
     kdc = KDC(root / "kdc", lifetime="1h", renewable="1d").start()
     os.environ["KRB5_CONFIG"] = str(kdc.krb5_conf)
-    from ink_services.credentials import tickets
     from ink_services.credentials.renewer import Renewer
-    from ink_services.credentials.store import TicketStore
+    from ink_spawner.kerberos import tickets
+    from ink_spawner.kerberos.store import TicketStore
 
     try:
         names = [f"inkb{i:05d}" for i in range(args.users)]

@@ -41,7 +41,7 @@ AUTHENTICATORS = {
     "pam": ("pam", "PAMAuthenticator"),
     "shared-password": ("shared-password", "SharedPasswordAuthenticator"),
     "generic-oauth": ("generic-oauth", "GenericOAuthenticator"),
-    "kerberos": ("ink_services.credentials.authenticator.KerberosAuthenticator", "KerberosAuthenticator"),
+    "kerberos": ("ink_spawner.kerberos.authenticator.KerberosAuthenticator", "KerberosAuthenticator"),
 }
 CREDENTIALS_SERVICE = "ink-credentials"
 DASHBOARD_SERVICE = "ink-dashboard"

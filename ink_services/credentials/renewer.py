@@ -8,8 +8,8 @@ import time
 
 from prometheus_client import Counter, Gauge
 
-from . import tickets
-from .store import TicketStore
+from ink_spawner.kerberos import tickets
+from ink_spawner.kerberos.store import TicketStore
 
 log = logging.getLogger("ink.credentials")
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from tornado import web
 
 from ink_spawner.configurer import credentials_store, load_site_config
+from ink_spawner.kerberos import tickets
+from ink_spawner.kerberos.store import TicketStore
 from ink_spawner.site_schema import with_defaults
 
 from ..app import SMALL_BODIES, hub_look, service_app
 from ..auth import AnswerError, ServiceHandler, job_server_of
 from ..process import run_service, service_prefix, start_logging
-from . import tickets
 from .renewer import Renewer
-from .store import TicketStore
 
 log = logging.getLogger("ink.credentials")
 WARN_BEFORE_LIMIT = 24 * 3600

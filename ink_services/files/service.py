@@ -39,10 +39,10 @@ from ink_spawner.configurer import (
     rate_limit,
     state_folder,
 )
+from ink_spawner.kerberos.store import deliver_ticket
 from ink_spawner.site_schema import with_defaults
 
 from ..app import hub_look, nav_bar, service_app
-from ..credentials.store import deliver_ticket
 from ..openapi import OpenAPIHandler
 from ..process import run_service, service_prefix, start_logging
 from ..ratelimit import RateLimiter

@@ -27,8 +27,7 @@ from terminado.management import PtyWithClients
 from ink_core.names import USERNAME
 from ink_core.shell_settings import ShellSettings
 from ink_spawner.accounts import SystemAccountRefused, user_account
-
-from ..credentials.store import deliver_ticket
+from ink_spawner.kerberos.store import deliver_ticket
 
 log = logging.getLogger("ink.shell")
 SESSION_NAME = "ink-web"

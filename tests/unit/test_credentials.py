@@ -8,8 +8,8 @@ import pytest
 from ink_services.credentials import renewer as renewer_module
 from ink_services.credentials.renewer import Renewer
 from ink_services.credentials.service import status_of
-from ink_services.credentials.store import TicketStore
-from ink_services.credentials.tickets import TicketError, TicketTimes
+from ink_spawner.kerberos.store import TicketStore
+from ink_spawner.kerberos.tickets import TicketError, TicketTimes
 
 
 @pytest.fixture
