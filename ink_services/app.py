@@ -7,10 +7,9 @@ import os
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
-from tornado.escape import xhtml_escape
 from tornado.log import access_log
 
-from ink_core import STATIC
+from ink_core import STATIC, pagelook
 
 from .auth import NoSuchRoute, redacted_path
 from .metrics import MetricsHandler
@@ -84,57 +83,11 @@ def hub_prefix() -> str:
 
 
 def nav_bar(user: str = "", active: str = "") -> str:
-    """The hub's navigation bar, as INK's own pages show it (templates/page.html), for a
-    service page: the brand back to the hub, INK's pages, the dark-mode toggle (the hub's own
-    darkmode.js), the user and Logout. Without a user (a share link's visitor): the brand and
-    the toggle only."""
-    base = xhtml_escape(hub_prefix())
-    links = []
-    if user:
-        for key, label, href in (
-            ("home", "Home", f"{base}hub/home"),
-            ("files", "Files", f"{base}services/ink-files/"),
-            ("shell", "Shell", f"{base}services/ink-shell/"),
-            ("history", "History", f"{base}hub/ink/history"),
-            ("token", "Token", f"{base}hub/token"),
-        ):
-            current = ' active" aria-current="page' if key == active else ""
-            links.append(
-                f'<li class="nav-item"><a class="nav-link{current}" id="ink-nav-{key}" href="{href}">{label}</a></li>'
-            )
-    who = (
-        f'<span class="me-2">{xhtml_escape(user)}</span>'
-        f'<a id="logout" class="btn btn-sm btn-outline-secondary" href="{base}hub/logout">Logout</a>'
-        if user
-        else ""
-    )
-    return (
-        '<nav class="navbar navbar-expand-sm bg-body-tertiary mb-3"><div class="container-fluid">'
-        f'<a class="navbar-brand ink-brand" href="{base}hub/home" title="INK home">INK <small>Interactive aNalysis worKbench</small></a>'
-        f'<ul class="navbar-nav me-auto mb-0">{"".join(links)}</ul>'
-        '<div class="d-flex align-items-center">'
-        '<button class="btn btn-sm me-2" id="dark-theme-toggle" type="button" aria-label="Toggle dark mode" title="Toggle dark mode">◐</button>'
-        f"{who}</div></div></nav>"
-    )
-
-
-# a panel the hub's home page frames has no toggle of its own: it follows the hub's choice
-FOLLOW_THEME = (
-    "<script>document.documentElement.setAttribute('data-bs-theme', localStorage.getItem("
-    "'jupyterhub-bs-theme') || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));</script>"
-)
+    """The hub's navigation bar on a service page (ink_core/pagelook.py)."""
+    return pagelook.nav_bar(hub_prefix(), user, active)
 
 
 def hub_look(prefix: str, framed: bool = False) -> str:
-    """The <head> lines that give a service page the hub's look: its stylesheet and dark mode
-    (before anything paints; the hub's own toggle script, or for a ``framed`` panel the hub's
-    stored choice), INK's shared stylesheet and fetch helper."""
-    base = xhtml_escape(hub_prefix())
-    prefix = xhtml_escape(prefix)
-    theme = FOLLOW_THEME if framed else f'<script src="{base}hub/static/js/darkmode.js"></script>'
-    return (
-        f"{theme}\n"
-        f'<link rel="stylesheet" href="{base}hub/static/css/style.min.css">\n'
-        f'<link rel="stylesheet" href="{prefix}static/ink/ink-page.css">\n'
-        f'<script src="{prefix}static/ink/ink-api.js"></script>'
-    )
+    """The hub's stylesheet and dark mode, INK's shared stylesheet and fetch helper, on a
+    service page (ink_core/pagelook.py)."""
+    return pagelook.hub_look(hub_prefix(), prefix, framed)

@@ -23,16 +23,18 @@ import time
 
 from tornado import web
 
+from ink_core import pagelook
 from ink_spawner.apps import serve_on_unix_socket
 
 TAIL_LINES = 40
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}: not running</title>
-<style>body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem }}
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}: not running</title>
+{head}
+<style>main {{ max-width: 60rem; margin: 0 auto; padding: 0 1rem }}
 pre {{ background: #1d2433; color: #e8ecf2; padding: 1rem; overflow-x: auto; font-size: 13px }}</style>
-</head><body><h1 id="ink-app-failed">{title} {what} (exit code {code})</h1>
+</head><body>{bar}<main><h1 id="ink-app-failed" class="h3">{title} {what} (exit code {code})</h1>
 <p>{hint}</p><p>Its last output:</p><pre id="ink-app-log">{tail}</pre>
 <p>The whole log is in your job's log under <code>~/.ink/logs</code>. Stop this server on the
-hub's home page and start it again, or pick another app.</p></body></html>
+hub's home page and start it again, or pick another app.</p></main></body></html>
 """
 
 
@@ -71,7 +73,10 @@ def explain(code: int) -> str:
 
 
 def serve_failure(sock: str, title: str, what: str, code: int, tail: str) -> None:
+    hub, user = pagelook.in_job()
     page = PAGE.format(
+        head=pagelook.hub_look(hub),
+        bar=pagelook.nav_bar(hub, user),
         title=html.escape(title),
         what=what,
         code=code,

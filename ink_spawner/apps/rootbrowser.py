@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tornado import ioloop, web
 
-from ink_core import STATIC
+from ink_core import STATIC, pagelook
 from ink_core.errors import Refused
 from ink_core.previews import CountingFile, root_keys
 from ink_core.ranges import send_ranges
@@ -78,7 +78,9 @@ class Base(web.RequestHandler):
 class PageHandler(Base):
     def get(self):
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(PAGE.read_bytes())
+        hub, user = pagelook.in_job()  # the hub's look, on the user's own origin
+        page = PAGE.read_text().replace("<!-- ink:look -->", pagelook.hub_look(hub))
+        self.finish(page.replace("<!-- ink:bar -->", pagelook.nav_bar(hub, user)))
 
 
 class FilesHandler(Base):

@@ -32,6 +32,7 @@ from pathlib import Path
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
+from ink_core import pagelook
 from ink_spawner.apps import serve_on_unix_socket
 from ink_spawner.nodecheck import pty_problem
 
@@ -69,15 +70,16 @@ LogLevel {log_level}
 {set_env}
 """
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>SSH node {host}</title>
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SSH node {host}</title>
+{head}
 <style>
-body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433 }}
-pre {{ background: #f3f5f8; border: 1px solid #d6dbe3; padding: .8rem 1rem; overflow-x: auto }}
+main {{ max-width: 60rem; margin: 0 auto; padding: 0 1rem }}
+pre {{ background: var(--bs-tertiary-bg); border: 1px solid var(--bs-border-color); padding: .8rem 1rem; overflow-x: auto }}
 code, pre {{ font-family: ui-monospace, monospace; font-size: 14px }}
-.problem {{ background: #fde8e8; border: 1px solid #e0a0a0; padding: .8rem 1rem }}
+.problem {{ background: var(--bs-danger-bg-subtle); border: 1px solid var(--bs-danger-border-subtle); padding: .8rem 1rem }}
 button {{ font: inherit; padding: .2rem .8rem }}
-</style></head><body>
-<h1>🔑 SSH node <code id="ink-ssh-host">{host}</code></h1>
+</style></head><body>{bar}<main>
+<h1 class="h3">🔑 SSH node <code id="ink-ssh-host">{host}</code></h1>
 {problem}
 <p>Your job runs on <b>{host}</b> as <b>{user}</b>. Reach it from your own computer with
 <code>ssh</code>, <code>scp</code>, <code>sftp</code> or VS Code Remote-SSH. The connection goes
@@ -107,7 +109,7 @@ document.querySelectorAll(".ink-hub-url").forEach(e => {{ e.textContent = hub.re
 document.getElementById("ink-ssh-copy").onclick = () =>
   navigator.clipboard.writeText(document.getElementById("ink-ssh-config").textContent);
 </script>
-</body></html>
+</main></body></html>
 """
 
 
@@ -242,7 +244,10 @@ def render_page(problems: list[str], user: str, server: str, key: Path) -> str:
     # with per-user origins this page is on the user's own host; the hub is on its own
     hub_host = os.environ.get("JUPYTERHUB_HOST", "")
     alias = f"ink-{user}" + (f"-{server}" if server else "")
+    hub, me = pagelook.in_job()
     return PAGE.format(
+        head=pagelook.hub_look(hub),
+        bar=pagelook.nav_bar(hub, me),
         host=html.escape(socket.gethostname()),
         user=html.escape(user),
         alias=html.escape(alias),

@@ -28,3 +28,15 @@ def test_the_hub_stylesheet_and_dark_mode(monkeypatch):
     assert "/services/ink-files/static/ink/ink-page.css" in page and "ink-api.js" in page
     framed = hub_look("/services/ink-dashboard/", framed=True)
     assert "darkmode.js" not in framed and "jupyterhub-bs-theme" in framed
+
+
+def test_app_pages_in_a_job_link_to_the_hub_by_its_full_url(monkeypatch):
+    from ink_core import pagelook
+
+    monkeypatch.setenv("INK_HUB", "https://ink.example.org/ink")
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    hub, user = pagelook.in_job()
+    bar, look = pagelook.nav_bar(hub, user), pagelook.hub_look(hub)
+    assert 'href="https://ink.example.org/ink/hub/home"' in bar and "alice" in bar
+    assert 'href="https://ink.example.org/ink/hub/static/css/style.min.css"' in look
+    assert "ink-page.css" not in look  # a service's own files are not on the user's origin
