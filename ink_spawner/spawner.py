@@ -296,10 +296,10 @@ class InkSpawner(Spawner):
         log_dir = self.log_dir.format(home=home, username=self.user.name)
         log_path = os.path.join(log_dir, f"{server}-{int(time.time())}.log")
         env = self.job_env(choice)
-        # where the monitor keeps the session's usage; the local backend's wrapper opens its
-        # own log, as the user (the schedulers write theirs)
+        # where the monitor keeps the session's usage; the wrapper opens its own log, as the
+        # user, where no scheduler writes the job's output
         env[jobsettings.VARIABLE["usage"]] = log_path.removesuffix(".log") + ".usage.json"
-        if self.backend == "local":
+        if not self.backend_impl.captures_output:
             env[jobsettings.VARIABLE["log"]] = log_path
         return JobSpec(
             username=self.user.name,

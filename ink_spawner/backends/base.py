@@ -145,6 +145,17 @@ class Backend(LoggingConfigurable):
     # job arrays: the variable a task of a native array finds its index in; "" when INK's runner
     # runs the tasks inside one job; None when this backend has no arrays yet
     array_index_env: str | None = None
+    # the scheduler writes a job's output to its log (JobSpec.log_path); False: the job's wrapper
+    # opens its log itself, as the user
+    captures_output = True
+    # the jobs run on the hub's own host (they may bind to loopback)
+    same_host = False
+
+    @classmethod
+    def site_defaults(cls, credentials_store: str) -> dict:
+        """Settings this backend takes from the rest of the site (the site's own options win):
+        e.g. where the credentials service keeps each user's ticket."""
+        return {}
 
     def site_warnings(self) -> list[str]:
         """What ``ink check`` can see of the scheduler's own configuration that would make INK's

@@ -411,6 +411,11 @@ class HTCondorBackend(Backend):
             return htcondor2.Schedd(location)
         return htcondor2.Schedd()
 
+    @classmethod
+    def site_defaults(cls, credentials_store: str) -> dict:
+        # kerberos identity: the ticket caches the credentials service keeps fresh
+        return {"credential_cache": os.path.join(credentials_store, "{username}.ccache")}
+
     def site_warnings(self, param=None) -> list[str]:
         """The hub host's HTCondor configuration (``htcondor2.param``) against INK's needs."""
         if param is None:

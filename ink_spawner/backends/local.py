@@ -37,6 +37,8 @@ def _alive(proc: psutil.Process) -> bool:
 class LocalBackend(Backend):
     name = "local"
     array_index_env = ""  # the runner runs an array's tasks inside the one job
+    captures_output = False  # a process of its own: the wrapper writes its log
+    same_host = True
 
     stop_grace = Float(5, config=True, help="Seconds between SIGTERM and SIGKILL on cancel.")
 
