@@ -163,7 +163,7 @@ def cmd_files(args, c: api.Client) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(added: dict | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ink",
         description="INK, the Interactive aNalysis worKbench",
@@ -177,7 +177,7 @@ def parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", default=None, help="progress bars even when not a terminal"
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for name, command in sorted(commands_of_installs().items()):
+    for name, command in sorted((commands_of_installs() if added is None else added).items()):
         if isinstance(command, ImportError):
             sub.add_parser(name, help=f"({HUB_INSTALL})", add_help=False).add_argument("rest", nargs="*")
         else:
@@ -258,8 +258,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
     added = commands_of_installs()
+    args = parser(added).parse_args(argv)
     if args.command in added:
         command = added[args.command]
         missing = [str(command)] if isinstance(command, ImportError) else []

@@ -450,11 +450,12 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key in SPAWNER_KEYS:
         if key in spawner:
             setattr(c.InkSpawner, key, spawner[key])
-    if "job_ip" not in spawner and backend_class(c.InkSpawner.backend).same_host:
+    backend_cls = backend_class(c.InkSpawner.backend)
+    if "job_ip" not in spawner and backend_cls.same_host:
         c.InkSpawner.job_ip = "127.0.0.1"  # jobs on the hub's own host: loopback is enough
     backend_section = backend_path(c.InkSpawner.backend).rsplit(".", 1)[1]
     # what the backend takes from the rest of the site, then the site's own options
-    options = {**backend_class(c.InkSpawner.backend).site_defaults(credentials_store(site))}
+    options = backend_cls.site_defaults(credentials_store(site))
     options.update(site.backend.get("options") or {})
     for key, value in options.items():
         setattr(getattr(c, backend_section), key, value)

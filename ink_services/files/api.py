@@ -75,7 +75,7 @@ class RunNotebookHandler(FilesHandler):
         entry = await self.ask("stat", root=root, parts=parts)
         if entry.get("type") != "file":
             raise web.HTTPError(400, "only a notebook (.ipynb) runs as a batch job")
-        if self.storage.kind_of(root) != "posix":
+        if not self.storage.on_cluster_filesystem(root):
             raise web.HTTPError(400, "a notebook runs as a batch job from your home, not from this area")
         area = await self.storage.run(self.username, self.storage.url_of, self.username, root, [])
         notebook = os.path.relpath(os.path.join(area, *parts), self.storage.user(self.username).pw_dir)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 class Adapter:
     worker_module = ""
+    on_cluster_filesystem = False  # its files are paths every batch node sees (a job can open them)
 
     def __init__(self, ticket_for: Callable | None = None):
         self.ticket_for = ticket_for  # user -> the path of a Kerberos ticket copy the user owns
@@ -33,6 +34,7 @@ class Posix(Adapter):
     files come back as file descriptors."""
 
     worker_module = "ink_services.files.worker"
+    on_cluster_filesystem = True
 
     def present(self, location: str) -> bool:
         return os.path.isdir(location)

@@ -244,6 +244,10 @@ class Storage:
         location = self.areas[root].location(self.user(username)).rstrip("/")
         return "/".join([location, *parts]) if parts else location
 
+    def on_cluster_filesystem(self, root: str) -> bool:
+        """Whether a job can open the area's files by their paths."""
+        return self.adapters[self.kind_of(root)].on_cluster_filesystem
+
     def kind_of(self, root: str) -> str:
         area = self.areas.get(root)
         if area is None:

@@ -30,21 +30,13 @@ from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
 
 
-@functools.lru_cache(maxsize=4096)
-def owner_name(uid: int) -> str:
-    """A file's owner as ls -l names it (the number when the account is unknown here)."""
+@functools.lru_cache(maxsize=8192)
+def account_name(lookup, number: int) -> str:
+    """A file's owner or group as ls -l names it (the number when it is unknown here)."""
     try:
-        return pwd.getpwuid(uid).pw_name
+        return lookup(number)[0]
     except KeyError:
-        return str(uid)
-
-
-@functools.lru_cache(maxsize=4096)
-def group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
+        return str(number)
 
 
 class Worker(Operations):
@@ -83,8 +75,8 @@ class Worker(Operations):
             "size": st.st_size,
             "mtime": st.st_mtime,
             "mode": stat.S_IMODE(st.st_mode),
-            "owner": owner_name(st.st_uid),
-            "group": group_name(st.st_gid),
+            "owner": account_name(pwd.getpwuid, st.st_uid),
+            "group": account_name(grp.getgrgid, st.st_gid),
         }
 
     def op_stat(self, root, parts):

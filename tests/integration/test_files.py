@@ -375,7 +375,10 @@ def test_share_links(hub, tokens, area, stored):
     link = r.json()
     url = f"{hub.url}{link['url']}"
     # a folder's link never lists or serves its dotfiles, nor puts them in its zip
-    names = [e["name"] for e in requests.get(f"{url}list/?hidden=1", timeout=10).json()["entries"]]
+    entries = requests.get(f"{url}list/?hidden=1", timeout=10).json()["entries"]
+    names = [e["name"] for e in entries]
+    # the visitor learns no account or group names (the owner sees them in ls -l columns)
+    assert entries and not any("owner" in e or "group" in e for e in entries), entries
     assert names == ["inner"], names
     for hidden in ("files/.netrc", "files/.ssh/id_rsa", "list/.ssh", "files/inner/../.netrc"):
         r = requests.get(f"{url}{hidden}", timeout=10)
