@@ -53,7 +53,8 @@ async function popup(name, url) {
   const w = window.open(url, "ink-popup");
   let html = "";
   try {
-    for (let i = 0; i < 100 && !html.includes("INK files"); i++) {
+    // until its settings (near the page's end) are parsed, not only its title
+    for (let i = 0; i < 100 && !token(html); i++) {
       await new Promise(done => setTimeout(done, 100));
       html = w.document.documentElement.innerHTML;
     }
