@@ -1,6 +1,7 @@
 """The `ink` command's hub-side commands, added to the light client's `ink` through the
 ``ink.commands`` entry points: `ink up` runs the hub on the site config, `ink check` validates
-it, `ink node-check` (on a batch node) says, per app, what the node lacks. Their heavy imports
+it, `ink node-check` (on a batch node) says, per app, what the node lacks, `ink upgrade-db`
+migrates INK's tables. Their heavy imports
 (JupyterHub, the configurator) happen only when one of them runs."""
 
 from __future__ import annotations
@@ -121,6 +122,48 @@ def cmd_up(args) -> int:
     return 0  # not reached
 
 
+def cmd_upgrade_db(args) -> int:
+    """INK's tables in the hub's database to the newest migration (or back to ``--downgrade-to``
+    before reinstalling an older INK); a SQLite file is copied aside first."""
+    import shutil
+    import time
+
+    from alembic import command
+    from alembic.util import CommandError
+    from sqlalchemy.engine import make_url
+
+    from ink_spawner import history
+    from ink_spawner.configurer import SiteConfigError, hub_db_url, load_site_config
+
+    try:
+        url = hub_db_url(load_site_config(args.config))
+    except SiteConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database and os.path.exists(database):
+        backup = f"{database}.{time.strftime('%Y%m%d-%H%M%S')}.bak"
+        shutil.copy2(database, backup)
+        print(f"copied {database} to {backup}")
+    with history.session(url) as db:
+        before = history.revision(db)
+        try:
+            if args.downgrade_to:
+                command.downgrade(history.alembic_config(db.connection()), args.downgrade_to)
+                db.commit()
+            else:
+                history.upgrade(db)
+        except CommandError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"INK's tables: revision {before or 'none'} -> {history.revision(db)}")
+    return 0
+
+
+def upgrade_db_arguments(parser) -> None:
+    parser.add_argument("--downgrade-to", metavar="REVISION", help="go back to this revision (e.g. 0001)")
+
+
 def node_check_arguments(parser) -> None:
     parser.add_argument("--apps", help="comma-separated apps (default: every app of the profiles)")
 
@@ -129,4 +172,9 @@ UP = Command("start the hub on the site config (embedded default: this machine)"
 CHECK = Command("validate the site config and profiles; non-zero exit when wrong", cmd_check)
 NODE_CHECK = Command(
     "on a batch node: what each app needs that this node lacks", cmd_node_check, node_check_arguments
+)
+UPGRADE_DB = Command(
+    "migrate INK's tables in the hub's database (they also migrate at the hub's start)",
+    cmd_upgrade_db,
+    upgrade_db_arguments,
 )

@@ -386,7 +386,7 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.JupyterHub.hub_ip = hub.get("hub_ip", "127.0.0.1")
     if hub.get("hub_port"):
         c.JupyterHub.hub_port = hub["hub_port"]
-    c.JupyterHub.db_url = hub.get("db_url") or f"sqlite:///{site.state_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = hub_db_url(site)
     c.JupyterHub.cookie_secret_file = str(site.state_dir / "jupyterhub_cookie_secret")
     c.ConfigurableHTTPProxy.pid_file = str(site.state_dir / "proxy.pid")
     c.ConfigurableHTTPProxy.command = proxy_command()
@@ -625,6 +625,12 @@ def rate_limit(site: SiteConfig) -> tuple[float, int]:
     """The per-token rate limit of INK's APIs (site YAML ``api``): requests per minute, burst."""
     api = with_defaults("api", site.raw.get("api"))
     return float(api["rate_per_minute"]), int(api["burst"])
+
+
+def hub_db_url(site: SiteConfig) -> str:
+    """The hub's database (INK's usage history is in it too): the site's, or SQLite in the state
+    folder."""
+    return site.hub.get("db_url") or f"sqlite:///{site.state_dir / 'jupyterhub.sqlite'}"
 
 
 def state_folder(site: SiteConfig, name: str) -> str:

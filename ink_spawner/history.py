@@ -3,8 +3,13 @@ default, PostgreSQL in production): who ran what, asked for how much, used how m
 long, and why it ended. The spawner writes the records; the right-sizing hints, the user's own
 history and the admin statistics read them.
 
-INK's tables are its own (``ink_*``), next to JupyterHub's. ``ink_schema`` holds their version;
-``upgrade`` brings an older database to the current one, step by step, at the hub's start.
+Batch jobs submitted through INK's jobs API are records too (``kind`` "batch", app "batch"): the
+jobs service writes them.
+
+INK's tables are its own (``ink_*``), next to JupyterHub's. Their schema changes are Alembic
+migrations (``history_migrations/``) with a version table of INK's own (``ink_alembic_version``);
+``upgrade`` runs them at the first use of a database in a process (the hub's start, the jobs
+service's). A database of INK 0.1 (its own ``ink_schema`` table, version 1) is revision 0001.
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from prometheus_client import Counter, Histogram
 from sqlalchemy import (
     Column,
@@ -33,11 +43,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-SCHEMA_VERSION = 1
+MIGRATIONS = Path(__file__).with_name("history_migrations")
+VERSION_TABLE = "ink_alembic_version"
+HEAD = "0002"  # the newest migration: what the tables below are
 metadata = MetaData()
-schema = Table("ink_schema", metadata, Column("version", Integer, nullable=False))
 sessions = Table(
     "ink_sessions",
     metadata,
@@ -65,6 +77,8 @@ sessions = Table(
     Column("peak_memory_mb", Float),  # from the job's monitor agent
     Column("mean_cpu", Float),  # cores busy on average
     Column("peak_cpu", Float),
+    Column("kind", String(16), nullable=False, default="session", server_default="session"),
+    Column("ink_job", String(32), nullable=False, default="", server_default="", index=True),
 )
 # covering indexes: each of the statistics' queries reads its index alone, in order (no table
 # lookups, no sorting), so 100,000 sessions cost milliseconds per query (bench/usage_statistics.py)
@@ -104,9 +118,8 @@ MEMORY_USED = Histogram(
     ["app"],
     buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0, float("inf")),
 )
-# what an upgrade from version N-1 to N runs (none yet: version 1 is the first)
-UPGRADES: dict[int, list[str]] = {}
 _READY: set[str] = set()
+_UPGRADING = threading.Lock()
 
 
 _ENGINES: dict[str, object] = {}
@@ -127,24 +140,48 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
+def alembic_config(connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
 def upgrade(db) -> None:
-    """Create INK's tables, or bring them to SCHEMA_VERSION (once per database per process)."""
+    """Create INK's tables, or migrate them to the newest revision (once per database per
+    process)."""
     bind = db.get_bind()
     key = str(bind.url)
     if key in _READY:
         return
-    existed = inspect(bind).has_table("ink_schema")
-    metadata.create_all(bind=bind, checkfirst=True)
-    version = db.execute(select(schema.c.version)).scalar()
-    if version is None:
-        db.execute(insert(schema).values(version=SCHEMA_VERSION if not existed else 0))
-        version = SCHEMA_VERSION if not existed else 0
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in UPGRADES.get(step, []):
-            db.execute(statement)
-        db.execute(update(schema).values(version=step))
-    db.commit()
-    _READY.add(key)
+    with _UPGRADING:
+        for attempt in range(3):
+            try:
+                connection = db.connection()
+                config = alembic_config(connection)
+                tables = inspect(connection)
+                if tables.has_table("ink_schema") and not tables.has_table(VERSION_TABLE):
+                    command.stamp(config, "0001")  # INK 0.1's tables: revision 0001's
+                command.upgrade(config, "head")
+                db.commit()
+                break
+            except DBAPIError:
+                # another process (the hub, the jobs service) migrated at the same moment: its
+                # work is seen on the next look
+                db.rollback()
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
+        _READY.add(key)
+
+
+def revision(db) -> str | None:
+    """The database's migration revision (None: INK's tables are not there)."""
+    connection = db.connection()
+    tables = inspect(connection)
+    if not tables.has_table(VERSION_TABLE):
+        return "0001" if tables.has_table("ink_schema") else None  # INK 0.1's own versioning
+    return connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
 
 
 def record_submit(db, **fields) -> int:

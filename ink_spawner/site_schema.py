@@ -178,6 +178,13 @@ SCHEMA: dict[str, Section] = {
         {
             "enabled": Setting("bool", True, "Run the jobs service."),
             "port": Setting("port", 8086, "Loopback port of the jobs service."),
+            "sweep_interval": Setting(
+                "int",
+                60,
+                "Seconds between the service's own looks at unfinished jobs, so that their "
+                "ends reach the usage history when nobody lists them (0: only when listed).",
+                minimum=0,
+            ),
         },
     ),
     "api": Section(

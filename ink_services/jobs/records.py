@@ -47,6 +47,8 @@ class JobRecord:
     usage: dict = field(default_factory=dict)
     cancel_requested: bool = False
     cancelled_tasks: list[int] = field(default_factory=list)  # an array's tasks cancelled one by one
+    history_id: int = 0  # its row in the usage history (usage_history.py); 0: none
+    history_written: str = ""  # what that row holds of it: "", "started" or "ended"
 
     @property
     def final(self) -> bool:
@@ -86,3 +88,8 @@ class JobStore(JsonStore):
     def of_user(self, user: str) -> list[JobRecord]:
         records = [as_record(value) for _, value in self.all("j*.json", self._folder(user))]
         return sorted((r for r in records if r), key=lambda r: r.submitted, reverse=True)
+
+    def unfinished(self) -> list[JobRecord]:
+        """Every user's jobs that have not ended (the service's sweep)."""
+        records = [as_record(value) for _, value in self.all("*/j*.json")]
+        return [r for r in records if r and not r.final]

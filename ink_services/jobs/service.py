@@ -42,7 +42,7 @@ from ink_spawner.backends.base import (
     JobState,
     run_command,
 )
-from ink_spawner.configurer import credentials_url, rate_limit, site_backend, state_folder
+from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, site_backend, state_folder
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
@@ -55,6 +55,7 @@ from ..process import run_service, service_prefix, start_logging
 from ..ratelimit import RateLimiter, check_rate
 from ..scopes import acting_user, require_scope
 from .records import JobRecord, JobStore, new_job_id
+from .usage_history import JobHistory
 
 log = logging.getLogger("ink.jobs")
 SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
@@ -280,6 +281,10 @@ class BaseHandler(HubApi, ServiceHandler):
     def store(self) -> JobStore:
         return self.settings["store"]
 
+    @property
+    def job_history(self) -> JobHistory:
+        return self.settings["tracker"].history
+
     def target_user(self) -> str:
         return acting_user(self)
 
@@ -307,6 +312,24 @@ class BaseHandler(HubApi, ServiceHandler):
         record.cancel_requested = True
         self.store.save(record)
         await self.backend.cancel(record.backend_id)
+
+    async def refresh(self, record: JobRecord) -> JobRecord:
+        return await self.settings["tracker"].refresh(record)
+
+
+class JobTracker:
+    """Brings job records up to date from the scheduler and the jobs' own notes, when their
+    owner looks and in a sweep of its own (so that ends reach the usage history unlooked-at)."""
+
+    def __init__(self, backend: Backend, store: JobStore, history: JobHistory):
+        self.backend, self.store, self.history = backend, store, history
+
+    async def sweep(self) -> None:
+        for record in self.store.unfinished():
+            try:
+                await self.refresh(record)
+            except Exception:  # one odd record does not stop the others
+                log.exception("job %s of %s: not refreshed", record.id, record.user)
 
     async def refresh(self, record: JobRecord) -> JobRecord:
         """Bring a record up to date from the scheduler and the job's own notes."""
@@ -342,6 +365,7 @@ class BaseHandler(HubApi, ServiceHandler):
                 JobState.RUNNING: "running",
                 JobState.HELD: "held",
             }.get(status.state, "unknown")
+        self.history.follow(record)
         self.store.save(record)
         return record
 
@@ -370,11 +394,36 @@ class BaseHandler(HubApi, ServiceHandler):
                 # tasks the user cancelled one by one do not fail the array
                 record.state = "completed" if states <= {"completed", "cancelled"} else "failed"
             record.exit_code = 0 if record.state == "completed" else 1
+            record.usage = array_usage(notes)
+        self.history.follow(record)
         self.store.save(record)
         return record
 
 
 TASK_STATES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+def array_usage(notes: list[dict]) -> dict:
+    """An array's usage from its tasks' records: CPU time and run time summed, the largest
+    peak memory (plain numbers only: the user writes them)."""
+
+    def number(note, key):
+        value = note.get(key)
+        return float(value) if isinstance(value, int | float) and value >= 0 else None
+
+    cpu_s = run_s = 0.0
+    rss = []
+    for note in notes:
+        started, ended = number(note, "started"), number(note, "ended")
+        if started is not None and ended is not None and ended >= started:
+            run_s += ended - started
+        cpu_s += number(note, "cpu_s") or 0.0
+        if number(note, "max_rss_bytes") is not None:
+            rss.append(number(note, "max_rss_bytes"))
+    usage = {"cpu_s": round(cpu_s, 3), "run_s": round(run_s, 3)}
+    if rss:
+        usage["max_rss_bytes"] = max(rss)
+    return usage
 
 
 def task_rows(
@@ -406,8 +455,11 @@ def task_rows(
     return rows
 
 
+PRIVATE_FIELDS = ("cancel_requested", "history_id", "history_written")
+
+
 def job_model(record: JobRecord) -> dict:
-    model = {k: v for k, v in record.__dict__.items() if k not in ("cancel_requested",)}
+    model = {k: v for k, v in record.__dict__.items() if k not in PRIVATE_FIELDS}
     if record.array:
         model["task_counts"] = {
             state: sum(t["state"] == state for t in record.tasks) for state in TASK_STATES
@@ -456,6 +508,7 @@ class JobsHandler(BaseHandler):
             experiment=spec.experiment,
             **facts,
         )
+        self.job_history.submitted(record, spec)
         self.store.save(record)
         SUBMITTED.labels("submitted").inc()
         log.info("job %s (%s %s) submitted for %s", job_id, self.backend.name, backend_id, user)
@@ -614,7 +667,7 @@ class OutputHandler(BaseHandler):
 
 
 def make_app(
-    backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter
+    backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter, job_history=None
 ) -> web.Application:
     return service_app(
         prefix,
@@ -627,6 +680,7 @@ def make_app(
         backend=backend,
         submitter=Submitter(backend, site, job_python),
         store=store,
+        tracker=JobTracker(backend, store, job_history or JobHistory("")),
         rate_limiter=limiter,
     )
 
@@ -637,9 +691,24 @@ def main(argv=None):
     site, backend = site_backend()
     job_python = site.spawner.get("job_python") or sys.executable
     store = JobStore(state_folder(site, "jobs"))
+    settings = with_defaults("jobs", site.raw.get("jobs"))
     app = make_app(
-        backend, site, service_prefix("ink-jobs"), store, job_python, RateLimiter(*rate_limit(site))
+        backend,
+        site,
+        service_prefix("ink-jobs"),
+        store,
+        job_python,
+        RateLimiter(*rate_limit(site)),
+        JobHistory(hub_db_url(site)),
     )
+    tracker = app.settings["tracker"]
+
+    async def sweep():
+        while settings["sweep_interval"]:
+            await asyncio.sleep(settings["sweep_interval"])
+            await tracker.sweep()
+
     # bodies up to READ_LIMIT are read and answered (413 past MAX_BODY); larger ones are cut off
-    port = with_defaults("jobs", site.raw.get("jobs"))["port"]
-    run_service(app, log, port, READ_LIMIT, about=f" ({backend.name} backend)")
+    run_service(
+        app, log, settings["port"], READ_LIMIT, background=[sweep], about=f" ({backend.name} backend)"
+    )

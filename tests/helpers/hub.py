@@ -177,9 +177,8 @@ def spawn_and_wait(hub: Hub, name: str, token: str, options=None, timeout=180):
     return time.monotonic() - started
 
 
-def login_session(hub: Hub, name: str, password: str, service_path: str):
-    """A requests session logged in through the hub's login form, opened on a service's page:
-    (session, the XSRF token that page carries)."""
+def hub_login(hub: Hub, name: str, password: str) -> requests.Session:
+    """A requests session logged in through the hub's login form."""
     session = requests.Session()
     session.get(f"{hub.url}/hub/login", timeout=10)
     xsrf = next(c.value for c in session.cookies if c.name == "_xsrf")
@@ -187,6 +186,13 @@ def login_session(hub: Hub, name: str, password: str, service_path: str):
         f"{hub.url}/hub/login", data={"username": name, "password": password, "_xsrf": xsrf}, timeout=30
     )
     assert r.status_code == 200, r.text[-500:]
+    return session
+
+
+def login_session(hub: Hub, name: str, password: str, service_path: str):
+    """A requests session logged in through the hub's login form, opened on a service's page:
+    (session, the XSRF token that page carries)."""
+    session = hub_login(hub, name, password)
     page = session.get(f"{hub.url}{service_path}", timeout=30)
     assert page.status_code == 200, page.text[-500:]
     return session, page_xsrf(page.text)

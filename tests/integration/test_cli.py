@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -130,3 +131,37 @@ def test_node_check_on_this_node_names_what_lacks_then_passes():
     assert set(answer["missing"]) >= {"jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"}
     wrong = ink(env, "node-check", "--apps", "jupyterlab,nosuchapp", check=False)
     assert wrong.returncode == 2 and "no app 'nosuchapp'" in wrong.stderr
+
+
+def test_upgrade_db_migrates_ink_0_1s_tables_and_goes_back(tmp_path):
+    """An admin's upgrade: `ink upgrade-db` on a hub database of INK 0.1 (a dump that version's
+    code made) copies the file aside, migrates, and keeps the records; `--downgrade-to` goes
+    back; a revision that does not exist is a sentence and exit 1."""
+    repo = Path(__file__).resolve().parents[2]
+    database = tmp_path / "jupyterhub.sqlite"
+    with sqlite3.connect(database) as old:
+        old.executescript((repo / "tests" / "data" / "history-v1.sql").read_text())
+    site = tmp_path / "ink.yaml"
+    site.write_text(f"hub:\n  db_url: sqlite:///{database}\nbackend:\n  type: local\n")
+    env = {**os.environ, "INK_CONFIG": str(site)}
+
+    def tables():
+        with sqlite3.connect(database) as db:
+            names = {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
+            columns = {row[1] for row in db.execute("pragma table_info(ink_sessions)")}
+            count = db.execute("select count(*) from ink_sessions").fetchone()[0]
+        return names, columns, count
+
+    result = ink(env, "upgrade-db")
+    assert "revision 0001 -> 0002" in result.stdout, result.stdout
+    assert len(list(tmp_path.glob("jupyterhub.sqlite.*.bak"))) == 1
+    names, columns, count = tables()
+    assert "ink_schema" not in names and {"kind", "ink_job"} <= columns and count == 1
+    again = ink(env, "upgrade-db")
+    assert "revision 0002 -> 0002" in again.stdout
+    back = ink(env, "upgrade-db", "--downgrade-to", "0001")
+    assert "revision 0002 -> 0001" in back.stdout
+    names, columns, count = tables()
+    assert "ink_schema" in names and "kind" not in columns and count == 1
+    wrong = ink(env, "upgrade-db", "--downgrade-to", "0999", check=False)
+    assert wrong.returncode == 1 and "0999" in wrong.stderr and "Traceback" not in wrong.stderr

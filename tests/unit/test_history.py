@@ -6,10 +6,15 @@ import datetime
 import io
 import json
 import os
+import sqlite3
 import stat
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
 
 from ink_spawner import history
 from ink_spawner.historyapi import records_csv
@@ -37,10 +42,72 @@ def add(db, user, app, *, at, wait_s, hours, memory_mb=4096, cpus=1, peak_mb=Non
     return record_id
 
 
-def test_tables_are_made_once_with_their_version(db):
+def ink_tables_differ(db) -> list:
+    """What Alembic finds between the database's ink_* tables and the model in history.py."""
+    context = MigrationContext.configure(
+        db.connection(),
+        opts={"include_name": lambda name, kind, _: kind != "table" or name.startswith("ink_sessions")},
+    )
+    return compare_metadata(context, history.metadata)
+
+
+def test_a_new_database_gets_the_newest_tables_as_the_migrations_make_them(db):
     history.upgrade(db)
-    assert db.execute(text("select version from ink_schema")).scalar() == history.SCHEMA_VERSION
+    assert history.revision(db) == history.HEAD
+    assert ink_tables_differ(db) == []
     assert history.count(db) == 0
+
+
+def test_a_database_of_ink_0_1_is_migrated_and_keeps_its_records(tmp_path):
+    """tests/data/history-v1.sql: the tables INK 0.1 made (its own ink_schema version 1), with
+    a session in them, dumped by that version's code."""
+    path = tmp_path / "hub.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript((Path(__file__).parents[1] / "data" / "history-v1.sql").read_text())
+    with history.session(f"sqlite:///{path}") as db:
+        history.upgrade(db)
+        assert history.revision(db) == history.HEAD
+        assert ink_tables_differ(db) == []
+        assert not inspect(db.connection()).has_table("ink_schema")
+        (row,) = history.history(db, None, DAY, DAY + datetime.timedelta(days=1))
+        assert (row["user"], row["app"], row["job_id"], row["run_s"], row["peak_memory_mb"]) == (
+            "inkt_alice",
+            "jupyterlab",
+            "41",
+            7200.0,
+            1300.0,
+        )
+        assert (row["kind"], row["ink_job"]) == ("session", "")
+        # the new columns take new records, and the figures still add up the old one
+        history.record_submit(
+            db,
+            user="inkt_bob",
+            server="",
+            app="batch",
+            kind="batch",
+            ink_job="j20261130-0000abcd",
+            cpus=1,
+            memory_mb=1024,
+            walltime_s=600,
+        )
+        assert history.count(db) == 2
+
+
+def test_the_migrations_go_back_down_and_up_again(db):
+    """An admin who rolls INK back runs Alembic's downgrade on INK's version table."""
+    history.record_submit(
+        db, user="alice", server="", app="jupyterlab", cpus=1, memory_mb=1024, walltime_s=60
+    )
+    config = history.alembic_config(db.connection())
+    command.downgrade(config, "0001")
+    db.commit()
+    columns = {c["name"] for c in inspect(db.connection()).get_columns("ink_sessions")}
+    assert "kind" not in columns and "user" in columns
+    assert db.execute(text("select version from ink_schema")).scalar() == 1
+    command.upgrade(history.alembic_config(db.connection()), "head")
+    db.commit()
+    assert history.revision(db) == history.HEAD and ink_tables_differ(db) == []
+    assert history.count(db) == 1
 
 
 def test_a_session_is_recorded_from_submit_to_its_end(db):
