@@ -7,7 +7,7 @@ module.exports = [
   { ignores: ["node_modules/**", "build/**", "test-output/**"] },
   js.configs.recommended,
   {
-    files: ["ink_core/static/**/*.js", "ink_services/**/static/**/*.js"],
+    files: ["ink_core/static/**/*.js", "ink_services/**/static/**/*.js", "ink/static/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "script", globals: { ...globals.browser } },
   },
   {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
+from ink_core.units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
 
 PROPERTY_KEY = "ink"
 ALL = "*"

@@ -15,6 +15,7 @@ from traitlets import TraitError
 from ink_core.areas import parse_areas
 from ink_core.names import USERNAME
 from ink_core.scopes import CUSTOM_SCOPES, FILES_READ, FILES_WRITE, JOBS_READ, JOBS_SUBMIT
+from ink_core.units import parse_duration_s, parse_memory_mb
 
 from . import origins
 from .accounts import settings_env
@@ -32,7 +33,6 @@ from .historyapi import (
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .profiles import NAME, ProfileError, load_profiles
 from .site_schema import SchemaError, check_sections, default_of, with_defaults
-from .units import parse_duration_s, parse_memory_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -431,8 +431,9 @@ def apply_site_config(c, path=None) -> SiteConfig:
     c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "access:services", *CUSTOM_SCOPES]}]
     c.JupyterHub.services = []
     c.JupyterHub.template_vars = {"ink_public_url": site.public_url}
-    # what a job's own token may do: report activity, be reached, and talk to INK's services
-    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
+    # what a job's own token may do: report activity, be reached, talk to INK's services, and
+    # read and extend its own server (the time-left banner in the session's apps)
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "servers!server"]
     apply_credentials(c, site)
     apply_dashboard(c, site)
     apply_shell(c, site)

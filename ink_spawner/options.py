@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ink_core.units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
+
 from .allowances import Allowance
 from .profiles import App, Experiment, Image, Profiles
-from .units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
 
 FIELDS = ("app", "cpus", "memory", "walltime", "gpus", "image", "experiment")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .units import parse_duration_s, parse_memory_mb
+from ink_core.units import parse_duration_s, parse_memory_mb
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

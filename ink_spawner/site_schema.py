@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from .units import parse_duration_s, parse_memory_mb
+from ink_core.units import parse_duration_s, parse_memory_mb
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, defau
 from traitlets.utils.importstring import import_item
 
 from ink_core import jobsettings
+from ink_core.units import format_duration_human, format_memory
 
 from . import history
 from .accounts import SystemAccountRefused, check_not_system
@@ -33,7 +34,6 @@ from .hubapi import ROUTE
 from .jobspec import JobSpec
 from .options import Choice, OptionsError, allowed_experiments, unpack_form, validate_options
 from .profiles import Profiles, load_profiles
-from .units import format_duration_human, format_memory
 
 _BACKENDS: dict[tuple, Backend] = {}
 HERE = Path(__file__).resolve().parent

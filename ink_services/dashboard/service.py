@@ -32,10 +32,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from ink_core.units import parse_duration_s
 from ink_spawner.backends import Backend
 from ink_spawner.configurer import jobs_api_url, site_backend
 from ink_spawner.site_schema import with_defaults
-from ink_spawner.units import parse_duration_s
 
 from ..app import SMALL_BODIES, hub_look, service_app
 from ..auth import HubApi, ServiceHandler, job_server_of

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
+from ink_core.units import format_memory
+
 from ..accounts import SystemAccountRefused, user_account
 from ..jobspec import JobSpec
-from ..units import format_memory
 
 # how much of a user's file INK reads for a tail (a log) or a small record (ink-job.json)
 TAIL_BYTES = 256 * 1024

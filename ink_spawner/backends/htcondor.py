@@ -21,9 +21,9 @@ from traitlets import Bool, Dict, Enum, Float, Unicode
 from traitlets.utils.importstring import import_item
 
 from ink_core.arrays import parse_array
+from ink_core.units import format_duration_human
 
 from ..jobspec import JobSpec
-from ..units import format_duration_human
 from .base import (
     Backend,
     BackendError,

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 
 from traitlets import Float, Unicode
 
+from ink_core.units import format_duration
+
 from ..jobspec import JobSpec
-from ..units import format_duration
 from .base import (
     Backend,
     BackendError,

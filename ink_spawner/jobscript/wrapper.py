@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import urllib.request
 import psutil
 
 from ink_core import jobsettings
+from ink_core.hubtls import hub_tls
 
 from .credentials_agent import start_agent
 from .monitor_agent import start_monitor
@@ -126,16 +126,6 @@ def start_server(command: list[str], env: dict, bind_ip: str, attempts: int = 5)
             return None
         log(f"the server exited with {code} before listening on port {port} (taken?); attempt {attempt + 2}")
     return None
-
-
-def hub_tls(env=os.environ) -> ssl.SSLContext | None:
-    """With the hub's ``internal_ssl``: trust only the hub's CA and show this server's own
-    certificate (the hub's API asks for one)."""
-    if not env.get("JUPYTERHUB_SSL_CERTFILE"):
-        return None
-    context = ssl.create_default_context(cafile=env["JUPYTERHUB_SSL_CLIENT_CA"])
-    context.load_cert_chain(env["JUPYTERHUB_SSL_CERTFILE"], env["JUPYTERHUB_SSL_KEYFILE"])
-    return context
 
 
 def report(url: str, token: str, host: str, port: int) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
+from ink_core.units import format_memory
 from ink_spawner.history import format_mb, suggest_memory_mb
-from ink_spawner.units import format_memory
 from tests.helpers.browser import open_as
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.net import wait_for

@@ -1,6 +1,6 @@
 import pytest
 
-from ink_spawner.units import format_duration, parse_duration_s, parse_memory_mb
+from ink_core.units import format_duration, parse_duration_s, parse_memory_mb
 
 
 @pytest.mark.parametrize(
