@@ -2,7 +2,8 @@
 """The file service against its peers, side by side in one run on loopback (root; needs nginx:
 ``apt-get install -y nginx-light``):
 
-  download of a 1 GiB file     INK (through the hub's proxy)  vs  nginx serving the same file
+  download of a 1 GiB file     INK (through the hub's proxy,   vs  nginx serving the same file
+                               its own port, INK's nginx front)
   upload of a 1 GiB file       INK (one streamed PUT)         vs  jupyter-server's contents API
                                                                   (1 MiB base64 chunks, as JupyterLab)
   first page of a 100,000-entry folder   INK api/v1/list      vs  contents API listing
@@ -33,6 +34,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ink_services.front import nginx_site  # noqa: E402
+from ink_spawner.configurer import load_site_config  # noqa: E402
 from tests.conftest import FIXTURES, site_config  # noqa: E402
 from tests.helpers.hub import Hub  # noqa: E402
 from tests.helpers.net import free_port, wait_for  # noqa: E402
@@ -45,7 +48,9 @@ events {{ worker_connections 64; }}
 http {{ access_log off; sendfile on; tcp_nopush on;
   client_body_temp_path {root}/body; proxy_temp_path {root}/proxy; fastcgi_temp_path {root}/fcgi;
   uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-  server {{ listen 127.0.0.1:{port}; root {data}; }} }}
+  server {{ listen 127.0.0.1:{port}; root {data}; }}
+{front}
+}}
 """
 
 
@@ -173,10 +178,7 @@ def main():
     work.chmod(0o755)
     procs, hub = [], None
     try:
-        # nginx, serving the same folder as the same user
-        nginx_port = free_port()
-        (work / "nginx.conf").write_text(NGINX_CONF.format(user=USER, root=work, port=nginx_port, data=data))
-        procs.append(subprocess.Popen(["nginx", "-c", str(work / "nginx.conf")]))
+        nginx_port, front_port = free_port(), free_port()
         # jupyter-server, as the user, on the same folder
         js_port, js_token = free_port(), secrets.token_hex(16)
         procs.append(
@@ -205,6 +207,13 @@ def main():
         site = site_config({"type": "local"})
         site["paths"]["profiles"] = str(profiles)
         hub = Hub(work / "hub", site).start()
+        # nginx, serving the same folder as the same user; and INK's front (`ink front-config`,
+        # plain HTTP on loopback like the rest) before the same hub
+        front = nginx_site(load_site_config(hub.site_file), listen=f"127.0.0.1:{front_port}")
+        (work / "nginx.conf").write_text(
+            NGINX_CONF.format(user=USER, root=work, port=nginx_port, data=data, front=front)
+        )
+        procs.append(subprocess.Popen(["nginx", "-c", str(work / "nginx.conf")]))
         token = hub.user_token(USER)
         auth = ["-H", f"Authorization: token {token}"]
         ink = f"{hub.url}/services/ink-files/api/v1"
@@ -227,6 +236,12 @@ def main():
         direct = f"http://127.0.0.1:{site['files']['port']}/services/ink-files/api/v1"
         results["download-direct"] = (
             [curl_seconds(*auth, f"{direct}/files/home/bench/big.bin") for _ in range(args.runs)],
+            nginx_runs,
+        )
+        # through the front, which sends the file service's requests straight to it
+        via_front = f"http://localhost:{front_port}/services/ink-files/api/v1"
+        results["download-front"] = (
+            [curl_seconds(*auth, f"{via_front}/files/home/bench/big.bin") for _ in range(args.runs)],
             nginx_runs,
         )
         ink_up, peer_up, peaks = [], [], []
@@ -278,6 +293,7 @@ def main():
     for label, key, unit in (
         (f"download {args.size_mib} MiB (vs nginx)", "download", "MiB/s"),
         ("  the same, service port (no hub proxy)", "download-direct", "MiB/s"),
+        ("  the same, through INK's nginx front", "download-front", "MiB/s"),
         (f"upload {args.size_mib} MiB (vs contents API)", "upload", "MiB/s"),
         (f"first page of {args.entries} entries (vs contents API)", "list", "ms"),
     ):

@@ -1,13 +1,15 @@
 """The `ink` command's hub-side commands, added to the light client's `ink` through the
 ``ink.commands`` entry points: `ink up` runs the hub on the site config, `ink check` validates
 it, `ink node-check` (on a batch node) says, per app, what the node lacks, `ink upgrade-db`
-migrates INK's tables. Their heavy imports
+migrates INK's tables, `ink install-service` writes the hub's systemd unit, `ink front-config` nginx's
+config for the production front. Their heavy imports
 (JupyterHub, the configurator) happen only when one of them runs."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +114,8 @@ def cmd_up(args) -> int:
             print(f"with the password kept in {admin_password_file(site)}")
     elif site.auth_type == "pam":
         print("Log in with an account of this machine (PAM).")
+        if os.geteuid() == 0:
+            print("No account to log in with yet? As root: useradd --create-home NAME && passwd NAME")
     else:
         print(f"Log in through {site.auth_type}.")
     sys.stdout.flush()
@@ -160,6 +164,88 @@ def cmd_upgrade_db(args) -> int:
     return 0
 
 
+def cmd_install_service(args) -> int:
+    """Write the hub's systemd unit (and enable and start it where systemd runs)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from ink_spawner.configurer import SiteConfigError, default_config_path, hub_db_url, load_site_config
+
+    from .service_unit import unit_text
+
+    if report_problems(args.config):
+        return 1
+    try:
+        site = load_site_config(args.config)
+    except SiteConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    ink = Path(shutil.which("ink") or Path(sys.prefix) / "bin" / "ink")
+    local_postgres = any(h in hub_db_url(site) for h in ("@localhost", "@127.0.0.1", "@/", "host=/"))
+    try:
+        text = unit_text(
+            ink=ink.resolve(),
+            config=Path(args.config or default_config_path()).resolve(),
+            state=site.state_dir.resolve(),
+            docs=Path(sys.prefix) / "share" / "ink",
+            after="postgresql.service" if local_postgres else "",
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$", args.name):
+        print(f"error: --name: {args.name!r} is not a unit name (letters, digits, _.@-)", file=sys.stderr)
+        return 2
+    site.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    unit = Path(args.unit_dir) / f"{args.name}.service"
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(text)
+    print(f"wrote {unit}")
+    if not Path("/run/systemd/system").is_dir():
+        print(
+            "systemd is not running on this machine: the unit is written but not enabled; where "
+            f"systemd runs: systemctl daemon-reload && systemctl enable --now {args.name}"
+        )
+        return 0
+    if args.no_start:
+        print(f"to start it: systemctl daemon-reload && systemctl enable --now {args.name}")
+        return 0
+    for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", args.name]):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"error: {' '.join(argv)}: {done.stderr.strip()}", file=sys.stderr)
+            return 1
+    print(f"enabled and started: systemctl status {args.name}, journalctl -u {args.name}")
+    return 0
+
+
+def install_service_arguments(parser) -> None:
+    parser.add_argument("--name", default="ink", help="the unit's name (default: ink)")
+    parser.add_argument("--unit-dir", default="/etc/systemd/system", help="where to write the unit")
+    parser.add_argument("--no-start", action="store_true", help="write the unit only")
+
+
+def cmd_front_config(args) -> int:
+    """Print nginx's server blocks for the site (ink_services/front.py)."""
+    from ink_spawner.configurer import SiteConfigError, load_site_config
+
+    from .front import nginx_site
+
+    try:
+        print(nginx_site(load_site_config(args.config), args.cert or "", args.key or "", args.listen or ""))
+    except (SiteConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def front_config_arguments(parser) -> None:
+    parser.add_argument("--cert", help="the site's TLS certificate (PEM, with its chain)")
+    parser.add_argument("--key", help="its private key")
+    parser.add_argument("--listen", help="nginx's listen address (default: 443 with TLS, else 80)")
+
+
 def upgrade_db_arguments(parser) -> None:
     parser.add_argument("--downgrade-to", metavar="REVISION", help="go back to this revision (e.g. 0001)")
 
@@ -177,4 +263,12 @@ UPGRADE_DB = Command(
     "migrate INK's tables in the hub's database (they also migrate at the hub's start)",
     cmd_upgrade_db,
     upgrade_db_arguments,
+)
+INSTALL_SERVICE = Command(
+    "write the hub's systemd unit and enable it (production)", cmd_install_service, install_service_arguments
+)
+FRONT_CONFIG = Command(
+    "print nginx's config for a TLS front that sends file transfers straight to the file service",
+    cmd_front_config,
+    front_config_arguments,
 )

@@ -115,7 +115,8 @@ class SiteConfig:
     @property
     def url(self) -> str:
         """Where the proxy listens (JupyterHub's bind_url)."""
-        return f"http://{self.hub.get('ip', '127.0.0.1')}:{self.hub.get('port', 8000)}{self.hub.get('base_url', '/')}"
+        scheme = origins.scheme(self.hub)
+        return f"{scheme}://{self.hub.get('ip', '127.0.0.1')}:{self.hub.get('port', 8000)}{self.hub.get('base_url', '/')}"
 
     @property
     def public_url(self) -> str:
@@ -325,6 +326,18 @@ def check(path=None) -> list[str]:
             if names != "*":
                 for missing in sorted(set(names) - set(known)):
                     problems.append(f"{site.path}: {name}: allowance names unknown {kind[:-1]} {missing!r}")
+    return problems + tls_problems(site)
+
+
+def tls_problems(site: SiteConfig) -> list[str]:
+    """The site's certificate and key: readable files, the key for the hub's account alone."""
+    problems = []
+    for key in ("ssl_cert", "ssl_key"):
+        path = site.hub.get(key)
+        if path and not os.access(path, os.R_OK):
+            problems.append(f"{site.path}: hub.{key}: {path} is not a readable file")
+        elif path and key == "ssl_key" and os.stat(path).st_mode & 0o077:
+            problems.append(f"{site.path}: hub.ssl_key: {path} may be read by others (chmod 600 it)")
     return problems
 
 
@@ -387,6 +400,9 @@ def apply_site_config(c, path=None) -> SiteConfig:
     if hub.get("hub_port"):
         c.JupyterHub.hub_port = hub["hub_port"]
     c.JupyterHub.db_url = hub_db_url(site)
+    if hub.get("ssl_cert"):  # the proxy serves the site's certificate
+        c.JupyterHub.ssl_cert = hub["ssl_cert"]
+        c.JupyterHub.ssl_key = hub["ssl_key"]
     c.JupyterHub.cookie_secret_file = str(site.state_dir / "jupyterhub_cookie_secret")
     c.ConfigurableHTTPProxy.pid_file = str(site.state_dir / "proxy.pid")
     c.ConfigurableHTTPProxy.command = proxy_command()

@@ -34,6 +34,8 @@ HUB_KEYS = {
     "public_url",
     "per_user_origins",
     "internal_ssl",
+    "ssl_cert",
+    "ssl_key",
 }
 
 
@@ -59,7 +61,12 @@ def public_url(hub: dict) -> str:
         return url
     ip = str(hub.get("ip", "127.0.0.1"))
     host = "localhost" if ip in LOOPBACK else (f"[{ip}]" if ":" in ip else ip)
-    return f"http://{host}:{hub.get('port', 8000)}{base_url}"
+    return f"{scheme(hub)}://{host}:{hub.get('port', 8000)}{base_url}"
+
+
+def scheme(hub: dict) -> str:
+    """https when the hub's proxy serves the site's certificate (``ssl_cert``, ``ssl_key``)."""
+    return "https" if hub.get("ssl_cert") else "http"
 
 
 def subdomain_host(hub: dict) -> str:
@@ -108,4 +115,6 @@ def check_hub_section(hub: dict) -> None:
     for key in ("per_user_origins", "internal_ssl"):
         if not isinstance(hub.get(key, True), bool):
             raise OriginError(f"hub.{key}", "true or false")
+    if bool(hub.get("ssl_cert")) != bool(hub.get("ssl_key")):
+        raise OriginError("hub.ssl_cert", "ssl_cert and ssl_key together (the certificate and its key)")
     subdomain_host(hub)

@@ -94,6 +94,14 @@ SCHEMA: dict[str, Section] = {
             "per_user_origins": Setting(
                 "bool", True, "Each user's own server on its own host (USER.HOST), never on the hub's origin."
             ),
+            "ssl_cert": Setting(
+                "text",
+                None,
+                "TLS: the site's certificate (PEM, with its chain) the hub's proxy serves; "
+                "per-user origins need it valid for *.HOST too. Without it: plain HTTP, for a "
+                "TLS front proxy or loopback.",
+            ),
+            "ssl_key": Setting("text", None, "TLS: the certificate's private key (PEM, mode 600)."),
             "hub_ip": Setting("text", "127.0.0.1", "Address of the hub's own API (jobs report to it)."),
             "hub_port": Setting("port", None, "Port of the hub's own API (default: JupyterHub's 8081)."),
             "db_url": Setting(

@@ -14,6 +14,7 @@ from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub
 from tests.helpers.kdc import KDC
 from tests.helpers.net import free_port, wait_for
+from tests.helpers.postgres import PostgreSQL, server_bin
 from tests.helpers.slurm import SlurmCluster
 from tests.helpers.users import PREFIX, ensure_user, remove_user
 
@@ -212,6 +213,20 @@ def condor_backend(**options) -> dict:
             **options,
         },
     }
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session; each test takes a fresh database of it."""
+    if server_bin() is None:
+        if STRICT:
+            pytest.fail("PostgreSQL is not installed (scripts/test installs Debian's postgresql)")
+        pytest.skip("PostgreSQL is not installed (scripts/test installs Debian's postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="ink-postgres-"))
+    server = PostgreSQL(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

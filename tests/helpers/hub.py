@@ -50,7 +50,7 @@ class Hub:
         self.log_file = workdir / "hub.log"
         self.proc = None
         # the hub's public URL: users' servers get their own *.localhost origins
-        self.url = f"http://localhost:{self.port}"
+        self.url = f"{origins.scheme(site['hub'])}://localhost:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.proxy_api_port = free_port()
 

@@ -165,3 +165,37 @@ def test_upgrade_db_migrates_ink_0_1s_tables_and_goes_back(tmp_path):
     assert "ink_schema" in names and "kind" not in columns and count == 1
     wrong = ink(env, "upgrade-db", "--downgrade-to", "0999", check=False)
     assert wrong.returncode == 1 and "0999" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_install_service_writes_a_unit_systemd_accepts(tmp_path):
+    """`ink install-service`: the hub as a systemd unit that systemd's own checker accepts, the
+    hub alone as its process to stop (sessions survive a restart), on the site's state folder.
+    Where systemd does not run (this test machine, CI's containers), it says so and enables
+    nothing."""
+    site = tmp_path / "ink.yaml"
+    state = tmp_path / "state"
+    site.write_text(f"paths:\n  state: {state}\nbackend:\n  type: local\n")
+    env = {**os.environ, "INK_CONFIG": str(site)}
+    units = tmp_path / "units"
+    result = ink(env, "install-service", "--unit-dir", str(units))
+    unit = units / "ink.service"
+    text = unit.read_text()
+    assert f"Environment=INK_CONFIG={site}" in text and f"WorkingDirectory={state}" in text
+    assert f"ExecStart={Path(sys.prefix) / 'bin' / 'ink'} up" in text
+    assert "KillMode=process" in text and "Restart=on-failure" in text
+    assert state.is_dir() and oct(state.stat().st_mode & 0o777) == "0o700"
+    if not Path("/run/systemd/system").is_dir():
+        assert "systemd is not running" in result.stdout
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert verified.returncode == 0, verified.stderr
+    # a database on this machine: the hub starts after it
+    site.write_text(
+        f"paths:\n  state: {state}\nhub:\n  db_url: postgresql://ink:x@localhost/ink\nbackend:\n  type: local\n"
+    )
+    ink(env, "install-service", "--unit-dir", str(units), "--name", "ink-pg")
+    assert "After=network-online.target postgresql.service" in (units / "ink-pg.service").read_text()
+    wrong = ink(env, "install-service", "--unit-dir", str(units), "--name", "../evil", check=False)
+    assert wrong.returncode == 2 and "not a unit name" in wrong.stderr
+    assert not (tmp_path / "evil.service").exists()

@@ -23,9 +23,15 @@ from ink_spawner.jobscript.monitor_agent import MonitorAgent
 DAY = datetime.datetime(2026, 11, 30)
 
 
-@pytest.fixture
-def db(tmp_path):
-    with history.session(f"sqlite:///{tmp_path / 'hub.sqlite'}") as session:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The hub's database as the embedded default keeps it (SQLite) and as production does (a
+    real PostgreSQL server): every figure must come out the same on both."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    with history.session(url) as session:
         yield session
 
 
