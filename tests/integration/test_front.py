@@ -33,14 +33,15 @@ http {{
 }}
 """
 FILES = "/services/ink-files/api/v1/"
+USER_HOST = "u-inktalic--x.localhost"  # a user's own host, as per-user origins name them
 
 
 @pytest.fixture
-def front_hub(make_hub, tmp_path, monkeypatch):
+def front_hub(monkeypatch, make_hub, tmp_path):
     """A hub whose public URL is an nginx front on a loopback port, with the site's TLS."""
     if not os.path.exists(NGINX):
         pytest.fail("nginx is not installed (scripts/test installs Debian's nginx-light)")
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, USER_HOST)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     port = free_port()
 
@@ -101,7 +102,7 @@ def test_the_front_serves_the_hub_and_sends_file_transfers_straight_to_the_servi
             requests.get(f"{front}/hub/health", timeout=3)
         port = front.rsplit(":", 1)[1]
         with pytest.raises(requests.exceptions.Timeout):
-            requests.get(f"https://u-inktalic--x.localhost:{port}{FILES}list/home", headers=auth, timeout=3)
+            requests.get(f"https://{USER_HOST}:{port}{FILES}list/home", headers=auth, timeout=3)
     finally:
         os.kill(proxy_pid, signal.SIGCONT)
     Path("/home/inkt_alice/front-test.bin").unlink(missing_ok=True)

@@ -17,14 +17,14 @@ from ink_spawner.configurer import check
 from tests.helpers.hub import hub_login
 
 
-def self_signed(folder):
-    """A certificate for localhost and *.localhost (the users' own origins), and its key."""
+def self_signed(folder, *hosts):
+    """A certificate for localhost, *.localhost (the users' own origins, for browsers) and
+    ``hosts`` (OpenSSL matches no wildcard of a one-label name), and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     names = [
-        x509.DNSName("localhost"),
-        x509.DNSName("*.localhost"),
+        *(x509.DNSName(h) for h in ("localhost", "*.localhost", *hosts)),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     cert = (
@@ -50,7 +50,8 @@ def self_signed(folder):
     return cert_file, key_file
 
 
-def test_the_hub_serves_the_sites_certificate(make_hub, unix_users, tmp_path, monkeypatch):
+def test_the_hub_serves_the_sites_certificate(monkeypatch, make_hub, unix_users, tmp_path):
+    # (monkeypatch first: its CA bundle stays until make_hub has stopped the hub's servers)
     cert, key = self_signed(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the test's clients trust the site's CA
 
