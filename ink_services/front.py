@@ -57,7 +57,11 @@ server {{
     }}
     location {base_url}{files_prefix} {{
         proxy_pass http://ink_files;
-        proxy_buffering off;          # downloads stream as the service sends them
+        # downloads: read from the service in large buffers, never spooled to nginx's disk
+        proxy_buffers 16 1m;
+        proxy_buffer_size 1m;
+        proxy_busy_buffers_size 2m;
+        proxy_max_temp_file_size 0;
         proxy_request_buffering off;  # uploads stream to the service (its temp file, then rename)
     }}
 }}
