@@ -298,12 +298,19 @@ def profiles_dir():
     shutil.rmtree(root, ignore_errors=True)
 
 
+# INK_TEST_DB=postgresql: every hub of the run on a fresh PostgreSQL database (production's),
+# instead of the embedded default's SQLite file
+TEST_DB = os.environ.get("INK_TEST_DB", "sqlite")
+
+
 @pytest.fixture
-def make_hub(tmp_path, unix_users, profiles_dir):
+def make_hub(request, tmp_path, unix_users, profiles_dir):
     hubs = []
 
     def make(backend: dict, adjust=None, profiles=None) -> Hub:
         site = site_config(backend)
+        if TEST_DB == "postgresql":
+            site.setdefault("hub", {})["db_url"] = request.getfixturevalue("postgres").new_database()
         if adjust is not None:
             site = adjust(site)
         site["paths"]["profiles"] = str(profiles or profiles_dir)
