@@ -136,6 +136,19 @@ def session(url: str):
         yield db
 
 
+def write_quietly(url: str, write, log, what: str, default=None):
+    """``write(db)`` on INK's own session of ``url``. History never fails a session or a job:
+    without a database, or when the write fails (logged as ``what``), ``default``."""
+    if not url:
+        return default
+    try:
+        with session(url) as db:
+            return write(db)
+    except Exception as e:
+        log.warning("%s: %s", what, e)
+        return default
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 

@@ -543,14 +543,9 @@ class InkSpawner(Spawner):
     def _history(self, what: str, write, default=None):
         """``write(db)`` on INK's own session of the hub's database. History never fails a
         session: without a database, or when the write fails (logged), ``default``."""
-        if not self.history_db_url:
-            return default
-        try:
-            with history.session(self.history_db_url) as db:
-                return write(db)
-        except Exception as e:
-            self.log.warning("%s: %s: %s", self._log_name, what, e)
-            return default
+        return history.write_quietly(
+            self.history_db_url, write, self.log, f"{self._log_name}: {what}", default
+        )
 
     def _open_record(self, choice: Choice, backend: str) -> None:
         history.SESSIONS.labels(choice.app.name).inc()

@@ -58,14 +58,7 @@ class JobHistory:
         self.db_url = db_url
 
     def _write(self, what: str, write, default=None):
-        if not self.db_url:
-            return default
-        try:
-            with history.session(self.db_url) as db:
-                return write(db)
-        except Exception as e:
-            log.warning("job history: %s: %s", what, e)
-            return default
+        return history.write_quietly(self.db_url, write, log, f"job history: {what}", default)
 
     def submitted(self, record: JobRecord, spec: JobSpec) -> None:
         """The job's row (its id kept in ``record.history_id``; 0: none)."""
