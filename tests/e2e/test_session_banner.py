@@ -64,6 +64,17 @@ def test_the_session_warns_near_its_end_and_extends_from_inside_the_app(
     # the endpoints are the server's own: without her login, nothing; a made-up amount, a 400
     own = hub.user_url("inkt_alice")
     assert requests.get(own + "ink/session", timeout=30, allow_redirects=False).status_code in (302, 403)
+    # bob, with his own token, can neither read her session's end nor extend it
+    bob = {"Authorization": f"token {hub.user_token('inkt_bob')}"}
+    assert requests.get(own + "ink/session", headers=bob, timeout=30, allow_redirects=False).status_code in (
+        302,
+        403,
+    )
+    extend = requests.post(
+        own + "ink/extend", headers=bob, json={"by": "2h"}, timeout=30, allow_redirects=False
+    )
+    assert extend.status_code in (302, 403)
+    assert server_model(hub)["user_options"]["walltime"] == "130m"
     bad = page.evaluate(
         r"""async (own) => {
             const xsrf = decodeURIComponent(document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/)[1]);
