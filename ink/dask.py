@@ -147,8 +147,8 @@ class InkWorkerJob(ProcessInterface):
 class InkCluster(SpecCluster):
     """A Dask cluster on the site's batch system.
 
-    cores, memory, walltime, image, experiment: what each worker job asks for (image and
-    experiment default to the session's). ``hub``/``token`` default to the session's (or to
+    cores, memory, walltime, image, experiment, cluster: what each worker job asks for (image,
+    experiment and, on a site with several clusters, cluster default to the session's). ``hub``/``token`` default to the session's (or to
     ``ink login``'s on a laptop).
     """
 
@@ -159,6 +159,7 @@ class InkCluster(SpecCluster):
         walltime: str | None = None,
         image: str | None = None,
         experiment: str | None = None,
+        cluster: str | None = None,
         n_workers: int = 0,
         hub: str | None = None,
         token: str | None = None,
@@ -186,6 +187,8 @@ class InkCluster(SpecCluster):
             "image": image or os.environ.get("INK_IMAGE") or None,
             "experiment": experiment if experiment is not None else os.environ.get("INK_EXPERIMENT") or None,
             "walltime": walltime,
+            # the session's own cluster: its workers must reach the scheduler in the session
+            "cluster": cluster or os.environ.get("INK_CLUSTER") or None,
             "session": os.environ.get("JUPYTERHUB_SERVER_NAME", "") if "INK_APP" in os.environ else None,
         }
         resources = {k: v for k, v in resources.items() if v is not None}

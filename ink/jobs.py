@@ -27,7 +27,7 @@ class Jobs:
 
     def submit(self, command: list[str], **fields) -> dict:
         """Submit ``command`` (a list of arguments); ``fields`` as the API takes them (name,
-        cpus, memory, walltime, image, experiment, env, output_dir, session)."""
+        cpus, memory, walltime, image, experiment, cluster, env, output_dir, session)."""
         return self.client.submit({"command": list(command), **fields})
 
     def run_notebook(self, notebook: str, parameters: dict | None = None, **fields) -> dict:

@@ -93,7 +93,8 @@ def parameter_sweep(pairs: list[list[str]]) -> list[dict]:
 def cmd_jobs(args, c: api.Client) -> int:
     if args.action == "submit":
         body = {"name": args.name}
-        for key in ("cpus", "memory", "walltime", "gpus", "image", "experiment", "output_dir", "array"):
+        keys = ("cpus", "memory", "walltime", "gpus", "image", "experiment", "cluster", "output_dir", "array")
+        for key in keys:
             if getattr(args, key) is not None:
                 body[key] = getattr(args, key)
         if args.env:
@@ -197,6 +198,9 @@ def parser(added: dict | None = None) -> argparse.ArgumentParser:
     submit.add_argument("--gpus", type=int)
     submit.add_argument("--image")
     submit.add_argument("--experiment")
+    submit.add_argument(
+        "--cluster", help="on a site with several clusters, which one (default: the first yours)"
+    )
     submit.add_argument("--output-dir", dest="output_dir")
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--script", help="a bash script to run")

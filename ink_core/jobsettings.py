@@ -4,8 +4,8 @@ The hub (``InkSpawner.job_env``) builds a ``JobSettings`` and sends it in the jo
 (the one channel every batch system carries, and which HTCondor keeps in a private file); the
 job's wrapper and agents read it back with ``JobSettings.from_env``. Each field has one
 variable; ``INTERNAL`` are the ones the wrapper removes before the user's server and code start
-(they see only ``INK_APP``, ``INK_HUB``, ``INK_IMAGE`` and ``INK_EXPERIMENT``, which INK's
-Python client reads). A site's own ``INK_*`` variables (an experiment's ``env``) are not INK's
+(they see only ``INK_APP``, ``INK_HUB``, ``INK_IMAGE``, ``INK_EXPERIMENT`` and ``INK_CLUSTER``,
+which INK's Python client reads). A site's own ``INK_*`` variables (an experiment's ``env``) are not INK's
 settings and reach the user's code.
 """
 
@@ -21,6 +21,7 @@ class JobSettings:
     app_title: str = ""  # its display name, for the launcher's pages
     image: str = ""  # the image the user picked (INK_IMAGE)
     experiment: str = ""  # the experiment, "" for none (INK_EXPERIMENT)
+    cluster: str = ""  # the site's cluster it runs on, "" on a site with one (INK_CLUSTER)
     setup: list[str] = field(default_factory=list)  # set-up scripts to source, in order
     job_ip: str = ""  # the address the server binds to and reports ("" the node's own)
     callback_url: str = ""  # the hub's job-ready endpoint
@@ -38,7 +39,7 @@ class JobSettings:
 # each field's variable; what a JSON value is
 VARIABLE = {f.name: f"INK_{f.name.upper()}" for f in fields(JobSettings)}
 JSON_FIELDS = {"setup", "server_command", "app_args", "server_proxy"}
-FOR_USER_CODE = {VARIABLE[name] for name in ("app", "hub", "image", "experiment")}
+FOR_USER_CODE = {VARIABLE[name] for name in ("app", "hub", "image", "experiment", "cluster")}
 INTERNAL = set(VARIABLE.values()) - FOR_USER_CODE
 
 

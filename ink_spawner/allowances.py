@@ -2,12 +2,18 @@
 
 Allowances live in hub group properties under the key ``ink``, so an admin changes them with
 the hub's admin page or ``PATCH /hub/api/groups/{name}`` and the next spawn sees the change.
+
+A site with several clusters (``clusters:`` in the site YAML) names in an allowance the
+clusters it grants (``clusters``, default all) and may set other limits on one of them
+(``per_cluster: {hpc: {max_cpus: 64}}``). What a user may do on a cluster is the union of what
+each of their groups grants *on that cluster* (``allowance_for_groups(..., cluster=)``), so a
+group that grants no application cannot open a cluster for another group's applications.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ink_core.units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
 
@@ -15,6 +21,8 @@ PROPERTY_KEY = "ink"
 ALL = "*"
 _FIELDS = {"apps", "images", "max_cpus", "max_memory", "max_walltime", "max_gpus"}
 _FIELDS |= {"max_batch_jobs", "max_batch_cpus"}  # batch jobs (and Dask workers) at once
+_LIMITS = frozenset(_FIELDS)  # what a per_cluster entry may set
+_FIELDS |= {"clusters", "per_cluster"}
 
 log = logging.getLogger("ink.allowances")
 
@@ -34,6 +42,16 @@ class Allowance:
     # batch jobs (and Dask workers) pending or running at once; None: not limited by this one
     max_batch_jobs: int | None = None
     max_batch_cpus: int | None = None
+    clusters: frozenset | str = ALL  # names, or "*"
+    # cluster name -> the fields this allowance sets otherwise there (attribute names)
+    per_cluster: dict = field(default_factory=dict, hash=False)
+
+    def on_cluster(self, name: str) -> Allowance:
+        """What this allowance grants on the cluster ``name``: nothing when it does not name it."""
+        if not (self.clusters == ALL or name in self.clusters):
+            return NOTHING
+        other = self.per_cluster.get(name)
+        return replace(self, **other) if other else self
 
     def allows_app(self, name: str) -> bool:
         return self.apps == ALL or name in self.apps
@@ -51,6 +69,7 @@ class Allowance:
             max_gpus=max(self.max_gpus, other.max_gpus),
             max_batch_jobs=_widest_limit(self.max_batch_jobs, other.max_batch_jobs),
             max_batch_cpus=_widest_limit(self.max_batch_cpus, other.max_batch_cpus),
+            clusters=_union(self.clusters, other.clusters),
         )
 
     def to_properties(self) -> dict:
@@ -67,7 +86,32 @@ class Allowance:
                 for k, v in (("max_batch_jobs", self.max_batch_jobs), ("max_batch_cpus", self.max_batch_cpus))
                 if v
             },
+            **({} if self.clusters == ALL else {"clusters": sorted(self.clusters)}),
+            **(
+                {"per_cluster": {name: _limits_to_properties(o) for name, o in self.per_cluster.items()}}
+                if self.per_cluster
+                else {}
+            ),
         }
+
+
+def _limits_to_properties(fields: dict) -> dict:
+    """A per_cluster entry (attribute names) as the YAML writes it."""
+    shown = {}
+    for key, value in fields.items():
+        if key == "max_memory_mb":
+            shown["max_memory"] = format_memory(value)
+        elif key == "max_walltime_s":
+            shown["max_walltime"] = format_duration_human(value)
+        elif key in ("apps", "images"):
+            shown[key] = value if value == ALL else sorted(value)
+        else:
+            shown[key] = value
+    return shown
+
+
+# YAML key -> Allowance attribute, where they differ
+_ATTRIBUTE = {"max_memory": "max_memory_mb", "max_walltime": "max_walltime_s"}
 
 
 NOTHING = Allowance()
@@ -125,6 +169,8 @@ def parse_allowance(data) -> Allowance:
             max_gpus=gpus,
             max_batch_jobs=batch_jobs,
             max_batch_cpus=batch_cpus,
+            clusters=_names(data.get("clusters", ALL), "clusters"),
+            per_cluster=_per_cluster(data.get("per_cluster")),
         )
     except AllowanceError:
         raise
@@ -132,20 +178,45 @@ def parse_allowance(data) -> Allowance:
         raise AllowanceError(str(e)) from None
 
 
-def allowance_for_groups(groups, default: Allowance = NOTHING) -> Allowance:
-    """Union of ``default`` and every group's ``ink`` property.
+def _per_cluster(data) -> dict:
+    """``per_cluster``: cluster name -> limits set otherwise there (checked as an allowance)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AllowanceError("'per_cluster' must map cluster names to limits")
+    found = {}
+    for name, limits in data.items():
+        if not isinstance(limits, dict) or not isinstance(name, str):
+            raise AllowanceError(f"'per_cluster.{name}' must be a mapping of limits")
+        unknown = set(limits) - _LIMITS
+        if unknown:
+            raise AllowanceError(
+                f"'per_cluster.{name}' may set {', '.join(sorted(_LIMITS))}; not '{sorted(unknown)[0]}'"
+            )
+        parsed = parse_allowance(limits)
+        found[name] = {_ATTRIBUTE.get(key, key): getattr(parsed, _ATTRIBUTE.get(key, key)) for key in limits}
+    return found
+
+
+def allowance_for_groups(groups, default: Allowance = NOTHING, cluster: str | None = None) -> Allowance:
+    """Union of ``default`` and every group's ``ink`` property; with ``cluster``, of what each
+    grants on that cluster.
 
     ``groups`` are hub group objects (anything with ``name`` and ``properties``). A group whose
     stored allowance is malformed grants nothing and is logged, so an admin's typo never
     widens access.
     """
-    result = default
+
+    def on(allowance: Allowance) -> Allowance:
+        return allowance if cluster is None else allowance.on_cluster(cluster)
+
+    result = on(default)
     for group in groups:
         properties = getattr(group, "properties", None) or {}
         if PROPERTY_KEY not in properties:
             continue
         try:
-            result = result.union(parse_allowance(properties[PROPERTY_KEY]))
+            result = result.union(on(parse_allowance(properties[PROPERTY_KEY])))
         except AllowanceError as e:
             log.warning("Ignoring group %s's allowance: %s", group.name, e)
     return result

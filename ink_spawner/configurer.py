@@ -6,7 +6,7 @@ import os
 import secrets
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -20,7 +20,8 @@ from ink_core.units import parse_duration_s, parse_memory_mb
 from . import origins
 from .accounts import settings_env
 from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
-from .backends import backend_class, backend_path
+from .backends import Backend, backend_class, backend_path
+from .clusters import DEFAULT, Cluster, make_backend, parse_clusters
 from .culling import timeouts_env
 from .historyapi import (
     HISTORY_ROUTE,
@@ -91,6 +92,7 @@ class SiteConfig:
     hub: dict
     authenticator: dict
     backend: dict
+    clusters: dict  # name -> clusters.Cluster (the one backend is "default")
     spawner: dict
     accounts: dict
     credentials: dict
@@ -158,13 +160,41 @@ def check_traits(path, prefix: str, cls, values: dict, keys=None, what: str = ""
             raise SiteConfigError(path, f"{prefix}.{key}", expected) from None
 
 
-def check_backend_options(path, backend_type: str, options: dict) -> None:
+def check_backend_options(path, backend_type: str, options: dict, prefix: str = "backend") -> None:
     """The backend exists, and every option is a setting of it with a value it accepts."""
     try:
         cls = backend_class(backend_type)
     except ValueError as e:
-        raise SiteConfigError(path, "backend.type", str(e)) from None
-    check_traits(path, "backend.options", cls, options, what=f" ({backend_type})")
+        raise SiteConfigError(path, f"{prefix}.type", str(e)) from None
+    check_traits(path, f"{prefix}.options", cls, options, what=f" ({backend_type})")
+
+
+def load_clusters(path, data: dict) -> dict[str, Cluster]:
+    """``clusters:`` (or the one ``backend:``), each cluster's backend and options checked."""
+    try:
+        clusters = parse_clusters(data)
+    except ValueError as e:
+        key, expected = str(e).split("|", 1)
+        raise SiteConfigError(path, key, expected) from None
+    for name, cluster in clusters.items():
+        prefix = "backend" if "clusters" not in data else f"clusters.{name}"
+        check_backend_options(path, cluster.type, cluster.options, prefix)
+    return clusters
+
+
+def check_cluster_names(allowance, clusters: dict) -> None:
+    """An allowance names only the site's clusters (a typo would silently grant nothing)."""
+    named = set(allowance.per_cluster) | (set() if allowance.clusters == "*" else set(allowance.clusters))
+    unknown = sorted(named - set(clusters))
+    if unknown:
+        raise AllowanceError(f"no cluster {unknown[0]!r} (clusters: {', '.join(clusters)})")
+
+
+def cluster_options(site: SiteConfig, cluster: Cluster) -> dict:
+    """A cluster's backend settings: what it takes from the rest of the site, then its own."""
+    options = backend_class(cluster.type).site_defaults(credentials_store(site))
+    options.update(cluster.options)
+    return options
 
 
 def _section(path, data, key) -> dict:
@@ -195,7 +225,7 @@ def load_site_config(path=None) -> SiteConfig:
         raise SiteConfigError(path, e.field, e.expected) from None
     auth = _section(path, data, "authenticator")
     backend = _section(path, data, "backend")
-    check_backend_options(path, backend.get("type") or "local", backend.get("options") or {})
+    clusters = load_clusters(path, data)
     accounts = _section(path, data, "accounts")
     if not all(USERNAME.match(n) for n in accounts.get("deny") or []):
         raise SiteConfigError(path, "accounts.deny", "a list of user names INK never acts as")
@@ -212,7 +242,7 @@ def load_site_config(path=None) -> SiteConfig:
             if not isinstance(spec, dict):
                 raise SiteConfigError(path, f"{section}.{name}", "a mapping with members/allowance")
             try:
-                parse_allowance(spec.get("allowance"))
+                check_cluster_names(parse_allowance(spec.get("allowance")), clusters)
             except AllowanceError as e:
                 raise SiteConfigError(path, f"{section}.{name}.allowance", str(e)) from None
             members = spec.get("members", [])
@@ -221,7 +251,7 @@ def load_site_config(path=None) -> SiteConfig:
             ):
                 raise SiteConfigError(path, f"{section}.{name}.members", "a list of user names")
     try:
-        parse_allowance(data.get("default_allowance"))
+        check_cluster_names(parse_allowance(data.get("default_allowance")), clusters)
     except AllowanceError as e:
         raise SiteConfigError(path, "default_allowance", str(e)) from None
     shell = _section(path, data, "shell")
@@ -255,6 +285,7 @@ def load_site_config(path=None) -> SiteConfig:
         hub=hub,
         authenticator=auth,
         backend=backend,
+        clusters=clusters,
         spawner=spawner,
         accounts=accounts,
         credentials=_section(path, data, "credentials"),
@@ -348,10 +379,12 @@ def site_warnings(path=None) -> list[str]:
         site = load_site_config(path)
     except SiteConfigError:
         return []
-    backend_type = site.backend.get("type", "local")
-    backend = backend_class(backend_type)(**(site.backend.get("options") or {}))
     warnings = [] if origins.subdomain_host(site.hub) else [origins.ONE_ORIGIN_WARNING]
-    return warnings + backend.site_warnings()
+    for name, cluster in site.clusters.items():
+        shown = "" if "clusters" not in site.raw else f"cluster {name}: "
+        backend = backend_class(cluster.type)(**cluster.options)
+        warnings += [shown + warning for warning in backend.site_warnings()]
+    return warnings
 
 
 def admin_password_file(site: SiteConfig) -> Path:
@@ -467,14 +500,19 @@ def apply_site_config(c, path=None) -> SiteConfig:
     for key in SPAWNER_KEYS:
         if key in spawner:
             setattr(c.InkSpawner, key, spawner[key])
-    backend_cls = backend_class(c.InkSpawner.backend)
-    if "job_ip" not in spawner and backend_cls.same_host:
+    if "job_ip" not in spawner and all(backend_class(k.type).same_host for k in site.clusters.values()):
         c.InkSpawner.job_ip = "127.0.0.1"  # jobs on the hub's own host: loopback is enough
-    backend_section = backend_path(c.InkSpawner.backend).rsplit(".", 1)[1]
-    # what the backend takes from the rest of the site, then the site's own options
-    options = backend_cls.site_defaults(credentials_store(site))
-    options.update(site.backend.get("options") or {})
-    for key, value in options.items():
+    if "clusters" in site.raw:  # several: each its own backend instance with its own options
+        c.InkSpawner.clusters = {
+            name: {"title": k.title, "type": k.type, "options": cluster_options(site, k)}
+            for name, k in site.clusters.items()
+        }
+        c.InkSpawner.backend = next(iter(site.clusters.values())).type
+        return site
+    # one: the backend's options are its class's configuration (as a jupyterhub_config.py sets it)
+    cluster = site.clusters[DEFAULT]
+    backend_section = backend_path(cluster.type).rsplit(".", 1)[1]
+    for key, value in cluster_options(site, cluster).items():
         setattr(getattr(c, backend_section), key, value)
     return site
 
@@ -629,13 +667,19 @@ def apply_files(c, site: SiteConfig) -> None:
     c.JupyterHub.template_vars["ink_files_url"] = service_url(site, FILES_SERVICE)
 
 
-def site_backend(path=None):
-    """(site, the site's backend): for INK's services, which talk to the scheduler themselves."""
+def site_backends(path=None) -> tuple[SiteConfig, dict[str, Backend]]:
+    """(site, its backends by cluster name): for INK's services, which talk to the schedulers
+    themselves. The one ``backend:`` is the cluster "default"."""
     from traitlets.config import Config
 
     config = Config()
     site = apply_site_config(config, path)
-    return site, backend_class(config.InkSpawner.backend)(config=config)
+    if "clusters" not in site.raw:
+        return site, {DEFAULT: backend_class(config.InkSpawner.backend)(config=config)}
+    return site, {
+        name: make_backend(replace(k, options=cluster_options(site, k)), config)
+        for name, k in site.clusters.items()
+    }
 
 
 def rate_limit(site: SiteConfig) -> tuple[float, int]:

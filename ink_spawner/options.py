@@ -1,7 +1,8 @@
 """One validation for the spawn form and the JSON of ``POST /hub/api/users/{name}/server``.
 
-Fields: app, cpus, memory, walltime, gpus, image, experiment. Missing fields take the app's
-defaults; anything unknown, out of limits or not allowed is refused naming the field.
+Fields: app, cpus, memory, walltime, gpus, image, experiment, and on a site with several
+clusters, cluster. Missing fields take the app's defaults (the cluster: the first the user may
+use); anything unknown, out of limits or not allowed is refused naming the field.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from ink_core.units import format_duration_human, format_memory, parse_duration_s, parse_memory_mb
 
 from .allowances import Allowance
+from .clusters import DEFAULT, ClusterError, pick_cluster
 from .profiles import App, Experiment, Image, Profiles
 
-FIELDS = ("app", "cpus", "memory", "walltime", "gpus", "image", "experiment")
+FIELDS = ("app", "cpus", "memory", "walltime", "gpus", "image", "experiment", "cluster")
 
 
 class OptionsError(ValueError):
@@ -33,6 +35,7 @@ class Choice:
     gpus: int
     image: Image
     experiment: Experiment | None
+    cluster: str = DEFAULT
 
     def spec_fields(self) -> dict:
         """The JobSpec fields this choice fixes (resources, image, experiment and their extras)."""
@@ -58,6 +61,7 @@ class Choice:
             "gpus": self.gpus,
             "image": self.image.name,
             "experiment": self.experiment.name if self.experiment else "",
+            **({"cluster": self.cluster} if self.cluster != DEFAULT else {}),
         }
 
 
@@ -96,7 +100,11 @@ def allowed_experiments(profiles: Profiles, group_names) -> list[Experiment]:
     return [profiles.experiments[g] for g in sorted(group_names) if g in profiles.experiments]
 
 
-def validate_options(options, profiles: Profiles, allowance: Allowance, group_names=()) -> Choice:
+def validate_options(
+    options, profiles: Profiles, allowance: Allowance, group_names=(), clusters=None
+) -> Choice:
+    """``clusters``: on a site with several, {name: the allowance there} of those the user may
+    use and the site's cluster names (``usable, known``); ``allowance`` is then not used."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -104,6 +112,16 @@ def validate_options(options, profiles: Profiles, allowance: Allowance, group_na
     unknown = sorted(set(options) - set(FIELDS))
     if unknown:
         raise OptionsError(unknown[0], f"unknown field (known fields: {', '.join(FIELDS)})")
+    cluster = DEFAULT
+    if clusters is not None:
+        usable, known = clusters
+        try:
+            cluster = pick_cluster(options.get("cluster"), usable, known)
+        except ClusterError as e:
+            raise OptionsError("cluster", str(e)) from None
+        allowance = usable[cluster]
+    elif options.get("cluster") not in (None, "", DEFAULT):
+        raise OptionsError("cluster", f"this site has one cluster; unknown cluster {options['cluster']!r}")
 
     app_names = [name for name in profiles.apps if allowance.allows_app(name)]
     if not app_names:
@@ -176,4 +194,5 @@ def validate_options(options, profiles: Profiles, allowance: Allowance, group_na
         gpus=gpus,
         image=profiles.images[image_name],
         experiment=experiment,
+        cluster=cluster,
     )

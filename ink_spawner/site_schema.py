@@ -142,7 +142,17 @@ SCHEMA: dict[str, Section] = {
                 "registers (entry points ink.backends), or the import path of a Backend subclass.",
             ),
             "options": Setting("mapping", {}, "The backend's settings (its traitlets, listed below)."),
+            "title": Setting("text", "Cluster", "Its name in the dashboard's overview."),
         },
+    ),
+    "clusters": Section(
+        "Several batch systems in one hub, instead of `backend`: name -> {title, type, options}"
+        " (type and options as in `backend`), e.g. `htc: {title: HTC cluster, type: htcondor}` and"
+        " `hpc: {title: HPC cluster, type: slurm}`. The spawn menu and the jobs API take a `cluster`;"
+        " allowances name the clusters they grant (`clusters: [hpc]`, default all) and may set other"
+        " limits on one (`per_cluster: {hpc: {max_cpus: 64}}`).",
+        {},
+        free="names",
     ),
     "spawner": Section("How sessions are started and watched (InkSpawner's traitlets).", {}, free="spawner"),
     "accounts": Section(
@@ -350,7 +360,8 @@ def reference() -> str:
         elif section.free == "allowance":
             lines += [
                 "Keys as in `ink_spawner/allowances.py`: apps, images, max_cpus, max_memory,",
-                "max_walltime, max_gpus, max_batch_jobs, max_batch_cpus.",
+                "max_walltime, max_gpus, max_batch_jobs, max_batch_cpus; with `clusters:`, also",
+                "clusters (the names it grants, default all) and per_cluster (other limits on one).",
                 "",
             ]
         elif not section.free:

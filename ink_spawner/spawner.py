@@ -29,6 +29,7 @@ from . import history
 from .accounts import SystemAccountRefused, check_not_system
 from .allowances import Allowance, allowance_for_groups, parse_allowance
 from .backends import Backend, BackendError, InvalidSubmission, JobState, backend_path
+from .clusters import DEFAULT, Cluster, make_backend, usable_clusters
 from .culling import idle_limit
 from .hubapi import ROUTE
 from .jobspec import JobSpec
@@ -64,6 +65,11 @@ class InkSpawner(Spawner):
         "local",
         config=True,
         help="Batch system: 'local', 'slurm', or an import path of a Backend subclass.",
+    )
+    clusters = Dict(
+        config=True,
+        help="""Several batch systems in one hub: name -> {"title", "type", "options"} (the site
+        YAML's clusters:). Empty: the one `backend`, its options its class's configuration.""",
     )
     profiles_dir = Unicode(
         config=True, help="Folder holding apps.yaml, resources.yaml, images.yaml, experiments/."
@@ -129,6 +135,7 @@ class InkSpawner(Spawner):
 
     choice = Instance(Choice, allow_none=True)
     job_id = Unicode("")
+    job_cluster = Unicode(DEFAULT)  # the cluster the job runs on (clusters.py)
     job_log = Unicode("")
     job_host = Unicode("")  # where the job reported from
     job_node = Unicode("")  # the scheduler's name for the node (the dashboard shows it)
@@ -181,11 +188,28 @@ class InkSpawner(Spawner):
         return [g.name for g in self.user.groups]
 
     @property
+    def cluster_names(self) -> list[str]:
+        return list(self.clusters) or [DEFAULT]
+
+    def usable_clusters(self) -> dict[str, Allowance]:
+        """The clusters this user may run an application on, each with what they may do there."""
+        default = parse_allowance(self.default_allowance or None)
+        return usable_clusters(self.cluster_names, self.user.groups, default)
+
+    def allowance_on(self, cluster: str) -> Allowance:
+        default = parse_allowance(self.default_allowance or None)
+        return allowance_for_groups(self.user.groups, default, cluster=cluster)
+
+    @property
     def allowance(self) -> Allowance:
-        return allowance_for_groups(self.user.groups, parse_allowance(self.default_allowance or None))
+        """What the user may do on the cluster of the session (the first one before a start)."""
+        return self.allowance_on(
+            self.job_cluster if self.job_cluster in self.cluster_names else self.cluster_names[0]
+        )
 
     def validate(self, options) -> Choice:
-        return validate_options(options, self.profiles, self.allowance, self.group_names)
+        clusters = (self.usable_clusters(), self.cluster_names) if self.clusters else None
+        return validate_options(options, self.profiles, self.allowance, self.group_names, clusters)
 
     def options_from_form(self, formdata):
         options = unpack_form(formdata)
@@ -193,16 +217,45 @@ class InkSpawner(Spawner):
         return options
 
     def render_form(self) -> str:
-        profiles, allowance = self.profiles, self.allowance
-        apps = [a for a in profiles.apps.values() if allowance.allows_app(a.name)]
-        images = [i for i in profiles.images.values() if allowance.allows_image(i.name)]
-        limits = {
-            "cpus": min(allowance.max_cpus, profiles.ceiling.cpus),
-            "memory_mb": min(allowance.max_memory_mb, profiles.ceiling.memory_mb),
-            "walltime_s": min(allowance.max_walltime_s, profiles.ceiling.walltime_s),
-            "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
-        }
+        profiles = self.profiles
+        usable = self.usable_clusters() if self.clusters else {DEFAULT: self.allowance}
+        first = next(iter(usable.values()), self.allowance)
+
+        def limits_of(allowance: Allowance) -> dict:
+            return {
+                "cpus": min(allowance.max_cpus, profiles.ceiling.cpus),
+                "memory_mb": min(allowance.max_memory_mb, profiles.ceiling.memory_mb),
+                "walltime_s": min(allowance.max_walltime_s, profiles.ceiling.walltime_s),
+                "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
+            }
+
+        # on a site with several clusters, what each allows (the form shows the chosen one's)
+        clusters = [
+            {
+                "name": name,
+                "title": self.clusters[name].get("title") or name,
+                "apps": [a for a in profiles.apps if allowance.allows_app(a)],
+                "images": [i for i in profiles.images if allowance.allows_image(i)],
+                "limits": limits_of(allowance),
+            }
+            for name, allowance in usable.items()
+            if self.clusters
+        ]
+        offered = {a for c in clusters for a in c["apps"]} if clusters else None
+        shown_images = {i for c in clusters for i in c["images"]} if clusters else None
+        apps = [
+            a
+            for a in profiles.apps.values()
+            if (first.allows_app(a.name) if offered is None else a.name in offered)
+        ]
+        images = [
+            i
+            for i in profiles.images.values()
+            if (first.allows_image(i.name) if shown_images is None else i.name in shown_images)
+        ]
+        limits = limits_of(first)
         return form_template(self.form_template_dir).render(
+            clusters=clusters,
             apps=apps,
             hints=self.right_sizing(apps, limits["memory_mb"]),
             images=images,
@@ -231,11 +284,21 @@ class InkSpawner(Spawner):
 
     @property
     def backend_impl(self) -> Backend:
-        path = backend_path(self.backend)
-        key = (path, id(self.config))
+        """The backend of the session's cluster."""
+        return self.backend_for(self.job_cluster)
+
+    def backend_for(self, cluster: str) -> Backend:
+        if not self.clusters:  # the one backend, configured through its class
+            key = (DEFAULT, backend_path(self.backend), id(self.config))
+            if key not in _BACKENDS:
+                _BACKENDS[key] = import_item(key[1])(config=self.config, log=self.log)
+            return _BACKENDS[key]
+        spec = self.clusters.get(cluster)
+        if spec is None:
+            raise web.HTTPError(409, f"the site has no cluster {cluster!r} any more")
+        key = (cluster, repr(spec), id(self.config))
         if key not in _BACKENDS:
-            cls = import_item(path)
-            _BACKENDS[key] = cls(config=self.config, log=self.log)
+            _BACKENDS[key] = make_backend(Cluster(cluster, **spec), self.config, self.log)
         return _BACKENDS[key]
 
     def _unix_account(self):
@@ -277,6 +340,7 @@ class InkSpawner(Spawner):
             app_title=choice.app.display_name,
             image=choice.image.name,
             experiment=choice.experiment.name if choice.experiment else "",
+            cluster=choice.cluster if self.clusters else "",
             setup=setup,
             job_ip=self.job_ip,
             callback_url=url_path_join(api_url, ROUTE.replace("/api", "", 1)),
@@ -343,11 +407,17 @@ class InkSpawner(Spawner):
             raise web.HTTPError(403, html.escape(str(e))) from None
         choice = self.choice or self.validate(self.user_options or {})
         self.choice = None
+        self.job_cluster = choice.cluster
         spec = self.job_spec(choice)
         backend = self.backend_impl
         self._events = []
         self._report = asyncio.get_running_loop().create_future()
-        self._event(10, f"submitting {choice.app.display_name} to {backend.name}")
+        where = (
+            backend.name
+            if not self.clusters
+            else f"{self.clusters[choice.cluster].get('title')} ({backend.name})"
+        )
+        self._event(10, f"submitting {choice.app.display_name} to {where}")
         try:
             await backend.prepare_log_dir(spec.username, spec.log_path)
             self.job_id = await backend.submit(spec)
@@ -602,6 +672,7 @@ class InkSpawner(Spawner):
         state = super().get_state()
         if self.job_id:
             state["job_id"] = self.job_id
+            state["job_cluster"] = self.job_cluster
             state["job_log"] = self.job_log
             state["job_reported"] = self.job_reported_ok
             state["job_host"] = self.job_host
@@ -614,6 +685,7 @@ class InkSpawner(Spawner):
     def load_state(self, state):
         super().load_state(state)
         self.job_id = state.get("job_id", "")
+        self.job_cluster = state.get("job_cluster", DEFAULT)
         self.job_log = state.get("job_log", "")
         self.job_reported_ok = state.get("job_reported", True)
         self.job_host = state.get("job_host", "")
@@ -625,6 +697,7 @@ class InkSpawner(Spawner):
     def clear_state(self):
         super().clear_state()
         self.job_id = ""
+        self.job_cluster = DEFAULT
         self.job_log = ""
         self.job_host = ""
         self.job_node = ""

@@ -24,7 +24,12 @@
     for (const s of data.servers) {
       const tr = document.createElement("tr");
       tr.dataset.app = s.app; tr.dataset.node = s.node;
-      cell(tr, s.name || "default"); cell(tr, text(s.app)); cell(tr, text(s.state)); cell(tr, text(s.node));
+      // on a site with several clusters, the node's cluster beside it
+      const where = (data.clusters || []).length > 1 ?
+        (data.clusters.find(k => k.name === s.cluster) || {title: s.cluster}).title : "";
+      tr.dataset.cluster = s.cluster || "";
+      cell(tr, s.name || "default"); cell(tr, text(s.app)); cell(tr, text(s.state));
+      cell(tr, text(s.node) + (where ? " (" + where + ")" : ""));
       cell(tr, text(s.image)); cell(tr, text(s.started && s.started.replace("T", " ").slice(0, 19)));
       const remaining = cell(tr, left(s.walltime_left_s));
       const ending = s.state === "ready" && s.walltime_left_s !== null && s.walltime_left_s < ENDING_S;
@@ -78,6 +83,22 @@
     const c = data.cluster;
     document.getElementById("ink-running").textContent = text(c.running);
     document.getElementById("ink-queued").textContent = text(c.queued);
+    // several clusters side by side ("HTC cluster: 3 running, 1 queued | HPC cluster: ...")
+    const several = (data.clusters || []).length > 1;
+    document.getElementById("ink-total-label").textContent = several ? "All clusters" : "Cluster";
+    const each = document.getElementById("ink-clusters");
+    each.replaceChildren();
+    for (const k of several ? data.clusters : []) {
+      const span = document.createElement("span");
+      span.className = "ink-cluster"; span.dataset.cluster = k.name;
+      span.append(k.title + ": ");
+      for (const [value, label, cls] of [[k.running, " running, ", "running"], [k.queued, " queued", "queued"]]) {
+        const b = document.createElement("b"); b.className = cls; b.textContent = text(value);
+        span.append(b, label);
+      }
+      if (k.error) span.title = "scheduler: " + k.error;
+      each.appendChild(span);
+    }
     const apps = Object.entries(c.per_app || {}).map(([a, n]) => a + ": " + n.running).join(", ");
     const span = document.getElementById("ink-apps");
     span.textContent = apps ? "Interactive jobs per app: " + apps : "";

@@ -34,7 +34,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ink_core.units import parse_duration_s
 from ink_spawner.backends import Backend
-from ink_spawner.configurer import jobs_api_url, site_backend
+from ink_spawner.clusters import DEFAULT
+from ink_spawner.configurer import jobs_api_url, site_backends
 from ink_spawner.site_schema import with_defaults
 
 from ..app import SMALL_BODIES, hub_look, service_app
@@ -44,8 +45,12 @@ from ..process import run_service, service_prefix, start_logging
 log = logging.getLogger("ink.dashboard")
 QUEUE_SECONDS = Histogram("ink_dashboard_queue_stats_seconds", "time the backend's queue_stats() took")
 QUEUE_FAILURES = Counter("ink_dashboard_queue_stats_failures_total", "queue_stats() calls that failed")
-CLUSTER_JOBS = Gauge("ink_dashboard_cluster_jobs", "cluster jobs by state, from queue_stats()", ["state"])
-INTERACTIVE = Gauge("ink_dashboard_interactive_jobs", "running interactive INK jobs per app", ["app"])
+CLUSTER_JOBS = Gauge(
+    "ink_dashboard_cluster_jobs", "cluster jobs by state, from queue_stats()", ["cluster", "state"]
+)
+INTERACTIVE = Gauge(
+    "ink_dashboard_interactive_jobs", "running interactive INK jobs per cluster and app", ["cluster", "app"]
+)
 SAMPLES = Counter("ink_dashboard_samples_total", "resource samples received from jobs")
 SERIES = Gauge("ink_dashboard_monitor_series", "job resource series held in memory")
 SUMMARY_SECONDS = Histogram("ink_dashboard_summary_seconds", "time to answer api/summary")
@@ -56,8 +61,9 @@ PER_USER_SECONDS = 15  # how long a user's ended sessions and session workers ar
 class QueueCache:
     """The backend's queue_stats(), refreshed by one background loop."""
 
-    def __init__(self, backend: Backend, timeout: float = 20):
+    def __init__(self, backend: Backend, timeout: float = 20, name: str = DEFAULT, title: str = "Cluster"):
         self.backend = backend
+        self.name, self.title = name, title
         self.timeout = timeout
         self.stats = None
         self.updated = 0.0
@@ -71,12 +77,12 @@ class QueueCache:
         except Exception as e:  # shown to users as "figures from N s ago"
             QUEUE_FAILURES.inc()
             self.error = str(e) or type(e).__name__
-            log.warning("queue_stats failed: %s", self.error)
+            log.warning("%s: queue_stats failed: %s", self.name, self.error)
             return
-        CLUSTER_JOBS.labels("running").set(self.stats.running)
-        CLUSTER_JOBS.labels("queued").set(self.stats.queued)
+        CLUSTER_JOBS.labels(self.name, "running").set(self.stats.running)
+        CLUSTER_JOBS.labels(self.name, "queued").set(self.stats.queued)
         for app, counts in self.stats.per_app.items():
-            INTERACTIVE.labels(app).set(counts.get("running", 0))
+            INTERACTIVE.labels(self.name, app).set(counts.get("running", 0))
 
     async def run(self, interval: float):
         while True:
@@ -88,10 +94,39 @@ class QueueCache:
             asdict(self.stats) if self.stats is not None else {"running": None, "queued": None, "per_app": {}}
         )
         return {
+            "name": self.name,
+            "title": self.title,
             **stats,
             "age_s": round(time.time() - self.updated, 1) if self.updated else None,
             "error": self.error,
         }
+
+
+def all_clusters(summaries: list[dict]) -> dict:
+    """The site's figures over every cluster (a cluster not yet asked counts as unknown)."""
+    if len(summaries) == 1:
+        return summaries[0]
+
+    def total(key):
+        values = [s[key] for s in summaries]
+        return None if None in values else sum(values)
+
+    per_app: dict = {}
+    for summary in summaries:
+        for app, counts in summary["per_app"].items():
+            mine = per_app.setdefault(app, {})
+            for state, n in counts.items():
+                mine[state] = mine.get(state, 0) + n
+    ages = [s["age_s"] for s in summaries]
+    return {
+        "name": "",
+        "title": "All clusters",
+        "running": total("running"),
+        "queued": total("queued"),
+        "per_app": per_app,
+        "age_s": None if None in ages else max(ages),
+        "error": "; ".join(f"{s['title']}: {s['error']}" for s in summaries if s["error"]),
+    }
 
 
 class SampleStore:
@@ -179,6 +214,7 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
                 "url": server.get("url"),
                 "state": "ready" if server.get("ready") else (server.get("pending") or "stopped"),
                 "job_id": state.get("job_id", ""),
+                "cluster": state.get("job_cluster") or DEFAULT,
                 "node": state.get("job_node") or state.get("job_host", ""),
                 "app": options.get("app", ""),
                 "image": options.get("image", ""),
@@ -192,17 +228,21 @@ def server_rows(user_model: dict, now: float) -> list[dict]:
     return rows
 
 
-async def explain_waiting(cache: QueueCache, rows: list[dict], now: float) -> list[dict]:
-    """Each queued server's reason from the scheduler (one shared query, whatever the rows)."""
-    queued = [row["job_id"] for row in rows if row["state"] == "spawn" and row["job_id"]]
-    waiting = {}
-    if queued:
-        try:
-            waiting = await asyncio.wait_for(cache.backend.waiting(queued), cache.timeout)
-        except Exception as e:  # the figures stay; the explanation is missing this time
-            log.warning("no queue explanation: %s", e)
+async def explain_waiting(caches: dict[str, QueueCache], rows: list[dict], now: float) -> list[dict]:
+    """Each queued server's reason from its cluster's scheduler (one query per cluster)."""
+    for name, cache in caches.items():
+        mine = [row for row in rows if row["cluster"] == name]
+        queued = [row["job_id"] for row in mine if row["state"] == "spawn" and row["job_id"]]
+        waiting = {}
+        if queued:
+            try:
+                waiting = await asyncio.wait_for(cache.backend.waiting(queued), cache.timeout)
+            except Exception as e:  # the figures stay; the explanation is missing this time
+                log.warning("%s: no queue explanation: %s", name, e)
+        for row in mine:
+            row["waiting"] = waiting[row["job_id"]].text(now) if row["job_id"] in waiting else ""
     for row in rows:
-        row["waiting"] = waiting[row["job_id"]].text(now) if row["job_id"] in waiting else ""
+        row.setdefault("waiting", "")
     return rows
 
 
@@ -281,9 +321,9 @@ class BaseHandler(HubApi, ServiceHandler):
 
     async def summary(self) -> dict:
         me = self.current_user["name"]  # only ever the caller's own servers
-        cache: QueueCache = self.settings["queue"]
+        caches: dict[str, QueueCache] = self.settings["queues"]
         now = time.time()
-        servers = await explain_waiting(cache, server_rows(await self.user_model(me), now), now)
+        servers = await explain_waiting(caches, server_rows(await self.user_model(me), now), now)
         workers = await self.session_workers(me) if servers else {}
         for row in servers:
             row["workers"] = workers.get(row["name"], [])
@@ -292,7 +332,8 @@ class BaseHandler(HubApi, ServiceHandler):
             "admin": self.is_admin,
             "servers": servers,
             "ended": await self.recently_ended(me),
-            "cluster": cache.summary(),
+            "cluster": all_clusters([c.summary() for c in caches.values()]),
+            "clusters": [c.summary() for c in caches.values()],
         }
         if self.is_admin:
             answer["all_servers"] = [
@@ -373,7 +414,9 @@ def uplot_dir() -> str:
     return os.path.join(sys.prefix, "node_modules", "uplot", "dist")
 
 
-def make_app(queue: QueueCache, prefix: str, refresh: float, jobs_url: str = "") -> web.Application:
+def make_app(
+    queues: dict[str, QueueCache], prefix: str, refresh: float, jobs_url: str = ""
+) -> web.Application:
     return service_app(
         prefix,
         [
@@ -384,7 +427,7 @@ def make_app(queue: QueueCache, prefix: str, refresh: float, jobs_url: str = "")
             ("static/uplot/(.*)", web.StaticFileHandler, {"path": uplot_dir()}),
         ],
         framed_by_hub=True,  # a panel of the hub's home page
-        queue=queue,
+        queues=queues,
         samples=SampleStore(),
         cached={},  # what -> user -> (when asked, answer): ended sessions, session workers
         jobs_url=jobs_url,
@@ -396,10 +439,15 @@ def make_app(queue: QueueCache, prefix: str, refresh: float, jobs_url: str = "")
 def main(argv=None):
     """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-dashboard")
-    site, backend = site_backend()
+    site, backends = site_backends()
     dashboard = with_defaults("dashboard", site.dashboard)
-    queue = QueueCache(backend)
-    app = make_app(queue, service_prefix("ink-dashboard"), dashboard["refresh"], jobs_api_url(site))
-    run_service(
-        app, log, dashboard["port"], SMALL_BODIES, background=[lambda: queue.run(dashboard["refresh"])]
-    )
+    queues = {
+        name: QueueCache(backend, name=name, title=site.clusters[name].title)
+        for name, backend in backends.items()
+    }
+    app = make_app(queues, service_prefix("ink-dashboard"), dashboard["refresh"], jobs_api_url(site))
+
+    def refresher(queue: QueueCache):
+        return lambda: queue.run(dashboard["refresh"])
+
+    run_service(app, log, dashboard["port"], SMALL_BODIES, background=[refresher(q) for q in queues.values()])

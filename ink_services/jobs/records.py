@@ -49,6 +49,7 @@ class JobRecord:
     cancelled_tasks: list[int] = field(default_factory=list)  # an array's tasks cancelled one by one
     history_id: int = 0  # its row in the usage history (usage_history.py); 0: none
     history_written: str = ""  # what that row holds of it: "", "started" or "ended"
+    cluster: str = "default"  # the site's cluster it runs on (ink_spawner/clusters.py)
 
     @property
     def final(self) -> bool:

@@ -1,5 +1,7 @@
 """The jobs service (hub-managed, HubOAuth): batch (non-interactive) jobs for scripts and
-experiments' own web services, submitted to the site's backend as the calling user.
+experiments' own web services, submitted to the site's backend as the calling user (on a
+site with several clusters, to the one the request names in ``cluster``, among those the
+user's allowances grant).
 
   POST   api/v1/jobs                 submit (custom:ink:jobs:submit); 201 with the job
   GET    api/v1/jobs                 the caller's jobs, newest first (custom:ink:jobs:read)
@@ -42,7 +44,8 @@ from ink_spawner.backends.base import (
     JobState,
     run_command,
 )
-from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, site_backend, state_folder
+from ink_spawner.clusters import DEFAULT, usable_clusters
+from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, site_backends, state_folder
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
@@ -60,7 +63,7 @@ from .usage_history import JobHistory
 log = logging.getLogger("ink.jobs")
 SUBMITTED = Counter("ink_jobs_submitted_total", "batch jobs submitted", ["outcome"])
 FIELDS = {"name", "command", "script", "cpus", "memory", "walltime", "gpus", "image", "experiment"}
-FIELDS |= {"env", "output_dir", "session", "notebook", "parameters", "array"}
+FIELDS |= {"env", "output_dir", "session", "notebook", "parameters", "array", "cluster"}
 MAX_PARAMETERS = 100
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SESSION = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")  # a hub server name; "" is the default server
@@ -151,8 +154,8 @@ def home_relative(path) -> bool:
 class Submitter:
     """Turns a request into a JobSpec for the site's backend, within the user's allowance."""
 
-    def __init__(self, backend: Backend, site, job_python: str):
-        self.backend = backend
+    def __init__(self, backends: dict[str, Backend], site, job_python: str):
+        self.backends = backends
         self.site = site
         self.job_python = job_python
         self.default_allowance = parse_allowance(site.default_allowance or None)
@@ -161,8 +164,14 @@ class Submitter:
     def profiles(self):
         return load_profiles(self.site.profiles_dir)
 
-    def allowance(self, groups: list) -> Allowance:
-        return allowance_for_groups(groups, self.default_allowance)
+    def allowance(self, groups: list, cluster: str = DEFAULT) -> Allowance:
+        return allowance_for_groups(groups, self.default_allowance, cluster=cluster)
+
+    def clusters(self, groups: list):
+        """(usable, known) for validate_options on a site with several clusters; None with one."""
+        if "clusters" not in self.site.raw:
+            return None
+        return usable_clusters(self.backends, groups, self.default_allowance), list(self.backends)
 
     async def spec(
         self, user: str, body: dict, groups: list, job_id: str, session_token: str = ""
@@ -172,17 +181,23 @@ class Submitter:
         fresh by the same agent as the session's. A laptop's or a browser's request gets none."""
         own = check_request(body)
         options = {
-            k: body[k] for k in ("cpus", "memory", "walltime", "gpus", "image", "experiment") if k in body
+            k: body[k]
+            for k in ("cpus", "memory", "walltime", "gpus", "image", "experiment", "cluster")
+            if k in body
         }
-        allowance = self.allowance(groups)
-        choice = validate_options(options, self.profiles(), allowance, [g.name for g in groups])
+        clusters = self.clusters(groups)
+        choice = validate_options(
+            options, self.profiles(), self.allowance(groups), [g.name for g in groups], clusters
+        )
+        allowance = self.allowance(groups, choice.cluster)
+        backend = self.backends[choice.cluster]
         try:
             home = pwd.getpwnam(user).pw_dir
         except KeyError:
             raise SpecError(f"there is no account {user!r} on the cluster") from None
         folder = os.path.join(home, own["output_dir"], job_id)
         log_path = os.path.join(folder, "scheduler.log")
-        await self.backend.prepare_log_dir(user, log_path)
+        await backend.prepare_log_dir(user, log_path)
         if "notebook" in body:
             notebook = os.path.join(home, body["notebook"])
             executed = os.path.join(folder, os.path.basename(notebook))
@@ -191,7 +206,7 @@ class Submitter:
             command = [*runner, notebook, executed, "--parameters", parameters]
         elif "script" in body:
             script = os.path.join(folder, "job.sh")
-            argv = self.backend.as_user(
+            argv = backend.as_user(
                 user, [self.job_python, "-m", "ink_spawner.jobscript.private_file", script]
             )
             code, _, err = await run_command(
@@ -204,10 +219,10 @@ class Submitter:
             command = list(body["command"])
         runner, array = ["--dir", folder], own["array"]
         if array is not None:
-            if self.backend.array_index_env is None:
-                raise SpecError(f"array: the {self.backend.name} backend runs no job arrays yet")
-            if self.backend.array_index_env:  # the scheduler's own arrays
-                runner += ["--index-from", self.backend.array_index_env]
+            if backend.array_index_env is None:
+                raise SpecError(f"array: the {backend.name} backend runs no job arrays yet")
+            if backend.array_index_env:  # the scheduler's own arrays
+                runner += ["--index-from", backend.array_index_env]
             else:  # the runner runs the tasks in one job, as many at once as the allowance's cores
                 array = array.bounded(max(1, allowance.max_cpus // choice.cpus))
                 runner += ["--tasks", str(array)]
@@ -227,6 +242,7 @@ class Submitter:
         settings = jobsettings.JobSettings(
             image=choice.image.name,
             experiment=choice.experiment.name if choice.experiment else "",
+            cluster=choice.cluster if clusters is not None else "",
             setup=[
                 s for s in (choice.image.setup, choice.experiment.setup if choice.experiment else "") if s
             ],
@@ -241,7 +257,7 @@ class Submitter:
             name=f"ink-batch-{own['name']}",
             app="batch",
             command=[self.job_python, "-m", "ink_spawner.jobscript.batch", *runner, "--", *command],
-            array=str(array) if array is not None and self.backend.array_index_env else "",
+            array=str(array) if array is not None and backend.array_index_env else "",
             env=env,
             workdir=home,
             log_path=log_path,
@@ -257,6 +273,7 @@ class Submitter:
             "notebook": executed if "notebook" in body else "",
             "array": str(array) if array is not None else "",
             "ticket": ticket,
+            "cluster": choice.cluster,
         }
         return spec, facts
 
@@ -273,9 +290,9 @@ class BaseHandler(HubApi, ServiceHandler):
         refuse_anonymous(self)
         check_rate(self)
 
-    @property
-    def backend(self) -> Backend:
-        return self.settings["backend"]
+    def backend(self, record: JobRecord) -> Backend:
+        """The backend of the record's cluster (503 when the site no longer has it)."""
+        return backend_of(self.settings["backends"], record)
 
     @property
     def store(self) -> JobStore:
@@ -311,7 +328,7 @@ class BaseHandler(HubApi, ServiceHandler):
         """Ask the scheduler to end a job, remembering it was asked (its end reads "cancelled")."""
         record.cancel_requested = True
         self.store.save(record)
-        await self.backend.cancel(record.backend_id)
+        await self.backend(record).cancel(record.backend_id)
 
     async def refresh(self, record: JobRecord) -> JobRecord:
         return await self.settings["tracker"].refresh(record)
@@ -321,8 +338,8 @@ class JobTracker:
     """Brings job records up to date from the scheduler and the jobs' own notes, when their
     owner looks and in a sweep of its own (so that ends reach the usage history unlooked-at)."""
 
-    def __init__(self, backend: Backend, store: JobStore, history: JobHistory):
-        self.backend, self.store, self.history = backend, store, history
+    def __init__(self, backends: dict[str, Backend], store: JobStore, history: JobHistory):
+        self.backends, self.store, self.history = backends, store, history
 
     async def sweep(self) -> None:
         for record in self.store.unfinished():
@@ -336,14 +353,18 @@ class JobTracker:
         if record.final:
             return record
         try:
-            status = await self.backend.status(record.backend_id)
+            backend = backend_of(self.backends, record)
+            status = await backend.status(record.backend_id)
         except BackendError as e:
             record.reason = str(e)
             return record
+        except web.HTTPError as e:
+            record.reason = e.log_message
+            return record
         if record.array:
-            return await self.refresh_array(record, status)
+            return await self.refresh_array(record, status, backend)
         # the job's own record, capped: the user writes it
-        notes = await self.backend.read_record(record.user, os.path.join(record.output_dir, "ink-job.json"))
+        notes = await backend.read_record(record.user, os.path.join(record.output_dir, "ink-job.json"))
         record.node = status.host or notes.get("host", record.node)
         record.reason = status.reason
         record.started = notes.get("started", record.started)
@@ -369,11 +390,11 @@ class JobTracker:
         self.store.save(record)
         return record
 
-    async def refresh_array(self, record: JobRecord, status) -> JobRecord:
+    async def refresh_array(self, record: JobRecord, status, backend: Backend) -> JobRecord:
         """An array: the scheduler says whether any task is still active, each task's own
         record what it did."""
         ended = status.state == JobState.DONE
-        notes = await self.backend.read_records(record.user, record.output_dir, "ink-job.json")
+        notes = await backend.read_records(record.user, record.output_dir, "ink-job.json")
         record.tasks = task_rows(
             parse_array(record.array).indices, notes, ended, record.cancel_requested, record.cancelled_tasks
         )
@@ -488,10 +509,12 @@ class JobsHandler(BaseHandler):
             groups = await self.groups_of(user)
             submitter = self.settings["submitter"]
             spec, facts = await submitter.spec(user, body, groups, job_id, self.session_token(user))
+            cluster = facts["cluster"]
             await self.check_batch_limits(
-                user, submitter.allowance(groups), spec.cpus, arrays.at_once(facts["array"])
+                user, submitter.allowance(groups, cluster), spec.cpus, arrays.at_once(facts["array"]), cluster
             )
-            backend_id = await self.backend.submit(spec)
+            backend = self.settings["backends"][cluster]
+            backend_id = await backend.submit(spec)
         except (SpecError, OptionsError, InvalidSubmission) as e:
             SUBMITTED.labels("refused").inc()
             raise web.HTTPError(400, str(e)) from None
@@ -501,7 +524,7 @@ class JobsHandler(BaseHandler):
         record = JobRecord(
             id=job_id,
             user=user,
-            backend=self.backend.name,
+            backend=backend.name,
             backend_id=backend_id,
             submitted=time.time(),
             image=spec.image,
@@ -511,7 +534,7 @@ class JobsHandler(BaseHandler):
         self.job_history.submitted(record, spec)
         self.store.save(record)
         SUBMITTED.labels("submitted").inc()
-        log.info("job %s (%s %s) submitted for %s", job_id, self.backend.name, backend_id, user)
+        log.info("job %s (%s %s on %s) submitted for %s", job_id, backend.name, backend_id, cluster, user)
         self.set_status(201)
         self.finish(job_model(record))
 
@@ -522,9 +545,11 @@ class JobsHandler(BaseHandler):
             return ""
         return self.request.headers["Authorization"].split(None, 1)[1].strip()
 
-    async def check_batch_limits(self, user: str, allowance: Allowance, cpus: int, at_once: int = 1) -> None:
-        """The allowance's batch limits: jobs (an array: the tasks it may run at once) and
-        cores pending or running at once. Counted from the records as they are; only when that
+    async def check_batch_limits(
+        self, user: str, allowance: Allowance, cpus: int, at_once: int = 1, cluster: str = DEFAULT
+    ) -> None:
+        """The allowance's batch limits on ``cluster``: jobs (an array: the tasks it may run at
+        once) and cores pending or running at once there. Counted from the records as they are; only when that
         count is over a limit are the active ones asked of the scheduler (some may have ended),
         so a Dask cluster's scale(20) does not query the scheduler 20 times per worker."""
         if not (allowance.max_batch_jobs or allowance.max_batch_cpus):
@@ -546,7 +571,7 @@ class JobsHandler(BaseHandler):
                 )
             return ""
 
-        active = [r for r in self.store.of_user(user) if not r.final]
+        active = [r for r in self.store.of_user(user) if not r.final and r.cluster == cluster]
         if over(active):
             active = [r for r in await asyncio.gather(*(self.refresh(r) for r in active)) if not r.final]
             refusal = over(active)
@@ -609,7 +634,7 @@ class JobHandler(BaseHandler):
         record.cancelled_tasks = sorted({*record.cancelled_tasks, index})
         self.store.save(record)
         try:
-            await self.backend.cancel_task(record.backend_id, index, record.user, record.output_dir)
+            await self.backend(record).cancel_task(record.backend_id, index, record.user, record.output_dir)
         except BackendError as e:
             record.cancelled_tasks.remove(index)
             self.store.save(record)
@@ -644,11 +669,13 @@ class OutputHandler(BaseHandler):
         if tail:
             if not tail.isdigit() or not 0 < int(tail) <= 100_000:
                 raise web.HTTPError(400, "tail: expected a number of lines, 1 to 100000")
-            self.finish(await self.backend.log_tail(record.user, path, int(tail), max_bytes=TAIL_LINES_BYTES))
+            self.finish(
+                await self.backend(record).log_tail(record.user, path, int(tail), max_bytes=TAIL_LINES_BYTES)
+            )
             return
         # the whole output, streamed as the user reads it (never whole in memory)
         proc = await asyncio.create_subprocess_exec(
-            *self.backend.as_user(record.user, ["cat", "--", path]),
+            *self.backend(record).as_user(record.user, ["cat", "--", path]),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -666,8 +693,21 @@ class OutputHandler(BaseHandler):
             await proc.wait()
 
 
+def backend_of(backends: dict[str, Backend], record: JobRecord) -> Backend:
+    backend = backends.get(record.cluster)
+    if backend is None:
+        raise web.HTTPError(503, f"the site has no cluster {record.cluster!r} any more")
+    return backend
+
+
 def make_app(
-    backend: Backend, site, prefix: str, store: JobStore, job_python: str, limiter, job_history=None
+    backends: dict[str, Backend],
+    site,
+    prefix: str,
+    store: JobStore,
+    job_python: str,
+    limiter,
+    job_history=None,
 ) -> web.Application:
     return service_app(
         prefix,
@@ -677,10 +717,10 @@ def make_app(
             ("api/v1/jobs/(j[0-9]{8}-[0-9a-f]{8})/(stdout|stderr)", OutputHandler),
             ("api/v1/openapi.yaml", OpenAPIHandler, {"path": OPENAPI}),
         ],
-        backend=backend,
-        submitter=Submitter(backend, site, job_python),
+        backends=backends,
+        submitter=Submitter(backends, site, job_python),
         store=store,
-        tracker=JobTracker(backend, store, job_history or JobHistory("")),
+        tracker=JobTracker(backends, store, job_history or JobHistory("")),
         rate_limiter=limiter,
     )
 
@@ -688,12 +728,12 @@ def make_app(
 def main(argv=None):
     """The service, on its own section of the site file (INK_CONFIG)."""
     start_logging("ink-jobs")
-    site, backend = site_backend()
+    site, backends = site_backends()
     job_python = site.spawner.get("job_python") or sys.executable
     store = JobStore(state_folder(site, "jobs"))
     settings = with_defaults("jobs", site.raw.get("jobs"))
     app = make_app(
-        backend,
+        backends,
         site,
         service_prefix("ink-jobs"),
         store,
@@ -710,5 +750,10 @@ def main(argv=None):
 
     # bodies up to READ_LIMIT are read and answered (413 past MAX_BODY); larger ones are cut off
     run_service(
-        app, log, settings["port"], READ_LIMIT, background=[sweep], about=f" ({backend.name} backend)"
+        app,
+        log,
+        settings["port"],
+        READ_LIMIT,
+        background=[sweep],
+        about=" (" + ", ".join(f"{n}: {b.name}" for n, b in backends.items()) + ")",
     )

@@ -63,7 +63,7 @@ def check_dashboard(hub, slurm, alice, bob, unix_users, output_dir, browser):
     ]
     metrics = hub.metrics_of("ink-dashboard")
     assert metrics.status_code == 200
-    assert 'ink_dashboard_interactive_jobs{app="jupyterlab"} 1.0' in metrics.text
+    assert 'ink_dashboard_interactive_jobs{app="jupyterlab",cluster="default"} 1.0' in metrics.text
     assert "ink_dashboard_queue_stats_seconds_count" in metrics.text
     assert hub.metrics_of("ink-dashboard", bob).status_code == 403
     assert (

@@ -26,7 +26,7 @@ def test_settings_round_trip_through_the_environment():
 
 
 def test_only_inks_own_settings_are_kept_from_the_users_code():
-    assert jobsettings.FOR_USER_CODE == {"INK_APP", "INK_HUB", "INK_IMAGE", "INK_EXPERIMENT"}
+    assert jobsettings.FOR_USER_CODE == {"INK_APP", "INK_HUB", "INK_IMAGE", "INK_EXPERIMENT", "INK_CLUSTER"}
     assert "INK_CALLBACK_URL" in jobsettings.INTERNAL and "INK_SERVER_COMMAND" in jobsettings.INTERNAL
     assert "INK_EXPERIMENT_NAME" not in jobsettings.INTERNAL  # an experiment's own variable
     assert not jobsettings.FOR_USER_CODE & jobsettings.INTERNAL
