@@ -34,6 +34,7 @@ from .historyapi import (
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .profiles import NAME, ProfileError, load_profiles
 from .site_schema import SchemaError, check_sections, default_of, with_defaults
+from .sso_groups import group_sync_hook
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -182,6 +183,11 @@ def load_clusters(path, data: dict) -> dict[str, Cluster]:
     return clusters
 
 
+def auth_groups_claim(site: SiteConfig) -> str:
+    """The SSO's group claim, when the site's experiments come from it ("" otherwise)."""
+    return site.authenticator.get("groups_claim") or ""
+
+
 def check_cluster_names(allowance, clusters: dict) -> None:
     """An allowance names only the site's clusters (a typo would silently grant nothing)."""
     named = set(allowance.per_cluster) | (set() if allowance.clusters == "*" else set(allowance.clusters))
@@ -224,6 +230,14 @@ def load_site_config(path=None) -> SiteConfig:
     except origins.OriginError as e:
         raise SiteConfigError(path, e.field, e.expected) from None
     auth = _section(path, data, "authenticator")
+    if (auth.get("groups_claim") or auth.get("allowed_groups") or auth.get("admin_groups")) and auth.get(
+        "type"
+    ) != "generic-oauth":
+        raise SiteConfigError(path, "authenticator.groups_claim", "type: generic-oauth (a provider's claim)")
+    if (auth.get("allowed_groups") or auth.get("admin_groups")) and not auth.get("groups_claim"):
+        raise SiteConfigError(
+            path, "authenticator.groups_claim", "the claim allowed_groups/admin_groups read"
+        )
     backend = _section(path, data, "backend")
     clusters = load_clusters(path, data)
     accounts = _section(path, data, "accounts")
@@ -453,9 +467,17 @@ def apply_site_config(c, path=None) -> SiteConfig:
         (STATISTICS_ROUTE, StatisticsHandler),
         (MY_HISTORY_ROUTE, MyHistoryHandler),
     ]
-    c.JupyterHub.load_groups = site.groups()
-
     kind = site.auth_type
+    if auth_groups_claim(site):  # the SSO's group claim manages groups (sso_groups.py)
+        c.GenericOAuthenticator.manage_groups = True
+        c.GenericOAuthenticator.auth_state_groups_key = f"oauth_user.{site.authenticator['groups_claim']}"
+        c.Authenticator.post_auth_hook = group_sync_hook(site.groups())
+        for key in ("allowed_groups", "admin_groups"):
+            if site.authenticator.get(key):
+                setattr(c.GenericOAuthenticator, key, set(site.authenticator[key]))
+    else:
+        c.JupyterHub.load_groups = site.groups()
+
     entry, section = AUTHENTICATORS[kind]
     c.JupyterHub.authenticator_class = entry
     auth = site.authenticator

@@ -130,6 +130,19 @@ SCHEMA: dict[str, Section] = {
             "options": Setting(
                 "mapping", {}, "Settings of the authenticator class (e.g. GenericOAuthenticator's)."
             ),
+            "groups_claim": Setting(
+                "text",
+                None,
+                "generic-oauth: the provider's claim listing the user's groups (e.g. groups). "
+                "Each login then puts the user in those groups, plus the experiments the YAML "
+                "lists them in; an experiment's allowance applies to its group's members.",
+            ),
+            "allowed_groups": Setting(
+                "list", [], "generic-oauth with groups_claim: members of these groups may log in."
+            ),
+            "admin_groups": Setting(
+                "list", [], "generic-oauth with groups_claim: members of these groups are hub admins."
+            ),
         },
     ),
     "backend": Section(
