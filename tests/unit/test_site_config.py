@@ -343,3 +343,37 @@ def test_bad_sessions_settings_name_the_field(tmp_path, sessions, field):
     with pytest.raises(SiteConfigError) as e:
         load_site_config(write(tmp_path, {"sessions": sessions}))
     assert e.value.field == field
+
+
+def test_sso_group_claim_manages_groups_instead_of_load_groups(tmp_path):
+    sso = {
+        "type": "generic-oauth",
+        "groups_claim": "groups",
+        "allowed_groups": ["juno"],
+        "admin_groups": ["ink-admins"],
+        "options": {"client_id": "ink", "username_claim": "preferred_username"},
+    }
+    data = {
+        "authenticator": sso,
+        "experiments": {"juno": {"members": ["alice"], "allowance": {"max_cpus": 4}}},
+        "paths": {"profiles": str(REPO / "profiles"), "state": str(tmp_path / "state")},
+    }
+    c = Config()
+    apply_site_config(c, write(tmp_path, data))
+    oauth = c.GenericOAuthenticator
+    assert oauth.manage_groups is True and oauth.auth_state_groups_key == "oauth_user.groups"
+    assert oauth.allowed_groups == {"juno"} and oauth.admin_groups == {"ink-admins"}
+    assert "load_groups" not in c.JupyterHub  # JupyterHub refuses both at once
+    assert callable(c.Authenticator.post_auth_hook)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"type": "pam", "groups_claim": "groups"},  # a claim needs an OpenID Connect provider
+        {"type": "generic-oauth", "allowed_groups": ["juno"]},  # groups of which claim?
+    ],
+)
+def test_sso_group_settings_need_generic_oauth_and_a_claim(tmp_path, auth):
+    with pytest.raises(SiteConfigError, match="authenticator.groups_claim"):
+        load_site_config(write(tmp_path, {"authenticator": auth}))
