@@ -721,6 +721,19 @@ def state_folder(site: SiteConfig, name: str) -> str:
     return str(site.state_dir / name)
 
 
+def service_records(site: SiteConfig, name: str):
+    """Where a service keeps its records (``name``: jobs, shares, shell-prefs): the hub's
+    database when the site names one (``hub.db_url``; files left in the state folder by an
+    earlier version are brought in once), else files in the state folder."""
+    if not site.hub.get("db_url"):
+        return state_folder(site, name)
+    from .dbrecords import DBRecords
+
+    records = DBRecords(site.hub["db_url"], name)
+    records.import_folder(state_folder(site, name))
+    return records
+
+
 def jobs_api_url(site: SiteConfig) -> str:
     """The jobs API as the hub and the other services reach it ("" when the site has none)."""
     jobs = site.raw.get("jobs") or {}

@@ -35,6 +35,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     case,
     create_engine,
     func,
@@ -48,7 +49,7 @@ from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).with_name("history_migrations")
 VERSION_TABLE = "ink_alembic_version"
-HEAD = "0002"  # the newest migration: what the tables below are
+HEAD = "0003"  # the newest migration: what the tables below are
 metadata = MetaData()
 sessions = Table(
     "ink_sessions",
@@ -79,6 +80,15 @@ sessions = Table(
     Column("peak_cpu", Float),
     Column("kind", String(16), nullable=False, default="session", server_default="session"),
     Column("ink_job", String(32), nullable=False, default="", server_default="", index=True),
+)
+# the services' own records on a site with a database (dbrecords.py): a JSON value per key
+records = Table(
+    "ink_records",
+    metadata,
+    Column("store", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", Float, nullable=False),
 )
 # covering indexes: each of the statistics' queries reads its index alone, in order (no table
 # lookups, no sorting), so 100,000 sessions cost milliseconds per query (bench/usage_statistics.py)

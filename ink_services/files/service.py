@@ -37,7 +37,7 @@ from ink_spawner.configurer import (
     jobs_api_url,
     load_site_config,
     rate_limit,
-    state_folder,
+    service_records,
 )
 from ink_spawner.kerberos.store import deliver_ticket
 from ink_spawner.site_schema import with_defaults
@@ -167,7 +167,7 @@ def main(argv=None):
     storage = Storage(settings["areas"], ticket_for)
     app = make_app(
         storage,
-        ShareStore(state_folder(site, "shares")),
+        ShareStore(service_records(site, "shares")),
         service_prefix("ink-files"),
         settings["max_upload"],
         settings["max_concurrent_uploads"],

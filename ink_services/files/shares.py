@@ -5,15 +5,13 @@ store does not leak working links."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from ink_core.errors import Refused
-from ink_core.jsonstore import JsonStore
+from ink_core.jsonstore import RecordStore
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 MAX_EXPIRY = 90 * 24 * 3600
@@ -41,8 +39,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ShareStore(JsonStore):
-    """One file per link, named by the digest of its secret (the secret itself is not kept)."""
+class ShareStore(RecordStore):
+    """One record per link, keyed by the digest of its secret (the secret itself is not kept)."""
 
     def create(self, owner: str, path: str, expires_in: float, is_dir: bool) -> tuple[str, ShareLink]:
         if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
@@ -54,11 +52,11 @@ class ShareStore(JsonStore):
         secret = secrets.token_urlsafe(32)
         now = time.time()
         link = ShareLink(digest(secret)[:16], owner, path, now, now + expires_in, is_dir)
-        self.write_json(self.directory / f"{digest(secret)}.json", asdict(link))
+        self.records.put(digest(secret), asdict(link))
         return secret, link
 
-    def _load(self, file: Path) -> ShareLink | None:
-        value = self.read_json(file)
+    @staticmethod
+    def _load(value) -> ShareLink | None:
         try:
             return ShareLink(**value) if isinstance(value, dict) else None
         except TypeError:
@@ -68,41 +66,42 @@ class ShareStore(JsonStore):
         """The live link for a secret; 404 for unknown, expired or revoked ones alike."""
         if not isinstance(secret, str) or not SECRET.match(secret):
             raise ShareError(404, "no such share link")
-        file = self.directory / f"{digest(secret)}.json"
-        link = self._load(file)
+        key = digest(secret)
+        link = self._load(self.records.get(key))
         if link is None:
             raise ShareError(404, "no such share link (revoked, or never made)")
         if link.expired:
-            file.unlink(missing_ok=True)
+            self.records.delete(key)
             raise ShareError(410, "this share link has expired")
         return link
 
+    def _links(self, prefix: str = "") -> list[tuple[str, ShareLink]]:
+        found = ((key, self._load(value)) for key, value in self.records.items(prefix))
+        return [(key, link) for key, link in found if link is not None]
+
     def of_owner(self, owner: str) -> list[ShareLink]:
         links = []
-        for file in self.directory.glob("*.json"):
-            link = self._load(file)
-            if link is None or link.owner != owner:
+        for key, link in self._links():
+            if link.owner != owner:
                 continue
             if link.expired:
-                file.unlink(missing_ok=True)
+                self.records.delete(key)
                 continue
             links.append(link)
         return sorted(links, key=lambda link: link.created)
 
     def forget_owner(self, owner: str) -> int:
         """Delete every link of an owner whose account is gone; how many there were."""
-        links = self.of_owner(owner)
-        for link in links:
-            for file in self.directory.glob(f"{link.id}*.json"):
-                file.unlink(missing_ok=True)
-        return len(links)
+        mine = [(key, link) for key, link in self._links() if link.owner == owner]
+        for key, _ in mine:
+            self.records.delete(key)
+        return len([link for _, link in mine if not link.expired])
 
     def revoke(self, owner: str, link_id: str) -> None:
         if not re.match(r"^[0-9a-f]{16}$", link_id or ""):
             raise ShareError(404, "no such share link")
-        for file in self.directory.glob(f"{link_id}*.json"):
-            link = self._load(file)
-            if link is not None and link.owner == owner:
-                os.unlink(file)
+        for key, link in self._links(link_id):
+            if link.owner == owner:
+                self.records.delete(key)
                 return
         raise ShareError(404, "no such share link of yours")

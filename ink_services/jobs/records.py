@@ -9,7 +9,8 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ink_core.arrays import at_once
-from ink_core.jsonstore import JsonStore
+from ink_core.jsonstore import RecordStore
+from ink_core.names import USERNAME
 
 JOB_ID = re.compile(r"^j[0-9]{8}-[0-9a-f]{8}$")
 FINAL = ("completed", "failed", "cancelled")
@@ -72,25 +73,24 @@ def as_record(value) -> JobRecord | None:
         return None
 
 
-class JobStore(JsonStore):
-    """One folder per user, one file per job."""
-
-    def _folder(self, user: str):
-        return self.user_path(user, suffix="")
+class JobStore(RecordStore):
+    """One record per job, keyed ``<user>/<job id>``."""
 
     def save(self, record: JobRecord) -> None:
-        self.write_json(self._folder(record.user) / f"{record.id}.json", asdict(record))
+        self.records.put(f"{record.user}/{record.id}", asdict(record))
 
     def get(self, user: str, job_id: str) -> JobRecord | None:
-        if not JOB_ID.match(job_id or ""):
+        if not JOB_ID.match(job_id or "") or not USERNAME.match(user or ""):
             return None
-        return as_record(self.read_json(self._folder(user) / f"{job_id}.json"))
+        return as_record(self.records.get(f"{user}/{job_id}"))
 
     def of_user(self, user: str) -> list[JobRecord]:
-        records = [as_record(value) for _, value in self.all("j*.json", self._folder(user))]
+        if not USERNAME.match(user or ""):
+            raise ValueError(f"not a valid user name: {user!r}")
+        records = [as_record(value) for _, value in self.records.items(f"{user}/j")]
         return sorted((r for r in records if r), key=lambda r: r.submitted, reverse=True)
 
     def unfinished(self) -> list[JobRecord]:
         """Every user's jobs that have not ended (the service's sweep)."""
-        records = [as_record(value) for _, value in self.all("*/j*.json")]
+        records = [as_record(value) for key, value in self.records.items() if "/j" in key]
         return [r for r in records if r and not r.final]

@@ -45,7 +45,7 @@ from ink_spawner.backends.base import (
     run_command,
 )
 from ink_spawner.clusters import DEFAULT, usable_clusters
-from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, site_backends, state_folder
+from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, service_records, site_backends
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
@@ -730,7 +730,7 @@ def main(argv=None):
     start_logging("ink-jobs")
     site, backends = site_backends()
     job_python = site.spawner.get("job_python") or sys.executable
-    store = JobStore(state_folder(site, "jobs"))
+    store = JobStore(service_records(site, "jobs"))
     settings = with_defaults("jobs", site.raw.get("jobs"))
     app = make_app(
         backends,

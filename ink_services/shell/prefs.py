@@ -1,9 +1,11 @@
 """Each user's terminal preferences (font size, theme), kept on the server so they follow the
-user from browser to browser. One small JSON file per user, replaced atomically."""
+user from browser to browser. One small record per user (a file, or a row of the hub's
+database when the site has one)."""
 
 from __future__ import annotations
 
-from ink_core.jsonstore import JsonStore
+from ink_core.jsonstore import RecordStore, check_key
+from ink_core.names import USERNAME
 
 THEMES = ("dark", "light", "solarized")
 DEFAULTS = {"font_size": 14, "theme": "dark"}
@@ -34,20 +36,19 @@ def validate(body) -> dict:
     return prefs
 
 
-class PrefsStore(JsonStore):
-    def _path(self, username: str):
-        try:
-            return self.user_path(username)
-        except ValueError as e:
-            raise PrefsError(str(e)) from None
+class PrefsStore(RecordStore):
+    def _key(self, username: str) -> str:
+        if not isinstance(username, str) or not USERNAME.match(username):
+            raise PrefsError(f"not a valid user name: {username!r}")
+        return check_key(username)
 
     def get(self, username: str) -> dict:
         try:
-            return {**DEFAULTS, **validate(self.read_json(self._path(username), {}))}
+            return {**DEFAULTS, **validate(self.records.get(self._key(username)) or {})}
         except ValueError:
             return dict(DEFAULTS)
 
     def update(self, username: str, changes: dict) -> dict:
         prefs = {**self.get(username), **validate(changes)}
-        self.write_json(self._path(username), prefs)
+        self.records.put(self._key(username), prefs)
         return prefs

@@ -25,7 +25,7 @@ from terminado.management import MaxTerminalsReached
 from tornado import web
 
 from ink_core.shell_settings import ShellSettings
-from ink_spawner.configurer import credentials_store, load_site_config, state_folder
+from ink_spawner.configurer import credentials_store, load_site_config, service_records
 from ink_spawner.site_schema import with_defaults
 
 from ..app import SMALL_BODIES, hub_look, nav_bar, service_app
@@ -165,5 +165,5 @@ def main(argv=None):
         credentials_store=credentials_store(site) if site.credentials.get("enabled") else "",
         max_per_user=shell["max_per_user"],
     )
-    app = make_app(settings, PrefsStore(state_folder(site, "shell-prefs")), service_prefix("ink-shell"))
+    app = make_app(settings, PrefsStore(service_records(site, "shell-prefs")), service_prefix("ink-shell"))
     run_service(app, log, shell["port"], SMALL_BODIES, about=f" ({settings.mode} mode)")

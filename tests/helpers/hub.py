@@ -169,6 +169,16 @@ class Hub:
         return self.log_file.read_text(errors="replace")
 
 
+def service_records(hub: Hub, name: str):
+    """A service's records (jobs, shares, shell-prefs) where the hub's services keep them: the
+    hub's database when the site names one, else the state folder's files."""
+    from ink_core.jsonstore import FileRecords
+    from ink_spawner.dbrecords import DBRecords
+
+    url = hub.site.get("hub", {}).get("db_url")
+    return DBRecords(url, name) if url else FileRecords(Path(hub.site["paths"]["state"]) / name)
+
+
 def spawn_and_wait(hub: Hub, name: str, token: str, options=None, timeout=180):
     started = time.monotonic()
     r = hub.api("POST", f"/users/{name}/server", token=token, json=options or {})

@@ -4,7 +4,6 @@ dropped connection, Range downloads, zips, share links, XSRF."""
 
 import hashlib
 import io
-import json
 import os
 import pwd
 import shutil
@@ -23,7 +22,7 @@ import pytest
 import requests
 
 from tests.conftest import USERS, kerberos_site, site_config
-from tests.helpers.hub import Hub, login_session
+from tests.helpers.hub import Hub, login_session, service_records
 from tests.helpers.net import wait_for
 from tests.helpers.samples import fits_bomb, fits_file, root_file
 from tests.helpers.users import ensure_user, remove_user
@@ -414,11 +413,11 @@ def test_share_links(hub, tokens, area, stored):
     assert api(hub, "DELETE", f"shares/{link['id']}", alice).status_code == 204
     assert requests.get(f"{url}files/inner/data.txt", timeout=10).status_code == 404
     # an expired link is gone
-    store = Path(hub.site["paths"]["state"]) / "shares"
-    for file in store.glob(f"{file_link['id']}*.json"):
-        data = json.loads(file.read_text())
-        data["expires"] = time.time() - 1
-        file.write_text(json.dumps(data))
+    store = service_records(hub, "shares")
+    expired = list(store.items(file_link["id"]))
+    assert len(expired) == 1
+    for key, data in expired:
+        store.put(key, {**data, "expires": time.time() - 1})
     assert requests.get(f"{hub.url}{file_link['url']}files/", timeout=10).status_code == 410
     # bad requests get a 400 naming the field
     r = api(hub, "POST", "shares", alice, json={"path": f"{area}/sibling.txt", "expires_in": 10**9})
@@ -452,10 +451,7 @@ def test_share_links_die_with_their_owners_account(hub):
             r = requests.get(url, timeout=10)
             assert r.status_code == 410 and b"shared by" not in r.content, (name, r.status_code)
             assert "no longer has an account" in r.json()["message"]
-        stored = [
-            json.loads(f.read_text())["owner"]
-            for f in (Path(hub.site["paths"]["state"]) / "shares").glob("*.json")
-        ]
+        stored = [link["owner"] for _, link in service_records(hub, "shares").items()]
         assert "inkt_dave" not in stored and "inkt_erin" not in stored
     finally:
         remove_user("inkt_dave")

@@ -52,7 +52,7 @@ def ink_tables_differ(db) -> list:
     """What Alembic finds between the database's ink_* tables and the model in history.py."""
     context = MigrationContext.configure(
         db.connection(),
-        opts={"include_name": lambda name, kind, _: kind != "table" or name.startswith("ink_sessions")},
+        opts={"include_name": lambda name, kind, _: kind != "table" or name in history.metadata.tables},
     )
     return compare_metadata(context, history.metadata)
 
