@@ -27,7 +27,8 @@ class JobSpec:
     workdir: str = ""
     log_path: str = ""
     # backend-specific extras chosen by the profiles (container image, OpSysAndVer, account)
-    container_image: str = ""
+    container_image: str = ""  # an unpacked image (rootfs) or a registry's, for container schedulers
+    image_binds: tuple = ()  # host folders the image gets inside (beside the home and INK's)
     opsys: str = ""
     accounting_group: str = ""
     # a native job array (ink_core.arrays, normalized: "0,1,2%2"); "" for one job

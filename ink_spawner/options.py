@@ -46,7 +46,8 @@ class Choice:
             "gpus": self.gpus,
             "image": self.image.name,
             "experiment": self.experiment.name if self.experiment else "",
-            "container_image": self.image.container_image,
+            "container_image": self.image.container_image or self.image.rootfs,
+            "image_binds": self.image.binds,
             "opsys": self.image.opsys,
             "accounting_group": self.experiment.accounting_group if self.experiment else "",
         }
@@ -172,6 +173,13 @@ def validate_options(
     if not allowance.allows_image(image_name):
         raise OptionsError(
             "image", f"{image_name!r} is not allowed for you (allowed: {', '.join(image_names)})"
+        )
+
+    image = profiles.images[image_name]
+    if not image.serves(app.name):
+        raise OptionsError(
+            "image",
+            f"{image.display_name} cannot run {app.display_name} (it runs {', '.join(image.apps) or 'no app'})",
         )
 
     experiments = {e.name: e for e in allowed_experiments(profiles, group_names)}

@@ -59,6 +59,15 @@ class Image:
     container_image: str = ""  # batch systems that run containers (HTCondor container_image)
     opsys: str = ""  # HTCondor OpSysAndVer requirement instead of a container
     env: dict = field(default_factory=dict)
+    # an unpacked root filesystem (the form sites keep on CVMFS): the job runs inside it on
+    # every backend (ink_spawner/images.py), as the user, with the home, INK's environment and
+    # ``binds`` bound in
+    rootfs: str = ""
+    binds: tuple = ()  # more host folders inside the image: "/cvmfs", "/data:/data"
+    apps: tuple | None = None  # the apps it can serve (None: every app)
+
+    def serves(self, app: str) -> bool:
+        return self.apps is None or app in self.apps
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,39 @@ def load_apps(path: Path, defaults: Resources) -> dict[str, App]:
     return apps
 
 
+def _absolute(path, data, key, prefix) -> str:
+    value = _string(path, data, key, prefix)
+    if value and (not value.startswith("/") or "/../" in f"{value}/" or "\x00" in value):
+        raise ProfileError(path, f"{prefix}.{key}", "an absolute path without '..'")
+    return value.rstrip("/") if value != "/" else value
+
+
+def _binds(path, data, prefix) -> tuple:
+    value = data.get("binds") or []
+    if not isinstance(value, list):
+        raise ProfileError(path, f"{prefix}.binds", "a list of folders, e.g. [/cvmfs, /data:/mnt/data]")
+    binds = []
+    for bind in value:
+        parts = bind.split(":") if isinstance(bind, str) else []
+        if not 1 <= len(parts) <= 2 or not all(
+            p.startswith("/") and "/../" not in f"{p}/" and p != "/" for p in parts
+        ):
+            raise ProfileError(
+                path, f"{prefix}.binds", f"absolute folders (SOURCE or SOURCE:TARGET), got {bind!r}"
+            )
+        binds.append(bind)
+    return tuple(binds)
+
+
+def _app_names(path, data, prefix) -> tuple | None:
+    value = data.get("apps")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(path, f"{prefix}.apps", "a list of app names")
+    return tuple(value)
+
+
 def load_images(path: Path) -> tuple[dict[str, Image], str]:
     data = _load_yaml(path)
     images = {}
@@ -251,7 +293,14 @@ def load_images(path: Path) -> tuple[dict[str, Image], str]:
             container_image=_string(path, spec, "container_image", prefix),
             opsys=_string(path, spec, "opsys", prefix),
             env=_env(path, spec, prefix),
+            rootfs=_absolute(path, spec, "rootfs", prefix),
+            binds=_binds(path, spec, prefix),
+            apps=_app_names(path, spec, prefix),
         )
+        if images[name].rootfs and images[name].container_image:
+            raise ProfileError(path, f"{prefix}.rootfs", "either rootfs or container_image, not both")
+        if images[name].binds and not images[name].rootfs:
+            raise ProfileError(path, f"{prefix}.binds", "binds of an image with a rootfs")
     if not images:
         raise ProfileError(path, "images", "at least one image")
     default = data.get("default", next(iter(images)))
@@ -291,6 +340,14 @@ def load_profiles(directory) -> Profiles:
         presets[name] = _resources(res_path, spec, f"presets.{name}", base=defaults)
     apps = load_apps(directory / "apps.yaml", defaults)
     images, default_image = load_images(directory / "images.yaml")
+    for image in images.values():
+        unknown = sorted(set(image.apps or ()) - set(apps))
+        if unknown:
+            raise ProfileError(
+                directory / "images.yaml",
+                f"images.{image.name}.apps",
+                f"app names of apps.yaml, not {unknown[0]!r}",
+            )
     experiments = {}
     exp_dir = directory / "experiments"
     if exp_dir.is_dir():

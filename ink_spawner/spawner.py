@@ -32,6 +32,7 @@ from .backends import Backend, BackendError, InvalidSubmission, JobState, backen
 from .clusters import DEFAULT, Cluster, make_backend, usable_clusters
 from .culling import idle_limit
 from .hubapi import ROUTE
+from .images import ImageError, in_image, runs_on
 from .jobspec import JobSpec
 from .options import Choice, OptionsError, allowed_experiments, unpack_form, validate_options
 from .profiles import Profiles, load_profiles
@@ -235,7 +236,11 @@ class InkSpawner(Spawner):
                 "name": name,
                 "title": self.clusters[name].get("title") or name,
                 "apps": [a for a in profiles.apps if allowance.allows_app(a)],
-                "images": [i for i in profiles.images if allowance.allows_image(i)],
+                "images": [
+                    i
+                    for i, image in profiles.images.items()
+                    if allowance.allows_image(i) and runs_on(image, self.backend_for(name))
+                ],
                 "limits": limits_of(allowance),
             }
             for name, allowance in usable.items()
@@ -251,7 +256,11 @@ class InkSpawner(Spawner):
         images = [
             i
             for i in profiles.images.values()
-            if (first.allows_image(i.name) if shown_images is None else i.name in shown_images)
+            if (
+                first.allows_image(i.name) and runs_on(i, self.backend_impl)
+                if shown_images is None
+                else i.name in shown_images
+            )
         ]
         limits = limits_of(first)
         return form_template(self.form_template_dir).render(
@@ -365,11 +374,12 @@ class InkSpawner(Spawner):
         env[jobsettings.VARIABLE["usage"]] = log_path.removesuffix(".log") + ".usage.json"
         if not self.backend_impl.captures_output:
             env[jobsettings.VARIABLE["log"]] = log_path
+        wrapper = [self.job_python, "-m", "ink_spawner.jobscript", "--app", choice.app.name]
         return JobSpec(
             username=self.user.name,
             name=f"ink-{choice.app.name}",
             app=choice.app.name,
-            command=[self.job_python, "-m", "ink_spawner.jobscript", "--app", choice.app.name],
+            command=in_image(choice.image, self.backend_impl, self.job_python, wrapper),
             env=env,
             workdir=home if os.path.isdir(home) else "",
             log_path=log_path,
@@ -408,7 +418,10 @@ class InkSpawner(Spawner):
         choice = self.choice or self.validate(self.user_options or {})
         self.choice = None
         self.job_cluster = choice.cluster
-        spec = self.job_spec(choice)
+        try:
+            spec = self.job_spec(choice)
+        except ImageError as e:
+            raise web.HTTPError(400, html.escape(str(e))) from None
         backend = self.backend_impl
         self._events = []
         self._report = asyncio.get_running_loop().create_future()

@@ -12,6 +12,8 @@ from ink_client.api import resolve_localhost_names
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.condor import MiniPoolProcess
 from tests.helpers.hub import Hub
+from tests.helpers.images import build_image, image_folder
+from tests.helpers.images import remove as remove_image
 from tests.helpers.kdc import KDC
 from tests.helpers.net import free_port, wait_for
 from tests.helpers.postgres import PostgreSQL, server_bin
@@ -213,6 +215,21 @@ def condor_backend(**options) -> dict:
             **options,
         },
     }
+
+
+@pytest.fixture(scope="session")
+def test_image():
+    """The test OS image's root filesystem (tests/helpers/images.py), built once per session."""
+    if shutil.which("mmdebstrap") is None or shutil.which("bwrap") is None:
+        message = "mmdebstrap and bubblewrap are not installed (scripts/test installs them)"
+        if STRICT:
+            pytest.fail(message)
+        pytest.skip(message)
+    root = image_folder()
+    try:
+        yield build_image(root)
+    finally:
+        remove_image(root)
 
 
 @pytest.fixture(scope="session")

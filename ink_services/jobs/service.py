@@ -46,6 +46,7 @@ from ink_spawner.backends.base import (
 )
 from ink_spawner.clusters import DEFAULT, usable_clusters
 from ink_spawner.configurer import credentials_url, hub_db_url, rate_limit, service_records, site_backends
+from ink_spawner.images import ImageError, in_image
 from ink_spawner.jobspec import JobSpec
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import ENV_NAME, load_profiles
@@ -252,11 +253,20 @@ class Submitter:
         env.update(jobsettings.to_env(settings))
         if ticket:
             env["JUPYTERHUB_API_TOKEN"] = session_token
+        try:  # inside the image the user picked, on every backend
+            job_command = in_image(
+                choice.image,
+                backend,
+                self.job_python,
+                [self.job_python, "-m", "ink_spawner.jobscript.batch", *runner, "--", *command],
+            )
+        except ImageError as e:
+            raise SpecError(str(e)) from None
         spec = JobSpec(
             username=user,
             name=f"ink-batch-{own['name']}",
             app="batch",
-            command=[self.job_python, "-m", "ink_spawner.jobscript.batch", *runner, "--", *command],
+            command=job_command,
             array=str(array) if array is not None and backend.array_index_env else "",
             env=env,
             workdir=home,

@@ -151,6 +151,9 @@ class Backend(LoggingConfigurable):
     captures_output = True
     # the jobs run on the hub's own host (they may bind to loopback)
     same_host = False
+    # the scheduler itself runs a job in its OS image (JobSpec.container_image: HTCondor's
+    # container universe); False: INK's own runner does (ink_spawner/images.py)
+    runs_containers = False
 
     @classmethod
     def site_defaults(cls, credentials_store: str) -> dict:

@@ -200,6 +200,9 @@ def submit_description(
     if spec.container_image:
         description["universe"] = "container"
         description["container_image"] = submit_text(spec.container_image, "image")
+        # what the image needs bound in, for the pool's container binds
+        # (e.g. SINGULARITY_BIND_EXPR = strcat("/opt/ink,", MY.InkImageBinds)), as a ClassAd string
+        description["My.InkImageBinds"] = submit_text(json.dumps(",".join(spec.image_binds)), "image binds")
     elif spec.opsys:
         description["requirements"] = submit_text(
             f"(TARGET.OpSysAndVer == {json.dumps(spec.opsys)})", "image"
@@ -351,6 +354,7 @@ def explain_idle(job, slots: list) -> str:
 
 class HTCondorBackend(Backend):
     name = "htcondor"
+    runs_containers = True  # the container universe (an unpacked image, or a registry's)
     array_index_env = TASK_INDEX_VARIABLE  # queue InkIndex from (...): one proc per task
 
     schedd_name = Unicode("", config=True, help="Name of the schedd to submit to (empty: the local schedd).")

@@ -1,6 +1,7 @@
 """The embedded default as a new site runs it (issue 20): `ink up` on the shipped etc/ink.yaml
-(ports and state moved out of the way) says how to log in, and a user of this machine sees all
-five app cards in the spawn menu."""
+(ports and state moved out of the way) says how to log in, a user of this machine sees all
+five app cards in the spawn menu, and each of them starts from that hub and works in Chromium
+(the same first checks as each app's own test)."""
 
 import os
 import signal
@@ -16,6 +17,14 @@ from tests.helpers.browser import open_as
 from tests.helpers.net import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+# app -> where the hub sends the browser once it runs, and what shows the app works there
+APPS = {
+    "jupyterlab": ("**/lab**", "#jp-main-dock-panel"),
+    "rootbrowser": ("**/rootbrowser/**", "#ink-root-files"),
+    "desktop": ("**/desktop/**", "html.noVNC_connected"),
+    "vscode": ("**/vscode/**", ".monaco-workbench"),
+    "sshnode": ("**/sshnode/**", "#ink-ssh-host"),
+}
 
 
 def test_ink_up_on_the_embedded_default_offers_every_app(unix_users, browser, output_dir, tmp_path):
@@ -48,6 +57,16 @@ def test_ink_up_on_the_embedded_default_offers_every_app(unix_users, browser, ou
         for app in ("jupyterlab", "rootbrowser", "desktop", "vscode", "sshnode"):
             expect(page.locator(f".ink-card[data-app={app}]")).to_be_visible()
         page.screenshot(path=str(output_dir / "ink-up-spawn-menu.png"), full_page=True)
+        for app, (url, works) in APPS.items():  # each card, started from this hub, works
+            page.goto(f"{hub.url}/hub/spawn")
+            page.locator(f".ink-card[data-app={app}]").click()
+            page.click("#spawn_form button[type=submit]")
+            page.wait_for_url(url, timeout=180_000)
+            expect(page.locator(works)).to_have_count(1, timeout=120_000)
+            page.screenshot(path=str(output_dir / f"ink-up-{app}.png"))
+            page.goto(f"{hub.url}/hub/home")
+            page.click("#stop")
+            expect(page.locator("#start")).to_be_visible(timeout=90_000)
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(60)

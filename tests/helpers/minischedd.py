@@ -620,9 +620,28 @@ class Pool:
             }
         )
         cwd = str(ad["Iwd"]) if ad["ShouldTransferFiles"] == "NO" else scratch
+        cmd, args = str(ad["Cmd"]), job_argv_tail(ad)
+        if ad["JobUniverse"] == 14:
+            # the container universe: the starter runs the job inside its image, as the owner,
+            # with the scratch folder and what the job asks bound in (INK's runner, bubblewrap,
+            # where a real starter runs Apptainer on the unpacked image)
+            image = str(ad["ContainerImage"])
+            binds = [b for b in str(ad.get("InkImageBinds") or "").split(",") if b]
+            runner = [
+                sys.executable,
+                "-m",
+                "ink_spawner.jobscript.in_image",
+                "--image",
+                image,
+                "--rootfs",
+                image,
+            ]
+            for bind in [scratch, *binds]:
+                runner += ["--bind", bind]
+            cmd, args = runner[0], [*runner[1:], "--", cmd, *args]
         job = {
-            "cmd": str(ad["Cmd"]),
-            "args": job_argv_tail(ad),
+            "cmd": cmd,
+            "args": args,
             "env": env,
             "out": str(ad["Out"]),
             "err": str(ad["Err"]),

@@ -1,0 +1,47 @@
+"""A test OS image built here from Debian's packages (mmdebstrap): a minimal Debian 12 with
+Python 3.11 (what INK's environment runs on), ps and bash, and a /etc/os-release of its own, so a
+test can tell a job that runs in the image from one on the host. Built once per test session
+(about 30 s) in a folder every test user can read, removed after."""
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+PRETTY_NAME = "INK test image (Debian 12 minbase)"
+PACKAGES = "python3,libpython3.11,procps"
+
+
+def build_image(root: Path) -> Path:
+    rootfs = root / "rootfs"
+    hook = (
+        f'sed -i \'s/^PRETTY_NAME=.*/PRETTY_NAME="{PRETTY_NAME}"/\' "$1/usr/lib/os-release"; '
+        'echo INK_TEST_IMAGE=1 >> "$1/usr/lib/os-release"'
+    )
+    subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=minbase",
+            f"--include={PACKAGES}",
+            f"--customize-hook={hook}",
+            "bookworm",
+            str(rootfs),
+            "http://deb.debian.org/debian",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return rootfs
+
+
+def image_folder() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="ink-image-"))
+    root.chmod(0o755)
+    return root
+
+
+def remove(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""OS images for real (issue 21): a session started with the test image (a Debian root
+filesystem built by mmdebstrap, with an os-release of its own) runs inside it, as the user, on
+the local backend, on real Slurm and on the stand-in HTCondor pool's container universe; a
+missing image says so at once; an image serves only the apps it lists."""
+
+import json
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from playwright.sync_api import expect
+
+from tests.conftest import condor_backend
+from tests.helpers.browser import open_as
+from tests.helpers.hub import spawn_and_wait
+from tests.helpers.images import PRETTY_NAME
+from tests.helpers.kernel import Kernel
+from tests.integration.test_htcondor import start_failure_text
+
+USER = "inkt_alice"
+
+INSIDE = """
+import json, os, subprocess
+release = dict(l.split("=", 1) for l in open("/etc/os-release").read().split() if "=" in l)
+procs = subprocess.run(["ps", "-eo", "user:20,pid,comm", "--no-headers"], capture_output=True, text=True).stdout
+print(json.dumps({
+    "pretty": open("/etc/os-release").read().split("PRETTY_NAME=", 1)[1].split("\\n", 1)[0].strip('"'),
+    "marker": release.get("INK_TEST_IMAGE"),
+    "uid": os.getuid(),
+    "home": sorted(os.listdir(os.path.expanduser("~"))),
+    "user": subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
+    "host_sbatch": os.path.exists("/usr/bin/sbatch"),
+    "host_tmp": os.path.exists("/tmp/ink-host-only"),
+    "owners": sorted({line.split()[0] for line in procs.splitlines()}),
+    "pid": os.getpid(),
+}))
+"""
+
+
+def with_images(tmp_path, profiles_dir, rootfs, **extra):
+    folder = tmp_path / "profiles"
+    shutil.copytree(profiles_dir, folder)
+    images = yaml.safe_load((folder / "images.yaml").read_text())
+    images["images"]["testimage"] = {
+        "display_name": PRETTY_NAME,
+        "rootfs": str(rootfs),
+        "apps": ["jupyterlab"],
+        **extra,
+    }
+    images["images"]["gone"] = {"display_name": "An image this node lacks", "rootfs": "/nonexistent/image"}
+    (folder / "images.yaml").write_text(yaml.safe_dump(images))
+    return folder
+
+
+def allow_images(site):
+    site["experiments"]["juno"]["allowance"]["images"] += ["testimage", "gone"]
+    return site
+
+
+def check_inside(hub, token, home):
+    (home / "made-on-the-host.txt").write_text("hello")
+    kernel = Kernel(hub.user_url(USER), token)
+    try:
+        seen = json.loads(kernel.run(INSIDE).strip().splitlines()[-1])
+    finally:
+        kernel.shutdown()
+    assert seen["pretty"] == PRETTY_NAME and seen["marker"] == "1", seen  # the image's OS, not the host's
+    assert not seen["host_sbatch"] and not seen["host_tmp"]  # the host's programs and /tmp are not there
+    assert seen["uid"] == int(subprocess.run(["id", "-u", USER], capture_output=True, text=True).stdout)
+    assert seen["user"] == USER  # the image's passwd knows the user
+    assert "made-on-the-host.txt" in seen["home"]  # the home is the user's own, read and written
+    assert seen["owners"] == [USER], seen["owners"]  # nothing in the job runs as root
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["local", "slurm", "htcondor"])
+def test_jupyterlab_runs_in_the_image(backend, request, make_hub, test_image, profiles_dir, tmp_path):
+    open("/tmp/ink-host-only", "w").close()
+    if backend == "slurm":
+        slurm = request.getfixturevalue("slurm")
+        options = {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}}
+    elif backend == "htcondor":
+        request.getfixturevalue("schedd")
+        options = condor_backend()
+    else:
+        options = {"type": "local"}
+    hub = make_hub(options, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image))
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": "jupyterlab", "image": "testimage"})
+    check_inside(hub, token, Path(pwd.getpwnam(USER).pw_dir))
+    # another user cannot signal the session's processes (seen from the host)
+    servers = [
+        p.pid
+        for p in psutil.process_iter(["username", "cmdline"])
+        if p.info["username"] == USER and "jupyterhub.singleuser" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert servers
+    bob = subprocess.run(
+        ["runuser", "-u", "inkt_bob", "--", "kill", "-0", str(servers[0])], capture_output=True, text=True
+    )
+    assert bob.returncode != 0 and "not permitted" in bob.stderr, bob.stderr
+    if backend == "htcondor":  # the scheduler ran it in its container universe
+        ad = request.getfixturevalue("schedd").client().query(f'Owner == "{USER}"', [])[0]
+        assert ad["JobUniverse"] == 14 and ad["ContainerImage"] == str(test_image)
+
+
+def test_a_missing_image_is_named_at_once(make_hub, test_image, profiles_dir, tmp_path):
+    hub = make_hub(
+        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
+    )
+    token = hub.user_token(USER)
+    text = start_failure_text(hub, USER, token, {"app": "jupyterlab", "image": "gone"})
+    assert "INK: cannot start in the OS image 'gone' (/nonexistent/image)" in text, text
+    assert "is not on this node" in text
+
+
+def test_an_image_serves_only_its_apps(
+    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
+):
+    hub = make_hub(
+        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
+    )
+    token = hub.user_token(USER)
+    r = hub.api("POST", f"/users/{USER}/server", token=token, json={"app": "desktop", "image": "testimage"})
+    assert r.status_code == 400 and "cannot run Linux desktop (it runs jupyterlab)" in r.text, r.text
+    # the spawn menu: with the image picked, only its apps' cards are there
+    page = open_as(browser, hub, USER, unix_users[USER], output_dir, "spawn")
+    expect(page.locator(".ink-card:visible")).to_have_count(5)
+    page.select_option("#ink-image", "testimage")
+    expect(page.locator(".ink-card:visible")).to_have_count(1)
+    expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
+    page.screenshot(path=str(output_dir / "spawn-menu-with-the-image.png"), full_page=True)
+    page.select_option("#ink-image", "host")
+    expect(page.locator(".ink-card:visible")).to_have_count(5)
