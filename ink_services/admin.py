@@ -70,7 +70,8 @@ def cmd_node_check(args) -> int:
         return 2
     scripts = {f"image {i.name}": i.setup for i in profiles.images.values() if i.setup}
     scripts |= {f"experiment {e.name}": e.setup for e in profiles.experiments.values() if e.setup}
-    report = check_node(apps, scripts)
+    images = {i.name: i.rootfs for i in profiles.images.values() if i.rootfs}
+    report = check_node(apps, scripts, images=images)
     if args.json:
         print(json.dumps({"ok": report.ok, "missing": report.missing}))
     else:

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .jobscript.in_image import ImageProblem, check_image
+
 SBIN = "/usr/sbin:/sbin"
 
 
@@ -69,7 +71,10 @@ def check_node(
     path: str | None = None,
     novnc: str = "/usr/share/novnc",
     mounts_file: str = "/proc/self/mounts",
+    images: dict[str, str] | None = None,
 ) -> NodeReport:
+    """What the node lacks per app, per set-up script, and per OS image (``images``: name ->
+    the unpacked root filesystem a job runs in, ``jobscript/in_image.py``)."""
     path = job_path(prefix) if path is None else path
 
     def program(name: str) -> list[str]:
@@ -114,4 +119,12 @@ def check_node(
             report.missing.setdefault("experiments", []).append(f"{name}'s set-up script {script}")
     if setup_scripts is not None:
         report.missing.setdefault("experiments", [])
+    interpreter = os.path.realpath(os.path.join(prefix, "bin", "python"))
+    for name, rootfs in (images or {}).items():
+        lacking = program("bwrap")
+        try:
+            check_image(rootfs, interpreter, bwrap=False)
+        except ImageProblem as e:
+            lacking.append(str(e))
+        report.missing[f"image {name}"] = lacking
     return report

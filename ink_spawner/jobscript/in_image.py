@@ -34,7 +34,7 @@ class ImageProblem(Exception):
     pass
 
 
-def check_image(rootfs: str, interpreter: str) -> None:
+def check_image(rootfs: str, interpreter: str, bwrap: bool = True) -> None:
     """ImageProblem saying what keeps the image from running INK's environment here."""
     root = Path(rootfs)
     if not root.is_dir():
@@ -47,7 +47,7 @@ def check_image(rootfs: str, interpreter: str) -> None:
         raise ImageProblem(
             f"it has no {interpreter}, the Python INK's environment runs on: build the image with it"
         )
-    if shutil.which("bwrap") is None:
+    if bwrap and shutil.which("bwrap") is None:
         raise ImageProblem("bubblewrap (bwrap) is not installed on this node")
 
 

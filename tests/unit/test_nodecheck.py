@@ -61,3 +61,22 @@ def test_what_a_node_lacks_is_named_per_app(node, tmp_path):
     assert report.missing["jupyterlab"] == [] and report.missing["rootbrowser"] == []
     assert report.missing["experiments"] == [f"experiment juno's set-up script {tmp_path / 'gone.sh'}"]
     assert "desktop: missing Xvnc" in "\n".join(report.lines())
+
+
+def test_each_os_image_is_checked_on_the_node(node, tmp_path):
+    where, setup = node
+    executable(Path(where["path"]) / "bwrap")
+    interpreter = Path(where["prefix"]).resolve() / "bin" / "python"
+    executable(interpreter)
+    good = tmp_path / "good-image"
+    for part in ("etc/os-release", "usr/bin/true", "bin/sh", str(interpreter).lstrip("/")):
+        executable(good / part)
+    report = check_node(
+        APPS, {}, images={"good": str(good), "gone": str(tmp_path / "gone"), "bare": str(tmp_path)}, **where
+    )
+    assert report.missing["image good"] == []
+    assert report.missing["image gone"] == [f"{tmp_path / 'gone'} is not on this node"]
+    assert "is not an unpacked root filesystem" in report.missing["image bare"][0]
+    (Path(where["path"]) / "bwrap").unlink()
+    report = check_node(APPS, {}, images={"good": str(good)}, **where)
+    assert report.missing["image good"] == [f"bwrap (not on {where['path']})"]
