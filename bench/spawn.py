@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Click->ready: INK (local backend) vs stock JupyterHub's SimpleLocalProcessSpawner, and INK's
-overhead on Slurm over the job's own sbatch->RUNNING time. Run as root from the repo:
+"""Click->ready: INK (local backend) vs stock JupyterHub's SimpleLocalProcessSpawner, the same
+session in an OS image (the tests' Debian image, built here by mmdebstrap) against the host's OS,
+and INK's overhead on Slurm over the job's own sbatch->RUNNING time. Run as root from the repo:
 
     /opt/ink/bin/python bench/spawn.py [--runs 5]
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import FIXTURES, site_config  # noqa: E402
 from tests.helpers.hub import Hub  # noqa: E402
+from tests.helpers.images import build_image  # noqa: E402
 from tests.helpers.net import wait_for  # noqa: E402
 from tests.helpers.slurm import SlurmCluster  # noqa: E402
 from tests.helpers.users import ensure_user, remove_user  # noqa: E402
@@ -64,10 +66,10 @@ class StockHub(Hub):
         self.site["paths"]["state"] = str(self.workdir)
 
 
-def spawn_time(hub: Hub, name: str) -> float:
+def spawn_time(hub: Hub, name: str, options: dict | None = None) -> float:
     token = hub.user_token(name)
     started = time.monotonic()
-    r = hub.api("POST", f"/users/{name}/server", token=token, json={})
+    r = hub.api("POST", f"/users/{name}/server", token=token, json=options or {})
     assert r.status_code in (201, 202), r.text
 
     def ready():
@@ -121,12 +123,18 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work, profiles = workspace()
-    results = {"stock": [], "ink_local": [], "ink_slurm": [], "sbatch_running": []}
+    results = {"stock": [], "ink_local": [], "ink_image": [], "ink_slurm": [], "sbatch_running": []}
+    rootfs = build_image(work / "image")
+    images = profiles / "images.yaml"
+    images.write_text(
+        images.read_text() + f"  testimage:\n    display_name: Debian 12 test image\n    rootfs: {rootfs}\n"
+    )
     hubs = []
     cluster = None
     try:
         site = site_config({"type": "local"})
         site["paths"]["profiles"] = str(profiles)
+        site["default_allowance"]["images"] = ["host", "testimage"]
         ink = Hub(work / "ink", site).start()
         hubs.append(ink)
         stock = StockHub(work / "stock", {"paths": {}}).start()
@@ -134,6 +142,7 @@ def main():
         for _ in range(args.runs):  # alternate so that machine noise hits both alike
             results["stock"].append(spawn_time(stock, USER))
             results["ink_local"].append(spawn_time(ink, USER))
+            results["ink_image"].append(spawn_time(ink, USER, {"image": "testimage"}))
         ink.stop()
         cluster = SlurmCluster(work / "slurm").start()
         site = site_config({"type": "slurm", "options": {"slurm_conf": str(cluster.conf)}})
@@ -159,12 +168,14 @@ def main():
     for key, label in [
         ("stock", "stock JupyterHub SimpleLocalProcessSpawner"),
         ("ink_local", "INK local backend"),
+        ("ink_image", "INK local backend, in the OS image"),
         ("sbatch_running", "plain sbatch -> RUNNING (same user)"),
         ("ink_slurm", "INK Slurm backend"),
     ]:
         v = results[key]
         print(f"{label:48} {med[key]:8.2f} {min(v):8.2f} {max(v):8.2f}")
     print(f"{'INK local / stock (target <= 1.05)':48} {med['ink_local'] / med['stock']:8.2f}")
+    print(f"{'the OS image adds (image - host; goal <= 1 s)':48} {med['ink_image'] - med['ink_local']:8.2f}")
     print(f"{'INK Slurm overhead (slurm - sbatch - local; <= 1 s)':48} {overhead:8.2f}")
 
 
