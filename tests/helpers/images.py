@@ -1,7 +1,8 @@
 """A test OS image built here from Debian's packages (mmdebstrap): a minimal Debian 12 with
-Python 3.11 (what INK's environment runs on), ps and bash, and a /etc/os-release of its own, so a
-test can tell a job that runs in the image from one on the host. Built once per test session
-(about 30 s) in a folder every test user can read, removed after."""
+Python 3.11 (what INK's environment runs on), ps and bash, the desktop's programs (TigerVNC,
+openbox, xterm, noVNC), and a /etc/os-release of its own, so a test can tell a job that runs in
+the image from one on the host. Built once per test session (about a minute) in a folder every
+test user can read, removed after."""
 
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 PRETTY_NAME = "INK test image (Debian 12 minbase)"
-PACKAGES = "python3,libpython3.11,procps"
+PACKAGES = "python3,libpython3.11,procps,tigervnc-standalone-server,openbox,xterm,x11-utils,novnc"
 
 
 def build_image(root: Path) -> Path:

@@ -15,7 +15,7 @@ import yaml
 from playwright.sync_api import expect
 
 from tests.conftest import condor_backend
-from tests.helpers.browser import open_as
+from tests.helpers.browser import login, open_as
 from tests.helpers.hub import spawn_and_wait
 from tests.helpers.images import PRETTY_NAME
 from tests.helpers.kernel import Kernel
@@ -51,13 +51,15 @@ def with_images(tmp_path, profiles_dir, rootfs, **extra):
         "apps": ["jupyterlab"],
         **extra,
     }
+    # the same image offered with the desktop too (its programs are in it)
+    images["images"]["testdesktop"] = {**images["images"]["testimage"], "apps": ["jupyterlab", "desktop"]}
     images["images"]["gone"] = {"display_name": "An image this node lacks", "rootfs": "/nonexistent/image"}
     (folder / "images.yaml").write_text(yaml.safe_dump(images))
     return folder
 
 
 def allow_images(site):
-    site["experiments"]["juno"]["allowance"]["images"] += ["testimage", "gone"]
+    site["experiments"]["juno"]["allowance"]["images"] += ["testimage", "testdesktop", "gone"]
     return site
 
 
@@ -130,9 +132,36 @@ def test_an_image_serves_only_its_apps(
     # the spawn menu: with the image picked, only its apps' cards are there
     page = open_as(browser, hub, USER, unix_users[USER], output_dir, "spawn")
     expect(page.locator(".ink-card:visible")).to_have_count(5)
+    page.select_option("#ink-image", "testdesktop")
+    expect(page.locator(".ink-card:visible")).to_have_count(2)
     page.select_option("#ink-image", "testimage")
     expect(page.locator(".ink-card:visible")).to_have_count(1)
     expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
     page.screenshot(path=str(output_dir / "spawn-menu-with-the-image.png"), full_page=True)
     page.select_option("#ink-image", "host")
     expect(page.locator(".ink-card:visible")).to_have_count(5)
+
+
+def test_the_desktop_runs_in_the_image(
+    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
+):
+    hub = make_hub(
+        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
+    )
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": "desktop", "image": "testdesktop"})
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, hub, USER, unix_users[USER], output_dir, "alice")
+    page.goto(hub.user_url(USER) + "desktop/")
+    expect(page.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
+    page.wait_for_timeout(2000)  # openbox and the xterm draw
+    page.screenshot(path=str(output_dir / "desktop-in-the-image.png"))
+    # the X server is the image's, seen from the host through its own root
+    servers = [
+        p
+        for p in psutil.process_iter(["username", "name"])
+        if p.info["username"] == USER and p.info["name"] in ("Xvnc", "Xtigervnc")
+    ]
+    assert servers, "no X server of the user's"
+    assert PRETTY_NAME in Path(f"/proc/{servers[0].pid}/root/etc/os-release").read_text()
+    assert PRETTY_NAME not in Path("/etc/os-release").read_text()
