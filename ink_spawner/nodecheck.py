@@ -94,9 +94,10 @@ def check_node(
         if app == "jupyterlab":
             lacking += module("jupyterlab", "JupyterLab")
         elif app == "vscode":
-            code_server = Path(prefix) / "code-server" / "node_modules" / ".bin" / "code-server"
-            if not code_server.exists():
-                lacking.append(f"code-server ({code_server}: scripts/install-code-server)")
+            bin_dir = Path(prefix) / "code-server" / "node_modules" / ".bin"
+            for name, what in (("code-server", "code-server"), ("node", "its Node.js")):
+                if not (bin_dir / name).exists():
+                    lacking.append(f"{what} ({bin_dir / name}: scripts/install-code-server)")
         elif app == "desktop":
             for name in ("Xvnc", "openbox", "xterm"):
                 lacking += program(name)

@@ -1,6 +1,6 @@
 """A test OS image built here from Debian's packages (mmdebstrap): a minimal Debian 12 with
 Python 3.11 (what INK's environment runs on), ps and bash, the desktop's programs (TigerVNC,
-openbox, xterm, noVNC), and a /etc/os-release of its own, so a test can tell a job that runs in
+openbox, xterm, noVNC), the libraries code-server's modules load, and a /etc/os-release of its own, so a test can tell a job that runs in
 the image from one on the host. Built once per test session (about a minute) in a folder every
 test user can read, removed after."""
 
@@ -10,7 +10,11 @@ import tempfile
 from pathlib import Path
 
 PRETTY_NAME = "INK test image (Debian 12 minbase)"
-PACKAGES = "python3,libpython3.11,procps,tigervnc-standalone-server,openbox,xterm,x11-utils,novnc"
+# INK's Python, ps; the desktop's programs; what code-server's native modules load
+PACKAGES = ",".join(
+    ["python3", "libpython3.11", "procps", "tigervnc-standalone-server", "openbox", "xterm", "x11-utils"]
+    + ["novnc", "libkrb5-3", "libgssapi-krb5-2", "libsecret-1-0", "libxkbfile1"]
+)
 
 
 def build_image(root: Path) -> Path:

@@ -51,8 +51,11 @@ def with_images(tmp_path, profiles_dir, rootfs, **extra):
         "apps": ["jupyterlab"],
         **extra,
     }
-    # the same image offered with the desktop too (its programs are in it)
-    images["images"]["testdesktop"] = {**images["images"]["testimage"], "apps": ["jupyterlab", "desktop"]}
+    # the same image offered with the desktop and VS Code too (their programs are in it)
+    images["images"]["testdesktop"] = {
+        **images["images"]["testimage"],
+        "apps": ["jupyterlab", "desktop", "vscode"],
+    }
     images["images"]["gone"] = {"display_name": "An image this node lacks", "rootfs": "/nonexistent/image"}
     (folder / "images.yaml").write_text(yaml.safe_dump(images))
     return folder
@@ -133,7 +136,7 @@ def test_an_image_serves_only_its_apps(
     page = open_as(browser, hub, USER, unix_users[USER], output_dir, "spawn")
     expect(page.locator(".ink-card:visible")).to_have_count(5)
     page.select_option("#ink-image", "testdesktop")
-    expect(page.locator(".ink-card:visible")).to_have_count(2)
+    expect(page.locator(".ink-card:visible")).to_have_count(3)
     page.select_option("#ink-image", "testimage")
     expect(page.locator(".ink-card:visible")).to_have_count(1)
     expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
@@ -165,3 +168,26 @@ def test_the_desktop_runs_in_the_image(
     assert servers, "no X server of the user's"
     assert PRETTY_NAME in Path(f"/proc/{servers[0].pid}/root/etc/os-release").read_text()
     assert PRETTY_NAME not in Path("/etc/os-release").read_text()
+
+
+def test_vscode_runs_in_the_image(
+    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
+):
+    hub = make_hub(
+        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
+    )
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": "vscode", "image": "testdesktop"})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    login(page, hub, USER, unix_users[USER], output_dir, "alice")
+    page.goto(hub.user_url(USER) + "vscode/")
+    expect(page.locator(".monaco-workbench")).to_be_visible(timeout=90_000)
+    page.screenshot(path=str(output_dir / "vscode-in-the-image.png"))
+    # code-server runs on INK's Node.js, inside the image
+    servers = [
+        p
+        for p in psutil.process_iter(["username", "cmdline"])
+        if p.info["username"] == USER and "code-server" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert servers, "no code-server of the user's"
+    assert PRETTY_NAME in Path(f"/proc/{servers[0].pid}/root/etc/os-release").read_text()

@@ -24,6 +24,7 @@ def node(tmp_path):
     prefix, bin_dir, novnc = tmp_path / "ink", tmp_path / "bin", tmp_path / "novnc"
     executable(prefix / "bin" / "websockify")
     executable(prefix / "code-server" / "node_modules" / ".bin" / "code-server")
+    executable(prefix / "code-server" / "node_modules" / ".bin" / "node")
     (prefix / "node_modules" / "jsroot").mkdir(parents=True)
     for name in PROGRAMS:
         executable(bin_dir / name)
