@@ -201,7 +201,7 @@ def submit_description(
         description["universe"] = "container"
         description["container_image"] = submit_text(spec.container_image, "image")
         # what the image needs bound in, for the pool's container binds
-        # (e.g. SINGULARITY_BIND_EXPR = strcat("/opt/ink,", MY.InkImageBinds)), as a ClassAd string
+        # (etc/htcondor/ink-slots.conf: SINGULARITY_BIND_EXPR), as a ClassAd string
         description["My.InkImageBinds"] = submit_text(json.dumps(",".join(spec.image_binds)), "image binds")
     elif spec.opsys:
         description["requirements"] = submit_text(

@@ -106,7 +106,8 @@ def bwrap_argv(
     pairs = [(prefix, prefix), (home, home)]
     for bind in binds:
         source, _, target = bind.partition(":")
-        pairs.append((source, target or source))
+        if (target or source) not in (prefix, home):  # those are bound already (INK's: read-only)
+            pairs.append((source, target or source))
     argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try"]
     host_files = [path for path in HOST_FILES if os.path.exists(path)]
     targets = targets_of(pairs) | set(host_files) | {"/etc/passwd", "/etc/group"}

@@ -53,6 +53,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import classad2
 import htcondor2
@@ -103,6 +104,16 @@ def _caller() -> dict:
 
 def _ads(answer) -> list:
     return [classad2.parseOne(text, classad2.ParserType.Old) for text in answer["ads"]]
+
+
+def singularity_bind_expr() -> str:
+    """SINGULARITY_BIND_EXPR of the execute-node configuration INK ships."""
+    config = Path(__file__).resolve().parents[2] / "etc" / "htcondor" / "ink-slots.conf"
+    for line in config.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "SINGULARITY_BIND_EXPR":
+            return value.strip()
+    raise RuntimeError(f"no SINGULARITY_BIND_EXPR in {config}")
 
 
 class MiniScheddClient:
@@ -626,7 +637,10 @@ class Pool:
             # with the scratch folder and what the job asks bound in (INK's runner, bubblewrap,
             # where a real starter runs Apptainer on the unpacked image)
             image = str(ad["ContainerImage"])
-            binds = [b for b in str(ad.get("InkImageBinds") or "").split(",") if b]
+            # the binds as the shipped execute-node config says (SINGULARITY_BIND_EXPR of
+            # etc/htcondor/ink-slots.conf, the slot as MY and the job as TARGET)
+            bound = classad2.ExprTree(singularity_bind_expr()).eval(slot, ad)
+            binds = [b for b in str(bound).split(",") if b] if isinstance(bound, str) else []
             runner = [
                 sys.executable,
                 "-m",

@@ -7,6 +7,7 @@ import json
 import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -35,10 +36,19 @@ print(json.dumps({
     "user": subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
     "host_sbatch": os.path.exists("/usr/bin/sbatch"),
     "host_tmp": os.path.exists("/tmp/ink-host-only"),
+    "storage": sorted(os.listdir("/data")) if os.path.isdir("/data") else None,
     "owners": sorted({line.split()[0] for line in procs.splitlines()}),
     "pid": os.getpid(),
 }))
 """
+
+
+def storage_area() -> Path:
+    """A storage folder of the site's (every user may read it), bound into the image at /data."""
+    folder = Path(tempfile.mkdtemp(prefix="ink-storage-"))
+    folder.chmod(0o755)
+    (folder / "dataset.txt").write_text("events")
+    return folder
 
 
 def with_images(tmp_path, profiles_dir, rootfs, **extra):
@@ -48,6 +58,7 @@ def with_images(tmp_path, profiles_dir, rootfs, **extra):
     images["images"]["testimage"] = {
         "display_name": PRETTY_NAME,
         "rootfs": str(rootfs),
+        "binds": [f"{storage_area()}:/data"],
         "apps": ["jupyterlab"],
         **extra,
     }
@@ -78,6 +89,7 @@ def check_inside(hub, token, home):
     assert seen["uid"] == int(subprocess.run(["id", "-u", USER], capture_output=True, text=True).stdout)
     assert seen["user"] == USER  # the image's passwd knows the user
     assert "made-on-the-host.txt" in seen["home"]  # the home is the user's own, read and written
+    assert seen["storage"] == ["dataset.txt"]  # the image's binds: the site's storage at /data
     assert seen["owners"] == [USER], seen["owners"]  # nothing in the job runs as root
     return seen
 
