@@ -43,24 +43,26 @@ print(json.dumps({
 """
 
 
-def storage_area() -> Path:
-    """A storage folder of the site's (every user may read it), bound into the image at /data."""
-    folder = Path(tempfile.mkdtemp(prefix="ink-storage-"))
-    folder.chmod(0o755)
-    (folder / "dataset.txt").write_text("events")
-    return folder
+@pytest.fixture
+def profiles(tmp_path, profiles_dir, test_image):
+    """The test profiles with the test image (and a storage area of the site's bound into it at
+    /data, readable by every user), an image offering more apps, and one no node has."""
+    storage = Path(tempfile.mkdtemp(prefix="ink-storage-"))
+    storage.chmod(0o755)
+    (storage / "dataset.txt").write_text("events")
+    yield with_images(tmp_path, profiles_dir, test_image, storage)
+    shutil.rmtree(storage, ignore_errors=True)
 
 
-def with_images(tmp_path, profiles_dir, rootfs, **extra):
+def with_images(tmp_path, profiles_dir, rootfs, storage):
     folder = tmp_path / "profiles"
     shutil.copytree(profiles_dir, folder)
     images = yaml.safe_load((folder / "images.yaml").read_text())
     images["images"]["testimage"] = {
         "display_name": PRETTY_NAME,
         "rootfs": str(rootfs),
-        "binds": [f"{storage_area()}:/data"],
+        "binds": [f"{storage}:/data"],
         "apps": ["jupyterlab"],
-        **extra,
     }
     # the same image offered with the desktop and VS Code too (their programs are in it)
     images["images"]["testdesktop"] = {
@@ -95,8 +97,10 @@ def check_inside(hub, token, home):
 
 
 @pytest.mark.parametrize("backend", ["local", "slurm", "htcondor"])
-def test_jupyterlab_runs_in_the_image(backend, request, make_hub, test_image, profiles_dir, tmp_path):
-    open("/tmp/ink-host-only", "w").close()
+def test_jupyterlab_runs_in_the_image(backend, request, make_hub, profiles, test_image):
+    host_only = Path("/tmp/ink-host-only")  # a file of the host's /tmp, not to be seen inside
+    host_only.touch()
+    request.addfinalizer(lambda: host_only.unlink(missing_ok=True))
     if backend == "slurm":
         slurm = request.getfixturevalue("slurm")
         options = {"type": "slurm", "options": {"slurm_conf": str(slurm.conf)}}
@@ -105,7 +109,7 @@ def test_jupyterlab_runs_in_the_image(backend, request, make_hub, test_image, pr
         options = condor_backend()
     else:
         options = {"type": "local"}
-    hub = make_hub(options, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image))
+    hub = make_hub(options, adjust=allow_images, profiles=profiles)
     token = hub.user_token(USER)
     spawn_and_wait(hub, USER, token, {"app": "jupyterlab", "image": "testimage"})
     check_inside(hub, token, Path(pwd.getpwnam(USER).pw_dir))
@@ -125,22 +129,16 @@ def test_jupyterlab_runs_in_the_image(backend, request, make_hub, test_image, pr
         assert ad["JobUniverse"] == 14 and ad["ContainerImage"] == str(test_image)
 
 
-def test_a_missing_image_is_named_at_once(make_hub, test_image, profiles_dir, tmp_path):
-    hub = make_hub(
-        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
-    )
+def test_a_missing_image_is_named_at_once(make_hub, profiles):
+    hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
     token = hub.user_token(USER)
     text = start_failure_text(hub, USER, token, {"app": "jupyterlab", "image": "gone"})
     assert "INK: cannot start in the OS image 'gone' (/nonexistent/image)" in text, text
     assert "is not on this node" in text
 
 
-def test_an_image_serves_only_its_apps(
-    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
-):
-    hub = make_hub(
-        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
-    )
+def test_an_image_serves_only_its_apps(make_hub, profiles, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
     token = hub.user_token(USER)
     r = hub.api("POST", f"/users/{USER}/server", token=token, json={"app": "desktop", "image": "testimage"})
     assert r.status_code == 400 and "cannot run Linux desktop (it runs jupyterlab)" in r.text, r.text
@@ -157,12 +155,8 @@ def test_an_image_serves_only_its_apps(
     expect(page.locator(".ink-card:visible")).to_have_count(5)
 
 
-def test_the_desktop_runs_in_the_image(
-    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
-):
-    hub = make_hub(
-        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
-    )
+def test_the_desktop_runs_in_the_image(make_hub, profiles, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
     token = hub.user_token(USER)
     spawn_and_wait(hub, USER, token, {"app": "desktop", "image": "testdesktop"})
     page = browser.new_page(viewport={"width": 1400, "height": 950})
@@ -182,12 +176,8 @@ def test_the_desktop_runs_in_the_image(
     assert PRETTY_NAME not in Path("/etc/os-release").read_text()
 
 
-def test_vscode_runs_in_the_image(
-    make_hub, test_image, profiles_dir, tmp_path, browser, unix_users, output_dir
-):
-    hub = make_hub(
-        {"type": "local"}, adjust=allow_images, profiles=with_images(tmp_path, profiles_dir, test_image)
-    )
+def test_vscode_runs_in_the_image(make_hub, profiles, browser, unix_users, output_dir):
+    hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
     token = hub.user_token(USER)
     spawn_and_wait(hub, USER, token, {"app": "vscode", "image": "testdesktop"})
     page = browser.new_page(viewport={"width": 1400, "height": 900})
