@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ink_spawner.history import HEAD
 from tests.helpers.cli import ink
 from tests.helpers.devpts import devpts_mounted
 from tests.helpers.net import wait_for
@@ -153,16 +154,17 @@ def test_upgrade_db_migrates_ink_0_1s_tables_and_goes_back(tmp_path):
         return names, columns, count
 
     result = ink(env, "upgrade-db")
-    assert "revision 0001 -> 0002" in result.stdout, result.stdout
+    assert f"revision 0001 -> {HEAD}" in result.stdout, result.stdout
     assert len(list(tmp_path.glob("jupyterhub.sqlite.*.bak"))) == 1
     names, columns, count = tables()
     assert "ink_schema" not in names and {"kind", "ink_job"} <= columns and count == 1
+    assert "ink_records" in names  # the services' records (0003)
     again = ink(env, "upgrade-db")
-    assert "revision 0002 -> 0002" in again.stdout
+    assert f"revision {HEAD} -> {HEAD}" in again.stdout
     back = ink(env, "upgrade-db", "--downgrade-to", "0001")
-    assert "revision 0002 -> 0001" in back.stdout
+    assert f"revision {HEAD} -> 0001" in back.stdout
     names, columns, count = tables()
-    assert "ink_schema" in names and "kind" not in columns and count == 1
+    assert "ink_schema" in names and "kind" not in columns and "ink_records" not in names and count == 1
     wrong = ink(env, "upgrade-db", "--downgrade-to", "0999", check=False)
     assert wrong.returncode == 1 and "0999" in wrong.stderr and "Traceback" not in wrong.stderr
 
