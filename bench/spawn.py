@@ -124,14 +124,15 @@ def main():
     args = parser.parse_args()
     work, profiles = workspace()
     results = {"stock": [], "ink_local": [], "ink_image": [], "ink_slurm": [], "sbatch_running": []}
-    rootfs = build_image(work / "image")
-    images = profiles / "images.yaml"
-    images.write_text(
-        images.read_text() + f"  testimage:\n    display_name: Debian 12 test image\n    rootfs: {rootfs}\n"
-    )
     hubs = []
     cluster = None
     try:
+        rootfs = build_image(work / "image")
+        images = profiles / "images.yaml"
+        images.write_text(
+            images.read_text()
+            + f"  testimage:\n    display_name: Debian 12 test image\n    rootfs: {rootfs}\n"
+        )
         site = site_config({"type": "local"})
         site["paths"]["profiles"] = str(profiles)
         site["default_allowance"]["images"] = ["host", "testimage"]

@@ -18,6 +18,7 @@ PACKAGES = ",".join(
 
 
 def build_image(root: Path) -> Path:
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
     rootfs = root / "rootfs"
     hook = (
         f'sed -i \'s/^PRETTY_NAME=.*/PRETTY_NAME="{PRETTY_NAME}"/\' "$1/usr/lib/os-release"; '
