@@ -252,7 +252,10 @@ started = dict(cluster.worker_jobs)
 deadline = time.time() + 90
 while cluster.workers and time.time() < deadline:   # idle: the adaptive policy retires them
     time.sleep(0.5)
-print(json.dumps({"answer": answer, "started": started, "left": len(cluster.workers)}))
+left = len(cluster.workers)
+client.close()
+cluster.close()  # as a notebook's end does: the scheduler goes, and a worker still closing with it
+print(json.dumps({"answer": answer, "started": started, "left": left}))
 """
 
 
