@@ -34,7 +34,7 @@ from .historyapi import (
 from .hubapi import EXTEND_ROUTES, ROUTE, ExtendHandler, JobReadyHandler
 from .profiles import NAME, ProfileError, load_profiles
 from .site_schema import SchemaError, check_sections, default_of, with_defaults
-from .sso_groups import group_sync_hook
+from .sso_groups import USER_GROUP_PREFIX, group_sync_hook
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -138,7 +138,7 @@ class SiteConfig:
                 "properties": {PROPERTY_KEY: parse_allowance(spec.get("allowance")).to_properties()},
             }
         for name, spec in self.users.items():
-            groups[f"ink-user-{name}"] = {
+            groups[f"{USER_GROUP_PREFIX}{name}"] = {
                 "users": [name],
                 "properties": {PROPERTY_KEY: parse_allowance(spec.get("allowance")).to_properties()},
             }

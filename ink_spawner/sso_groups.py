@@ -15,6 +15,7 @@ import logging
 from jupyterhub import orm
 
 log = logging.getLogger("ink.sso")
+USER_GROUP_PREFIX = "ink-user-"  # SiteConfig.groups(): a per-user allowance's group
 
 
 def write_allowances(db, properties: dict[str, dict]) -> None:
@@ -25,11 +26,11 @@ def write_allowances(db, properties: dict[str, dict]) -> None:
         if group is None:
             group = orm.Group(name=name)
             db.add(group)
+            changed = True
             log.info("group %s created from the site's experiments", name)
         if group.properties != wanted:
             group.properties = wanted
             changed = True
-        changed = changed or group.id is None
     if changed:
         db.commit()
 
@@ -42,7 +43,12 @@ def group_sync_hook(site_groups: dict):
         if authentication is None:
             return None
         name = authentication["name"]
-        claimed = {g for g in authentication.get("groups") or [] if isinstance(g, str)}
+        # a per-user allowance's group (ink-user-NAME) is NAME's alone, whatever a claim says
+        claimed = {
+            g
+            for g in authentication.get("groups") or []
+            if isinstance(g, str) and (not g.startswith(USER_GROUP_PREFIX) or g == USER_GROUP_PREFIX + name)
+        }
         listed = {g for g, spec in site_groups.items() if name in (spec.get("users") or [])}
         groups = sorted(claimed | listed)
         authentication["groups"] = groups

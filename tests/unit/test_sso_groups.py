@@ -30,3 +30,13 @@ def test_claim_and_yaml_memberships_with_their_allowances():
     group_sync_hook(changed)(None, Handler(db), {"name": "alice", "groups": ["juno"]})
     assert orm.Group.find(db, "juno").properties == {"ink": {"max_cpus": 16}}
     assert hook(None, Handler(db), None) is None  # a refused login stays refused
+
+
+def test_a_claim_cannot_hand_out_another_users_allowance():
+    db = orm.new_session_factory("sqlite://")()
+    auth = group_sync_hook(SITE_GROUPS)(
+        None, Handler(db), {"name": "mallory", "groups": ["ink-user-carol", "juno"]}
+    )
+    assert auth["groups"] == ["juno"]
+    auth = group_sync_hook(SITE_GROUPS)(None, Handler(db), {"name": "carol", "groups": ["ink-user-carol"]})
+    assert "ink-user-carol" in auth["groups"]
