@@ -56,7 +56,10 @@ def sso_hub(tmp_path):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def sso_login(page, hub, name, shots):
+def sso_login(browser, hub, name, shots):
+    """A fresh browser context (no cookies) logging ``name`` in through the provider's form."""
+    context = browser.new_context()
+    page = context.new_page()
     page.goto(f"{hub.url}/hub/login")
     expect(page.locator(".ink-login-banner")).to_contain_text("INK")
     page.get_by_text("Sign in with Site SSO").click()
@@ -65,16 +68,20 @@ def sso_login(page, hub, name, shots):
     page.fill("#sso-username", name)
     page.fill("#sso-password", USERS[name]["password"])
     page.click("#sso-submit")
+    return context, page
+
+
+def open_spawn_menu(page, hub):
+    """Back on the hub after the provider's login: its spawn menu."""
+    page.wait_for_url(f"{hub.url}/hub/**", timeout=30_000)
+    page.goto(f"{hub.url}/hub/spawn")
 
 
 def test_sso_login_groups_and_logout(sso_hub, browser, output_dir):
     hub, provider = sso_hub
     # alice (claim: juno, ink-admins) gets juno's cards and limits, and is an admin
-    context = browser.new_context()
-    page = context.new_page()
-    sso_login(page, hub, "sso_alice", output_dir)
-    page.wait_for_url(f"{hub.url}/hub/**", timeout=30_000)
-    page.goto(f"{hub.url}/hub/spawn")
+    context, page = sso_login(browser, hub, "sso_alice", output_dir)
+    open_spawn_menu(page, hub)
     expect(page.locator(".ink-card")).to_have_count(3)
     expect(page.locator(".ink-card[data-app=vscode]")).to_be_visible()
     expect(page.locator(".ink-limits")).to_contain_text("4 cores")
@@ -96,11 +103,8 @@ def test_sso_login_groups_and_logout(sso_hub, browser, output_dir):
     context.close()
 
     # bob (claim: physics) may log in, with the default allowance only
-    context = browser.new_context()
-    page = context.new_page()
-    sso_login(page, hub, "sso_bob", output_dir)
-    page.wait_for_url(f"{hub.url}/hub/**", timeout=30_000)
-    page.goto(f"{hub.url}/hub/spawn")
+    context, page = sso_login(browser, hub, "sso_bob", output_dir)
+    open_spawn_menu(page, hub)
     expect(page.locator(".ink-card")).to_have_count(1)
     expect(page.locator(".ink-card[data-app=jupyterlab]")).to_be_visible()
     expect(page.locator("#ink-experiment option[value=juno]")).to_have_count(0)
@@ -110,9 +114,7 @@ def test_sso_login_groups_and_logout(sso_hub, browser, output_dir):
     context.close()
 
     # eve (claim: visitors, not an allowed group) is refused by the hub, and gets no account
-    context = browser.new_context()
-    page = context.new_page()
-    sso_login(page, hub, "sso_eve", output_dir)
+    context, page = sso_login(browser, hub, "sso_eve", output_dir)
     expect(page.locator("body")).to_contain_text("403", timeout=30_000)
     page.screenshot(path=str(output_dir / "eve-refused.png"), full_page=True)
     assert hub.api("GET", "/users/sso_eve").status_code == 404

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 PRETTY_NAME = "INK test image (Debian 12 minbase)"
+# the machine's own Debian sources (its mirror, as apt uses it), else Debian's default mirror
+HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 # INK's Python, ps; the desktop's programs; what code-server's native modules load
 PACKAGES = ",".join(
     ["python3", "libpython3.11", "procps", "tigervnc-standalone-server", "openbox", "xterm", "x11-utils"]
@@ -33,7 +35,7 @@ def build_image(root: Path) -> Path:
             f"--customize-hook={hook}",
             "bookworm",
             str(rootfs),
-            "http://deb.debian.org/debian",
+            mirror(),
         ],
         check=True,
         capture_output=True,
@@ -41,6 +43,12 @@ def build_image(root: Path) -> Path:
         timeout=600,
     )
     return rootfs
+
+
+def mirror() -> str:
+    if HOST_SOURCES.exists() and "bookworm" in HOST_SOURCES.read_text():
+        return str(HOST_SOURCES)
+    return "http://deb.debian.org/debian"
 
 
 def image_folder() -> Path:

@@ -113,17 +113,16 @@ def test_jupyterlab_runs_in_the_image(backend, request, make_hub, profiles, test
     token = hub.user_token(USER)
     spawn_and_wait(hub, USER, token, {"app": "jupyterlab", "image": "testimage"})
     check_inside(hub, token, Path(pwd.getpwnam(USER).pw_dir))
-    # another user cannot signal the session's processes (seen from the host)
-    servers = [
-        p.pid
-        for p in psutil.process_iter(["username", "cmdline"])
-        if p.info["username"] == USER and "jupyterhub.singleuser" in " ".join(p.info["cmdline"] or [])
-    ]
-    assert servers
+    # another user can neither signal the session's processes nor enter its root (from the host)
+    server = user_process(lambda _, cmdline: "jupyterhub.singleuser" in cmdline).pid
     bob = subprocess.run(
-        ["runuser", "-u", "inkt_bob", "--", "kill", "-0", str(servers[0])], capture_output=True, text=True
+        ["runuser", "-u", "inkt_bob", "--", "kill", "-0", str(server)], capture_output=True, text=True
     )
     assert bob.returncode != 0 and "not permitted" in bob.stderr, bob.stderr
+    bob = subprocess.run(
+        ["runuser", "-u", "inkt_bob", "--", "ls", f"/proc/{server}/root/tmp"], capture_output=True, text=True
+    )
+    assert bob.returncode != 0 and "denied" in bob.stderr, bob.stderr
     if backend == "htcondor":  # the scheduler ran it in its container universe
         ad = request.getfixturevalue("schedd").client().query(f'Owner == "{USER}"', [])[0]
         assert ad["JobUniverse"] == 14 and ad["ContainerImage"] == str(test_image)
@@ -155,41 +154,55 @@ def test_an_image_serves_only_its_apps(make_hub, profiles, browser, unix_users, 
     expect(page.locator(".ink-card:visible")).to_have_count(5)
 
 
+def user_process(matches) -> psutil.Process:
+    """A process of the test user's whose name or command line ``matches``."""
+    found = [
+        p
+        for p in psutil.process_iter(["username", "name", "cmdline"])
+        if p.info["username"] == USER and matches(p.info["name"] or "", " ".join(p.info["cmdline"] or []))
+    ]
+    assert found, "no such process of the user's"
+    return found[0]
+
+
+def app_in_the_image(hub, app, path, works, browser, password, output_dir, matches):
+    """Start ``app`` in the image, open it in Chromium, and show its server's root is the image's."""
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": app, "image": "testdesktop"})
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, hub, USER, password, output_dir, "alice")
+    page.goto(hub.user_url(USER) + path)
+    expect(page.locator(works)).to_have_count(1, timeout=90_000)
+    page.wait_for_timeout(2000)  # let it draw
+    page.screenshot(path=str(output_dir / f"{app}-in-the-image.png"))
+    server = user_process(matches)
+    assert PRETTY_NAME in Path(f"/proc/{server.pid}/root/etc/os-release").read_text()
+    assert PRETTY_NAME not in Path("/etc/os-release").read_text()
+
+
 def test_the_desktop_runs_in_the_image(make_hub, profiles, browser, unix_users, output_dir):
     hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
-    token = hub.user_token(USER)
-    spawn_and_wait(hub, USER, token, {"app": "desktop", "image": "testdesktop"})
-    page = browser.new_page(viewport={"width": 1400, "height": 950})
-    login(page, hub, USER, unix_users[USER], output_dir, "alice")
-    page.goto(hub.user_url(USER) + "desktop/")
-    expect(page.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
-    page.wait_for_timeout(2000)  # openbox and the xterm draw
-    page.screenshot(path=str(output_dir / "desktop-in-the-image.png"))
-    # the X server is the image's, seen from the host through its own root
-    servers = [
-        p
-        for p in psutil.process_iter(["username", "name"])
-        if p.info["username"] == USER and p.info["name"] in ("Xvnc", "Xtigervnc")
-    ]
-    assert servers, "no X server of the user's"
-    assert PRETTY_NAME in Path(f"/proc/{servers[0].pid}/root/etc/os-release").read_text()
-    assert PRETTY_NAME not in Path("/etc/os-release").read_text()
+    app_in_the_image(
+        hub,
+        "desktop",
+        "desktop/",
+        "html.noVNC_connected",
+        browser,
+        unix_users[USER],
+        output_dir,
+        lambda name, _: name in ("Xvnc", "Xtigervnc"),  # the image's X server
+    )
 
 
 def test_vscode_runs_in_the_image(make_hub, profiles, browser, unix_users, output_dir):
     hub = make_hub({"type": "local"}, adjust=allow_images, profiles=profiles)
-    token = hub.user_token(USER)
-    spawn_and_wait(hub, USER, token, {"app": "vscode", "image": "testdesktop"})
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    login(page, hub, USER, unix_users[USER], output_dir, "alice")
-    page.goto(hub.user_url(USER) + "vscode/")
-    expect(page.locator(".monaco-workbench")).to_be_visible(timeout=90_000)
-    page.screenshot(path=str(output_dir / "vscode-in-the-image.png"))
-    # code-server runs on INK's Node.js, inside the image
-    servers = [
-        p
-        for p in psutil.process_iter(["username", "cmdline"])
-        if p.info["username"] == USER and "code-server" in " ".join(p.info["cmdline"] or [])
-    ]
-    assert servers, "no code-server of the user's"
-    assert PRETTY_NAME in Path(f"/proc/{servers[0].pid}/root/etc/os-release").read_text()
+    app_in_the_image(
+        hub,
+        "vscode",
+        "vscode/",
+        ".monaco-workbench",
+        browser,
+        unix_users[USER],
+        output_dir,
+        lambda _, cmdline: "code-server" in cmdline,  # on INK's Node.js, inside the image
+    )

@@ -13,6 +13,7 @@ from ink_spawner.clusters import DEFAULT, usable_clusters
 from ink_spawner.configurer import SiteConfigError, apply_site_config, load_site_config, site_backends
 from ink_spawner.options import OptionsError, validate_options
 from ink_spawner.profiles import load_profiles
+from tests.conftest import site_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "tests" / "fixtures" / "profiles"
@@ -28,14 +29,8 @@ IHEP = {
         "htc": {"title": "HTC cluster", "type": "htcondor", "options": {"identity": "owner"}},
         "hpc": {"title": "HPC cluster", "type": "slurm", "options": {"partition": "gpu"}},
     },
-    "default_allowance": {
-        "apps": ["jupyterlab"],
-        "images": ["host"],
-        "max_cpus": 1,
-        "max_memory": "2G",
-        "max_walltime": "2h",
-        "clusters": ["htc"],
-    },
+    # the test site's default allowance (tests/conftest.py), on the HTC cluster only
+    "default_allowance": {**site_config({})["default_allowance"], "clusters": ["htc"]},
     "experiments": {
         "juno": {
             "members": ["alice"],
@@ -182,22 +177,16 @@ def test_cluster_mistakes_stop_the_hub_naming_the_key(tmp_path, change, field):
 
 
 def test_the_dashboard_adds_the_clusters_up():
-    htc = {
-        "name": "htc",
-        "title": "HTC",
-        "running": 3,
-        "queued": 1,
-        "per_app": {"jupyterlab": {"running": 2}},
-    }
-    hpc = {
-        "name": "hpc",
-        "title": "HPC",
-        "running": 5,
-        "queued": 0,
-        "per_app": {"jupyterlab": {"running": 1}},
-    }
-    htc |= {"age_s": 1.0, "error": ""}
-    hpc |= {"age_s": 4.0, "error": "squeue timed out"}
+    def summary(name, running, queued, lab, age_s, error=""):
+        per_app = {"jupyterlab": {"running": lab}}
+        return {"name": name, "title": name.upper(), "running": running, "queued": queued} | {
+            "per_app": per_app,
+            "age_s": age_s,
+            "error": error,
+        }
+
+    htc = summary("htc", 3, 1, 2, 1.0)
+    hpc = summary("hpc", 5, 0, 1, 4.0, "squeue timed out")
     total = all_clusters([htc, hpc])
     assert (total["running"], total["queued"], total["age_s"]) == (8, 1, 4.0)
     assert total["per_app"] == {"jupyterlab": {"running": 3}}
