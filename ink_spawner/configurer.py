@@ -19,7 +19,7 @@ from ink_core.units import parse_duration_s, parse_memory_mb
 
 from . import origins
 from .accounts import settings_env
-from .allowances import PROPERTY_KEY, AllowanceError, parse_allowance
+from .allowances import ALL, PROPERTY_KEY, AllowanceError, parse_allowance
 from .backends import Backend, backend_class, backend_path
 from .clusters import DEFAULT, Cluster, make_backend, parse_clusters
 from .culling import timeouts_env
@@ -190,7 +190,7 @@ def auth_groups_claim(site: SiteConfig) -> str:
 
 def check_cluster_names(allowance, clusters: dict) -> None:
     """An allowance names only the site's clusters (a typo would silently grant nothing)."""
-    named = set(allowance.per_cluster) | (set() if allowance.clusters == "*" else set(allowance.clusters))
+    named = set(allowance.per_cluster) | (set() if allowance.clusters == ALL else set(allowance.clusters))
     unknown = sorted(named - set(clusters))
     if unknown:
         raise AllowanceError(f"no cluster {unknown[0]!r} (clusters: {', '.join(clusters)})")
@@ -529,7 +529,6 @@ def apply_site_config(c, path=None) -> SiteConfig:
             name: {"title": k.title, "type": k.type, "options": cluster_options(site, k)}
             for name, k in site.clusters.items()
         }
-        c.InkSpawner.backend = next(iter(site.clusters.values())).type
         return site
     # one: the backend's options are its class's configuration (as a jupyterhub_config.py sets it)
     cluster = site.clusters[DEFAULT]

@@ -220,7 +220,6 @@ class InkSpawner(Spawner):
     def render_form(self) -> str:
         profiles = self.profiles
         usable = self.usable_clusters() if self.clusters else {DEFAULT: self.allowance}
-        first = next(iter(usable.values()), self.allowance)
 
         def limits_of(allowance: Allowance) -> dict:
             return {
@@ -230,11 +229,11 @@ class InkSpawner(Spawner):
                 "gpus": min(allowance.max_gpus, profiles.ceiling.gpus),
             }
 
-        # on a site with several clusters, what each allows (the form shows the chosen one's)
-        clusters = [
+        # what each cluster the user may use allows (the form shows the chosen one's)
+        choices = [
             {
                 "name": name,
-                "title": self.clusters[name].get("title") or name,
+                "title": (self.clusters.get(name) or {}).get("title") or name,
                 "apps": [a for a in profiles.apps if allowance.allows_app(a)],
                 "images": [
                     i
@@ -244,27 +243,13 @@ class InkSpawner(Spawner):
                 "limits": limits_of(allowance),
             }
             for name, allowance in usable.items()
-            if self.clusters
         ]
-        offered = {a for c in clusters for a in c["apps"]} if clusters else None
-        shown_images = {i for c in clusters for i in c["images"]} if clusters else None
-        apps = [
-            a
-            for a in profiles.apps.values()
-            if (first.allows_app(a.name) if offered is None else a.name in offered)
-        ]
-        images = [
-            i
-            for i in profiles.images.values()
-            if (
-                first.allows_image(i.name) and runs_on(i, self.backend_impl)
-                if shown_images is None
-                else i.name in shown_images
-            )
-        ]
+        apps = [a for a in profiles.apps.values() if any(a.name in c["apps"] for c in choices)]
+        images = [i for i in profiles.images.values() if any(i.name in c["images"] for c in choices)]
+        first = next(iter(usable.values()), self.allowance)
         limits = limits_of(first)
         return form_template(self.form_template_dir).render(
-            clusters=clusters,
+            clusters=choices if self.clusters else [],
             apps=apps,
             hints=self.right_sizing(apps, limits["memory_mb"]),
             images=images,

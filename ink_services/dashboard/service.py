@@ -327,13 +327,14 @@ class BaseHandler(HubApi, ServiceHandler):
         workers = await self.session_workers(me) if servers else {}
         for row in servers:
             row["workers"] = workers.get(row["name"], [])
+        figures = [c.summary() for c in caches.values()]
         answer = {
             "user": me,
             "admin": self.is_admin,
             "servers": servers,
             "ended": await self.recently_ended(me),
-            "cluster": all_clusters([c.summary() for c in caches.values()]),
-            "clusters": [c.summary() for c in caches.values()],
+            "cluster": all_clusters(figures),
+            "clusters": figures,
         }
         if self.is_admin:
             answer["all_servers"] = [

@@ -51,10 +51,6 @@ def check_image(rootfs: str, interpreter: str, bwrap: bool = True) -> None:
         raise ImageProblem("bubblewrap (bwrap) is not installed on this node")
 
 
-def targets_of(binds: list[tuple[str, str]]) -> set[str]:
-    return {target for _, target in binds}
-
-
 def image_mounts(rootfs: Path, targets: set[str], inside: str = "/") -> list[str]:
     """bwrap arguments that show the image read-only at ``/`` on an empty root, leaving room
     for ``targets`` (the binds): a folder that holds a target is made anew and its entries
@@ -110,7 +106,7 @@ def bwrap_argv(
             pairs.append((source, target or source))
     argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try"]
     host_files = [path for path in HOST_FILES if os.path.exists(path)]
-    targets = targets_of(pairs) | set(host_files) | {"/etc/passwd", "/etc/group"}
+    targets = {target for _, target in pairs} | set(host_files) | {"/etc/passwd", "/etc/group"}
     argv += ["--tmpfs", "/", *image_mounts(root, targets)]
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     argv += ["--ro-bind", prefix, prefix, "--bind", home, home]

@@ -170,13 +170,13 @@ class Hub:
 
 
 def service_records(hub: Hub, name: str):
-    """A service's records (jobs, shares, shell-prefs) where the hub's services keep them: the
-    hub's database when the site names one, else the state folder's files."""
-    from ink_core.jsonstore import FileRecords
-    from ink_spawner.dbrecords import DBRecords
+    """A service's records (jobs, shares, shell-prefs) where the hub's services keep them
+    (``configurer.service_records``: the hub's database when the site names one, else files)."""
+    from ink_core.jsonstore import RecordStore
+    from ink_spawner.configurer import load_site_config
+    from ink_spawner.configurer import service_records as records_of
 
-    url = hub.site.get("hub", {}).get("db_url")
-    return DBRecords(url, name) if url else FileRecords(Path(hub.site["paths"]["state"]) / name)
+    return RecordStore(records_of(load_site_config(hub.site_file), name)).records
 
 
 def spawn_and_wait(hub: Hub, name: str, token: str, options=None, timeout=180):
