@@ -16,6 +16,7 @@ API (stable, versioned under api/v1/; PATH is ``<area>/<path inside it>``, e.g. 
   POST   api/v1/move  {"from", "to", "overwrite"}     POST api/v1/copy  (the same)
   POST   api/v1/chmod/PATH  {"mode": 0-511}
   GET    api/v1/shares   POST api/v1/shares {"path", "expires_in"}   DELETE api/v1/shares/ID
+WebDAV (HTTP Basic: hub user name, API token as password): dav/AREA/PATH (dav.py).
 Share links (no login): s/SECRET/ (page), s/SECRET/list/SUB, s/SECRET/files/SUB.
   GET    metrics                      Prometheus, for tokens with read:metrics
 """
@@ -57,6 +58,8 @@ from .api import (
     StatHandler,
     TransferHandler,
 )
+from .dav import DavHandler
+from .davlocks import LockTable
 from .handler import (
     OPENAPI,
     READ_LIMIT,
@@ -129,6 +132,8 @@ def make_app(
                 {"path": npm_dir("@highlightjs/cdn-assets")},
             ),
             ("api/v1/openapi.yaml", OpenAPIHandler, {"path": OPENAPI}),
+            ("dav", DavHandler),
+            ("dav/(.*)", DavHandler),
         ],
         storage=storage,
         shares=shares,
@@ -137,6 +142,7 @@ def make_app(
         active_uploads={},
         flushing={},
         previews=PreviewCache(),
+        dav_locks=LockTable(),
         rate_limiter=limiter,
         jobs_url=jobs_url,
         template_path=str(Path(__file__).parent / "templates"),

@@ -11,6 +11,7 @@ It speaks protocol.py's frames, one request at a time.
 
 from __future__ import annotations
 
+import errno
 import functools
 import grp
 import json
@@ -26,8 +27,13 @@ from ink_core.previews import CountingFile
 from ink_spawner.accounts import login_umask
 
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
+from .scans import Scans
 
 TYPES = {stat.S_IFDIR: "dir", stat.S_IFREG: "file", stat.S_IFLNK: "link"}
+# WebDAV's custom ("dead") properties of a file or folder: user extended attributes, which move
+# with the file and are copied with it
+PROP_PREFIX = "user.ink.dav."
+MAX_PROP_BYTES = 4000
 
 
 @functools.lru_cache(maxsize=8192)
@@ -43,6 +49,7 @@ class Worker(Operations):
     def __init__(self, roots: dict[str, str]):
         self.roots = roots
         self.remembered = checksums.Remembered()
+        self.scans = Scans()
 
     # -- walking ------------------------------------------------------------------------------
     def root_fd(self, root: str) -> int:
@@ -114,6 +121,83 @@ class Worker(Operations):
                 stats.sort(key=key, reverse=reverse)
                 entries = stats[offset : offset + limit]
             return {"total": len(names), "entries": entries}
+        finally:
+            os.close(fd)
+
+    def op_scan(self, root, parts, cursor="", limit=1000, props=False):
+        """A folder's entries page by page, dotfiles included, in the file system's order (no
+        sort: a folder of any size costs one pass); ``props``: each entry's custom properties."""
+
+        def start():
+            fd = self.walk(root, parts)
+
+            def entries():
+                try:
+                    with os.scandir(fd) as it:
+                        for e in it:
+                            try:
+                                entry = self.entry(e.name, e.stat(follow_symlinks=False))
+                                if props:
+                                    entry["props"] = read_props(fd, e.name)
+                            except FileNotFoundError:
+                                continue
+                            yield entry
+                finally:
+                    os.close(fd)
+
+            return entries()
+
+        return self.scans.page(start, cursor, limit)
+
+    def node(self, root, parts) -> str:
+        """A /proc path of the entry itself, opened without following a symlink (O_PATH), for
+        the calls that take no dir_fd; the caller closes the descriptor named in it."""
+        if not parts:
+            return f"/proc/self/fd/{self.root_fd(root)}"
+        fd, name = self.parent(root, parts)
+        try:
+            return f"/proc/self/fd/{os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=fd)}"
+        finally:
+            os.close(fd)
+
+    def op_props(self, root, parts):
+        """The custom properties of a file or folder: {key: value}."""
+        fd, name = (self.root_fd(root), ".") if not parts else self.parent(root, parts)
+        try:
+            return {"props": read_props(fd, name)}
+        finally:
+            os.close(fd)
+
+    def op_setprops(self, root, parts, set=None, remove=()):
+        """Set and remove custom properties (keys as op_props gives them), all or none."""
+        path = self.node(root, parts)
+        fd = int(path.rsplit("/", 1)[1])
+        try:
+            before = read_props_at(path)
+            try:
+                for key, value in (set or {}).items():
+                    check_prop_key(key)
+                    data = value.encode()
+                    if len(data) > MAX_PROP_BYTES:
+                        raise Refused(507, f"a property may hold at most {MAX_PROP_BYTES} bytes")
+                    os.setxattr(path, PROP_PREFIX + key, data)
+                for key in remove:
+                    check_prop_key(key)
+                    try:
+                        os.removexattr(path, PROP_PREFIX + key)
+                    except OSError as e:
+                        if e.errno != errno.ENODATA:
+                            raise
+            except BaseException:
+                restore_props(path, before)
+                raise
+            return {"props": read_props_at(path)}
+        except OSError as e:
+            if e.errno in (errno.ENOTSUP, errno.EPERM):
+                raise Refused(403, "this storage keeps no custom properties here") from None
+            if e.errno in (errno.E2BIG, errno.ENOSPC):
+                raise Refused(507, "no room for more properties on this entry") from None
+            raise
         finally:
             os.close(fd)
 
@@ -318,6 +402,51 @@ class Worker(Operations):
         return {"files": files}
 
 
+def read_props(dir_fd: int, name: str) -> dict:
+    """The custom properties of ``name`` in the folder ``dir_fd`` ({} for a symlink)."""
+    try:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return {}
+    try:
+        return read_props_at(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def read_props_at(path: str) -> dict:
+    try:
+        names = [n for n in os.listxattr(path) if n.startswith(PROP_PREFIX)]
+        return {n[len(PROP_PREFIX) :]: os.getxattr(path, n).decode() for n in names}
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM, errno.ENODATA):
+            return {}
+        raise
+
+
+def restore_props(path: str, props: dict) -> None:
+    for key in set(read_props_at(path)) - set(props):
+        os.removexattr(path, PROP_PREFIX + key)
+    for key, value in props.items():
+        os.setxattr(path, PROP_PREFIX + key, value.encode())
+
+
+def check_prop_key(key) -> None:
+    if not isinstance(key, str) or not key.isalnum() or len(key) > 64:
+        raise Refused(400, "bad property key")
+
+
+def copy_props(src_fd: int, dst_fd: int) -> None:
+    """A copy keeps the custom properties (where both file systems keep them)."""
+    try:
+        for name in os.listxattr(src_fd):
+            if name.startswith(PROP_PREFIX):
+                os.setxattr(dst_fd, name, os.getxattr(src_fd, name))
+    except OSError as e:
+        if e.errno not in (errno.ENOTSUP, errno.EPERM):
+            raise
+
+
 def list_page(entries: list[dict], sort="name", reverse=False, offset=0, limit=200, hidden=False) -> dict:
     """A page of a listing whose entries are already stat'ed (storage that lists with stats)."""
     if not hidden:
@@ -358,6 +487,7 @@ def copy_tree(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
         inner_src = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=src_fd)
         inner_dst = os.open(dst, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_fd)
         try:
+            copy_props(inner_src, inner_dst)
             for name in os.listdir(inner_src):
                 copy_tree(inner_src, name, inner_dst, name)
         finally:
@@ -373,6 +503,7 @@ def copy_tree(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
                 dir_fd=dst_fd,
             )
             try:
+                copy_props(s, d)
                 while os.sendfile(d, s, None, 1 << 30) > 0:
                     pass
             finally:

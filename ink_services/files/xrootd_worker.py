@@ -18,6 +18,7 @@ from ink_core import checksums, previews
 from ink_core.previews import CountingFile
 
 from .protocol import PARTIAL_PREFIX, Operations, Refused, serve
+from .scans import Scans
 from .worker import list_page
 
 MAX_READ = 16 * 1024 * 1024
@@ -49,6 +50,7 @@ class XRootDWorker(Operations):
         self.clients: dict[str, client.FileSystem] = {}
         self.uploads: dict[str, client.File] = {}
         self.remembered = checksums.Remembered()
+        self.scans = Scans()
 
     def locate(self, root: str, parts: list[str]) -> tuple[client.FileSystem, str, str]:
         """(file system, path on the server, full URL) of root/parts..."""
@@ -105,6 +107,17 @@ class XRootDWorker(Operations):
 
     def op_list(self, root, parts, sort="name", reverse=False, offset=0, limit=200, hidden=False):
         return list_page(self.entries(root, parts), sort, reverse, offset, limit, hidden)
+
+    def op_scan(self, root, parts, cursor="", limit=1000, props=False):
+        """A folder's entries page by page (the server lists a folder in one answer)."""
+        return self.scans.page(lambda: iter(self.entries(root, parts)), cursor, limit)
+
+    def op_props(self, root, parts):
+        self.stat(root, parts)
+        return {"props": {}}
+
+    def op_setprops(self, root, parts, set=None, remove=()):
+        raise Refused(403, "XRootD storage keeps no custom properties")
 
     def op_open(self, root, parts):
         """The entry of a file or a folder (the data comes with op_read)."""
