@@ -121,9 +121,15 @@ class DavHandler(FilesHandler):
 
     def target(self, user_path: str) -> tuple[str, list[str]] | None:
         """(area, parts) of the request, or None for the folder of areas itself."""
-        if not paths.parts_of(user_path or ""):
-            return None
-        return self.split(user_path)
+        try:
+            if not paths.parts_of(user_path or ""):
+                return None
+        except paths.PathRefused as e:
+            raise web.HTTPError(400, str(e)) from None
+        root, parts = self.split(user_path)
+        if root not in self.storage.areas:
+            raise web.HTTPError(404, f"no storage area named {root!r}")
+        return root, parts
 
     def in_area(self, user_path: str) -> tuple[str, list[str]]:
         target = self.target(user_path)
