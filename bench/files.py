@@ -10,6 +10,9 @@
   key listing of a 1 GiB ROOT file       INK preview/root     vs  uproot reading the file
                                                                   directly (bytes read, time)
   peak RSS of the file service (and its user's worker) during the upload
+  WebDAV (dav/): 1 GiB down and up with curl, and a depth-1 PROPFIND of the whole
+  100,000-entry folder, vs the same through the files API (the listing as 100 pages of 1,000),
+  with the file service's peak RSS during each listing
 
     /opt/ink/bin/python bench/files.py [--runs 3] [--size-mib 1024] [--entries 100000]
 """
@@ -122,6 +125,39 @@ def contents_upload(url: str, token: str, path: str, source: Path, chunk=1024 * 
             if last:
                 return
             number += 1
+
+
+def api_full_listing(url: str, token: str) -> int:
+    """Every entry of a folder through the files API, page after page (its limit is 1,000)."""
+    offset, total = 0, None
+    while total is None or offset < total:
+        r = requests.get(
+            url,
+            params={"offset": offset, "limit": 1000, "hidden": 1},
+            headers={"Authorization": f"token {token}"},
+            timeout=600,
+        )
+        r.raise_for_status()
+        answer = r.json()
+        total, offset = answer["total"], offset + len(answer["entries"])
+    return total
+
+
+def propfind_listing(url: str, user: str, token: str) -> int:
+    r = requests.request(
+        "PROPFIND", url, auth=(user, token), headers={"Depth": "1"}, timeout=600, stream=True
+    )
+    assert r.status_code == 207, r.status_code
+    count = 0
+    for chunk in r.iter_content(1 << 20):
+        count += chunk.count(b"<D:response>")
+    return count - 1  # the folder itself
+
+
+def timed(func, *args):
+    start = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - start
 
 
 def write_big_root(path: Path, size_mib: int) -> None:
@@ -279,6 +315,30 @@ def main():
             peer_keys.append(time.perf_counter() - start)
         results["keys"] = (ink_keys, peer_keys)
         root_size = big_root.stat().st_size
+        # WebDAV against the files API, same service, same files
+        dav = f"{hub.url}/services/ink-files/dav/home/bench"
+        basic = ["-u", f"{USER}:{token}"]
+        results["dav-down"] = (
+            [curl_seconds(*basic, f"{dav}/big.bin") for _ in range(args.runs)],
+            results["download"][0],
+        )
+        results["dav-up"] = (
+            [curl_seconds(*basic, "-T", str(big), f"{dav}/dav-up-{run}.bin") for run in range(args.runs)],
+            ink_up,
+        )
+        dav_list, api_list, dav_peaks, api_peaks = [], [], [], []
+        for _ in range(args.runs):
+            for runs, peaks, listing in (
+                (dav_list, dav_peaks, lambda: propfind_listing(f"{dav}/many/", USER, token)),
+                (api_list, api_peaks, lambda: api_full_listing(f"{ink}/list/home/bench/many", token)),
+            ):
+                meter = PeakRss(service_pids("ink_services.files"))
+                meter.start()
+                start = time.perf_counter()
+                assert listing() == args.entries
+                runs.append(time.perf_counter() - start)
+                peaks.append(meter.stop())
+        results["dav-list"] = (dav_list, api_list)
     finally:
         if hub:
             hub.stop()
@@ -311,6 +371,22 @@ def main():
         f" uproot alone read {max(peer_bytes)}"
     )
     print(f"peak RSS of the file service + worker during the {gib:g} GiB upload: {max(peaks) / 2**20:.0f} MB")
+    print(f"\nWebDAV vs the files API, the same service, median of {args.runs} runs")
+    print(f"{'what':44} {'WebDAV':>10} {'files API':>10} {'DAV/API speed':>15}")
+    for label, key in (
+        (f"download {args.size_mib} MiB (curl)", "dav-down"),
+        (f"upload {args.size_mib} MiB (curl -T)", "dav-up"),
+        (f"whole listing of {args.entries} entries", "dav-list"),
+    ):
+        a, b = statistics.median(results[key][0]), statistics.median(results[key][1])
+        if key == "dav-list":
+            print(f"{label:44} {a:9.2f}s {b:9.2f}s {b / a:14.2f}x")
+        else:
+            print(f"{label:44} {args.size_mib / a:8.0f}/s {args.size_mib / b:8.0f}/s {b / a:14.2f}x")
+    print(
+        f"peak RSS of the file service + worker while listing: WebDAV {max(dav_peaks) / 2**20:.0f} MB,"
+        f" files API {max(api_peaks) / 2**20:.0f} MB"
+    )
 
 
 if __name__ == "__main__":
