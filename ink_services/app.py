@@ -2,6 +2,8 @@
 what they all share (the HubOAuth callback, Prometheus metrics, XSRF for cookie requests, JSON
 404s for unknown paths)."""
 
+import hashlib
+import hmac
 import os
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
@@ -51,6 +53,16 @@ def log_request(handler: web.RequestHandler) -> None:
     write("%d %s %s %.2fms", status, handler.request.method, path, 1000 * handler.request.request_time())
 
 
+def cookie_secret() -> bytes:
+    """The key of the service's login cookies, the same for as long as the hub keeps the
+    service's token: a service the hub restarts (after a crash) keeps its users logged in. It is
+    derived from that token (HMAC-SHA256), which only the hub and the service hold."""
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not token:
+        return os.urandom(32)
+    return hmac.new(token.encode(), b"ink service login cookies", hashlib.sha256).digest()
+
+
 def service_app(prefix: str, routes: list[tuple], framed_by_hub: bool = False, **settings) -> web.Application:
     """``routes``: (path below the prefix, handler[, its arguments]); "" is the prefix itself.
     ``framed_by_hub``: the hub's home page embeds this service's page."""
@@ -68,7 +80,7 @@ def service_app(prefix: str, routes: list[tuple], framed_by_hub: bool = False, *
     app = web.Application(
         handlers,
         prefix=prefix,
-        cookie_secret=os.urandom(32),
+        cookie_secret=cookie_secret(),
         xsrf_cookies=True,
         default_handler_class=NoSuchRoute,
         **{"log_function": log_request, **settings},

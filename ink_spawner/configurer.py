@@ -346,6 +346,8 @@ def files_settings(files: dict) -> dict:
         "areas": areas,
         "max_upload": int(max_upload),
         "max_concurrent_uploads": concurrent,
+        "pull_allow_hosts": get("pull_allow_hosts"),
+        "pull_ca_file": get("pull_ca_file") or None,
         # each preview's own limits (ink_core/previews.py), read by the user's workers
         "preview_env": {"INK_PREVIEW_MEMORY_MB": str(preview_memory), "INK_PREVIEW_SECONDS": str(seconds)},
     }

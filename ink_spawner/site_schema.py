@@ -240,6 +240,13 @@ SCHEMA: dict[str, Section] = {
             "max_concurrent_uploads": Setting("int", 8, "Uploads of one user at once.", minimum=1),
             "preview_memory": Setting("size", "1G", "Memory one preview (ROOT, FITS) may use."),
             "preview_seconds": Setting("int", 30, "CPU seconds one preview may use.", minimum=1),
+            "pull_allow_hosts": Setting(
+                "list",
+                [],
+                "Hosts inside the site's network that a transfer may fetch from (by default only "
+                "public addresses are fetched).",
+            ),
+            "pull_ca_file": Setting("text", "", "CA bundle for https:// fetches (empty: the system's)."),
         },
     ),
     "shell": Section(

@@ -106,8 +106,8 @@
       const actions = document.createElement("td"); actions.className = "actions";
       const dl = document.createElement("a"); dl.textContent = "download"; dl.href = fileUrl(path); dl.className = "ink-download btn btn-sm btn-link";
       actions.append(dl, " ",
-        button("rename", async () => { const to = prompt("Move/rename to", path); if (to && to !== path) act(() => call("POST", "move", {from: path, to})); }),
-        button("copy", async () => { const to = prompt("Copy to", path + ".copy"); if (to) act(() => call("POST", "copy", {from: path, to})); }),
+        button("rename", async () => { const to = prompt("Move/rename to (another area: moved in the background)", path); if (to && to !== path) moveOrCopy("move", path, to); }),
+        button("copy", async () => { const to = prompt("Copy to (another area: copied in the background)", path + ".copy"); if (to) moveOrCopy("copy", path, to); }),
         button("chmod", async () => { const m = prompt("Permissions (octal)", e.mode.toString(8)); if (m) act(() => call("POST", "chmod/" + enc(path), {mode: parseInt(m, 8)})); }),
         button("share", () => shareLink(path)),
         ...(e.type === "file" ? [button("checksums", () => checksums(path)), button("copy URL", () => copyUrl(path))] : []),
@@ -119,6 +119,40 @@
       tr.appendChild(actions);
     }
     return tr;
+  }
+  // within an area at once; between areas (POSIX and XRootD too) as a background transfer
+  const areaOf = (p) => p.replace(/^\/+/, "").split("/")[0];
+  function moveOrCopy(kind, from, to) {
+    if (areaOf(from) === areaOf(to)) return act(() => call("POST", kind, {from, to}));
+    act(() => call("POST", "transfers", {kind, from, to}).then(() => transfers()));
+  }
+  let polling = null;
+  async function transfers() {  // the transfers panel: progress until each has ended
+    const box = $("ink-transfers");
+    let list;
+    try { list = (await call("GET", "transfers")).transfers; } catch (e) {
+      box.dataset.offline = "1"; $("ink-transfers-note").textContent = "The file service is not answering (" + e.message + "); your transfers go on.";
+      polling = setTimeout(transfers, 2000); return;
+    }
+    delete box.dataset.offline; $("ink-transfers-note").textContent = "";
+    const table = $("ink-transfer-list"); table.replaceChildren();
+    for (const t of list) {
+      const tr = document.createElement("tr"); tr.className = "ink-transfer";
+      Object.assign(tr.dataset, {id: t.id, state: t.state, done: t.done, total: t.total});
+      const what = document.createElement("td"); what.textContent = t.kind + " " + t.source + " → " + t.target;
+      const bar = document.createElement("td"); const progress = document.createElement("progress");
+      progress.max = t.total || 1; progress.value = t.done; bar.appendChild(progress);
+      const state = document.createElement("td");
+      state.textContent = t.state + (t.total ? " " + human(t.done) + " of " + human(t.total) : "") + (t.error ? ": " + t.error : "");
+      const acts = document.createElement("td");
+      if (t.state === "queued" || t.state === "running") acts.appendChild(button("cancel", () => call("POST", "transfers/" + t.id + "/cancel").then(transfers)));
+      else acts.appendChild(button("remove", () => call("DELETE", "transfers/" + t.id).then(transfers)));
+      tr.append(what, bar, state, acts); table.appendChild(tr);
+    }
+    box.hidden = !list.length;
+    clearTimeout(polling);
+    if (list.some((t) => t.state === "queued" || t.state === "running")) polling = setTimeout(transfers, 1000);
+    else if (list.some((t) => t.state === "done")) load(cwd, true);
   }
   async function act(fn) { try { await fn(); await load(cwd, true); } catch (e) { status(e.message, true); } }
   async function areas() {
@@ -301,6 +335,13 @@
       for (const item of ev.dataTransfer.items) { const e = item.webkitGetAsEntry && item.webkitGetAsEntry(); if (e) await walk(e, ""); }
       uploadAll(files);
     };
+    $("ink-fetch").onclick = () => {
+      const url = prompt("Fetch an https:// or root:// URL into this folder (in the background)");
+      if (!url) return;
+      const name = prompt("Save as", decodeURIComponent(url.split("?")[0].split("/").pop() || "download"));
+      if (name) act(() => call("POST", "transfers", {kind: "pull", url, to: join(cwd, name)}).then(() => transfers()));
+    };
+    transfers();
     $("ink-mkdir").onclick = () => { const n = prompt("New folder name"); if (n) act(() => call("POST", "mkdir/" + enc(join(cwd, n)))); };
     $("ink-go").onsubmit = (ev) => { ev.preventDefault(); load($("ink-path").value.replace(/^\/+|\/+$/g, "")); };
     $("ink-hidden").onchange = () => load(cwd);

@@ -132,7 +132,7 @@ class MkdirHandler(FilesHandler):
         self.finish({"path": paths.join(root, parts), **entry})
 
 
-class TransferHandler(FilesHandler):
+class MoveCopyHandler(FilesHandler):
     """move and copy: {"from": PATH, "to": PATH, "overwrite": false}"""
 
     @web.authenticated
@@ -169,3 +169,67 @@ class ChmodHandler(FilesHandler):
         self.finish(
             {"path": paths.join(root, parts), **await self.ask("chmod", root=root, parts=parts, mode=mode)}
         )
+
+
+class TransfersHandler(FilesHandler):
+    """Background transfers: GET the caller's; POST {"kind": "copy"|"move", "from", "to",
+    "overwrite"} or {"kind": "pull", "url", "to", "overwrite"}."""
+
+    @property
+    def transfers(self):
+        return self.settings["transfers"]
+
+    @web.authenticated
+    async def get(self):
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"transfers": [t.public() for t in self.transfers.of_user(self.username)]})
+
+    @web.authenticated
+    async def post(self):
+        body = self.json_body()
+        allowed = {"kind", "to", "overwrite", "url" if body.get("kind") == "pull" else "from"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise web.HTTPError(400, f"unknown field {unknown[0]!r}")
+        overwrite = body.get("overwrite", False)
+        if not isinstance(overwrite, bool):
+            raise web.HTTPError(400, "overwrite: expected true or false")
+        source = body.get("url") if body.get("kind") == "pull" else body.get("from")
+        try:
+            transfer = await self.transfers.submit(
+                self.username, body.get("kind"), source, body.get("to"), overwrite
+            )
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        self.set_status(201)
+        self.finish(transfer.public())
+
+
+class TransferHandler(TransfersHandler):
+    """GET one transfer; POST .../cancel; DELETE a finished one from the list."""
+
+    @web.authenticated
+    async def get(self, transfer_id, action=None):
+        try:
+            self.finish(self.transfers.get(self.username, transfer_id).public())
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+
+    @web.authenticated
+    async def post(self, transfer_id, action=None):
+        if action != "cancel":
+            raise web.HTTPError(404, "no such route")
+        try:
+            self.finish(self.transfers.cancel(self.username, transfer_id).public())
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+
+    @web.authenticated
+    async def delete(self, transfer_id, action=None):
+        if action:
+            raise web.HTTPError(404, "no such route")
+        try:
+            self.transfers.forget(self.username, transfer_id)
+        except StorageError as e:
+            raise web.HTTPError(e.status, str(e)) from None
+        self.set_status(204)

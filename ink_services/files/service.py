@@ -15,6 +15,8 @@ API (stable, versioned under api/v1/; PATH is ``<area>/<path inside it>``, e.g. 
   POST   api/v1/mkdir/PATH            (parents=1)
   POST   api/v1/move  {"from", "to", "overwrite"}     POST api/v1/copy  (the same)
   POST   api/v1/chmod/PATH  {"mode": 0-511}
+  GET    api/v1/transfers   POST api/v1/transfers {"kind": copy|move|pull, "from"|"url", "to"}
+  GET    api/v1/transfers/ID   POST api/v1/transfers/ID/cancel   DELETE api/v1/transfers/ID
   GET    api/v1/shares   POST api/v1/shares {"path", "expires_in"}   DELETE api/v1/shares/ID
 WebDAV (HTTP Basic: hub user name, API token as password): dav/AREA/PATH (dav.py).
 Share links (no login): s/SECRET/ (page), s/SECRET/list/SUB, s/SECRET/files/SUB.
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from tornado import ioloop, web
 
+from ink_core.jsonstore import RecordStore
 from ink_spawner.configurer import (
     credentials_store,
     files_settings,
@@ -53,10 +56,12 @@ from .api import (
     ChmodHandler,
     ListHandler,
     MkdirHandler,
+    MoveCopyHandler,
     PreviewHandler,
     RunNotebookHandler,
     StatHandler,
     TransferHandler,
+    TransfersHandler,
 )
 from .dav import DavHandler
 from .davlocks import LockTable
@@ -70,6 +75,7 @@ from .previewcache import PreviewCache
 from .share_links import PublicShareHandler, ShareHandler, SharesHandler
 from .shares import ShareStore
 from .storage import Storage
+from .transfers import Transfers
 from .uploads import FileHandler, UploadsHandler
 
 
@@ -105,6 +111,7 @@ def make_app(
     max_concurrent_uploads: int,
     limiter=None,
     jobs_url: str = "",
+    transfers=None,
 ) -> web.Application:
     return service_app(
         prefix,
@@ -117,7 +124,9 @@ def make_app(
             ("api/v1/uploads/(.*)", UploadsHandler),
             ("api/v1/mkdir/(.*)", MkdirHandler),
             ("api/v1/preview/(root|fits)/(.*)", PreviewHandler),
-            ("api/v1/(move|copy)", TransferHandler),
+            ("api/v1/(move|copy)", MoveCopyHandler),
+            ("api/v1/transfers", TransfersHandler),
+            ("api/v1/transfers/([^/]+)(?:/(cancel))?", TransferHandler),
             ("api/v1/chmod/(.*)", ChmodHandler),
             ("api/v1/checksum/(.*)", ChecksumHandler),
             ("api/v1/run/(.*)", RunNotebookHandler),
@@ -143,6 +152,7 @@ def make_app(
         flushing={},
         previews=PreviewCache(),
         dav_locks=LockTable(),
+        transfers=transfers,
         rate_limiter=limiter,
         jobs_url=jobs_url,
         template_path=str(Path(__file__).parent / "templates"),
@@ -171,6 +181,12 @@ def main(argv=None):
             return deliver_ticket(store, user, os.path.join(folder, "krb5cc"))
 
     storage = Storage(settings["areas"], ticket_for)
+    transfers = Transfers(
+        storage,
+        RecordStore(service_records(site, "transfers")).records,
+        settings["pull_allow_hosts"],
+        settings["pull_ca_file"],
+    )
     app = make_app(
         storage,
         ShareStore(service_records(site, "shares")),
@@ -179,8 +195,10 @@ def main(argv=None):
         settings["max_concurrent_uploads"],
         RateLimiter(*rate_limit(site)),
         jobs_api_url(site),
+        transfers,
     )
     ioloop.PeriodicCallback(storage.reap_idle, 60_000).start()
+    ioloop.IOLoop.current().add_callback(transfers.resume_all)  # unfinished ones go on
     # bodies up to READ_LIMIT are read and answered (413 past MAX_REQUEST_BODY); an upload's own
     # limit is set from its Content-Length (prepare)
     about = f"; areas {', '.join(storage.areas)}"

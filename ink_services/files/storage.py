@@ -271,6 +271,12 @@ class Storage:
         kind = self.kind_of(request.get("root", ""))
         if "to_root" in request and self.kind_of(request["to_root"]) != kind:
             raise StorageError(409, "cannot move or copy between different kinds of storage here")
+        return await self.call_kind(username, kind, op, **request)
+
+    async def call_kind(self, username: str, kind: str, op: str, **request) -> tuple[dict, int | None]:
+        """An operation of the user's worker of one kind of storage (a pull's root:// reads)."""
+        if kind not in self.adapters:
+            raise StorageError(400, f"this site has no {kind} storage")
         payload = request.pop("payload", None)
 
         def run():

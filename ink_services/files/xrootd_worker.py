@@ -123,8 +123,32 @@ class XRootDWorker(Operations):
         """The entry of a file or a folder (the data comes with op_read)."""
         return self.stat(root, parts)
 
+    @staticmethod
+    def remote(url: str) -> tuple[client.FileSystem, str]:
+        """A root:// URL anywhere (a pull): its server and path, read with the user's ticket."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("root", "roots") or not parsed.hostname or "\x00" in url:
+            raise Refused(400, "url: expected a root:// URL")
+        return client.FileSystem(f"{parsed.scheme}://{parsed.netloc}"), "/" + parsed.path.lstrip("/")
+
+    def op_url_stat(self, url):
+        fs, path = self.remote(url)
+        status, info = fs.stat(path)
+        check(status)
+        if info.flags & StatInfoFlags.IS_DIR:
+            raise Refused(409, "the URL names a folder: fetch its files one by one")
+        return {"size": info.size}
+
+    def op_url_read(self, url, offset, length):
+        self.remote(url)
+        return self.read_url(url, offset, length)
+
     def op_read(self, root, parts, offset, length):
         _, _, url = self.locate(root, parts)
+        return self.read_url(url, offset, length)
+
+    @staticmethod
+    def read_url(url, offset, length):
         f = client.File()
         check(f.open(url, OpenFlags.READ)[0])
         try:

@@ -22,7 +22,9 @@ def test_the_token_page_makes_a_token_for_a_mount(make_hub, unix_users, output_d
     expect(page.locator("#ink-dav-url")).to_have_text(url)
     expect(page.locator("#ink-dav-example")).to_contain_text(f"url={url} user=inkt_alice")
     page.click("#ink-dav-fill")
-    expect(page.locator("#token-scopes")).to_have_value("custom:ink:files:write access:services!service=ink-files")
+    expect(page.locator("#token-scopes")).to_have_value(
+        "custom:ink:files:write access:services!service=ink-files"
+    )
     page.click("#request-token-form button[type=submit]")
     expect(page.locator("#token-result")).to_have_text(re.compile(r"^\w{20,}$"), timeout=20_000)
     token = page.locator("#token-result").inner_text()

@@ -8,16 +8,15 @@ import pwd
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import USERS, kerberos_site, site_config
-from tests.helpers.hub import Hub, login_session
-from tests.helpers.xrootd import XRootD
+from tests.conftest import USERS
+from tests.helpers.hub import login_session
+from tests.helpers.storagehub import start_storage_hub, start_xrootd, stop_xrootd
 
 DAV = "/services/ink-files/dav/"
 SHARED = Path("/srv/inkt-dav-shared")
@@ -28,33 +27,16 @@ PROPFIND_NAMES = (
 
 @pytest.fixture(scope="module")
 def xrootd(kdc):
-    root = Path(tempfile.mkdtemp(prefix="ink-dav-xrootd-"))
-    server = XRootD(root, kdc, USERS).start()
+    server = start_xrootd(kdc)
     yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    stop_xrootd(server)
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
-    SHARED.mkdir(parents=True, exist_ok=True)
-    SHARED.chmod(0o1777)
-    site = kerberos_site(site_config({"type": "local"}), kdc)
-    site["paths"]["profiles"] = str(profiles_dir)
-    site["files"] = {
-        "port": site["files"]["port"],
-        "areas": {
-            "home": "{home}",
-            "shared": str(SHARED),
-            "eos": {"type": "xrootd", "url": xrootd.url("/users/{username}")},
-        },
-        "max_upload": "256M",
-    }
-    # a sync makes one request per file: the test site lets 1,000 files through at once
-    site["api"] = {"rate_per_minute": 60000, "burst": 5000}
-    server = Hub(tmp_path_factory.mktemp("dav-hub"), site).start()
-    for name in USERS:  # a password login gives INK the Kerberos ticket XRootD wants
-        login_session(server, name, unix_users[name], "/services/ink-files/")
+    server = start_storage_hub(
+        tmp_path_factory.mktemp("dav-hub"), unix_users, profiles_dir, kdc, xrootd, SHARED
+    )
     yield server
     server.stop()
     shutil.rmtree(SHARED, ignore_errors=True)
