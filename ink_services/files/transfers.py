@@ -99,6 +99,7 @@ class Transfers:
         self.ca_file = ca_file
         self.tasks: dict[str, asyncio.Task] = {}
         self.cancelled: set[str] = set()
+        self.forgotten: set[str] = set()  # removed from the list while still running
 
     # -- records -----------------------------------------------------------------------------
     def load(self, value) -> Transfer | None:
@@ -108,6 +109,8 @@ class Transfers:
             return None
 
     def save(self, transfer: Transfer) -> None:
+        if transfer.id in self.forgotten:
+            return
         transfer.updated = time.time()
         self.records.put(f"{transfer.user}/{transfer.id}", transfer.public())
 
@@ -157,22 +160,22 @@ class Transfers:
         return transfer
 
     def cancel(self, user: str, transfer_id: str) -> Transfer:
+        """Stop a transfer (an ended one is left as it is)."""
         transfer = self.get(user, transfer_id)
         if transfer.state in FINISHED:
-            raise Refused(
-                409, f"the transfer has already {'ended' if transfer.state != 'done' else 'finished'}"
-            )
+            return transfer
         self.cancelled.add(transfer.id)
-        task = self.tasks.get(transfer.id)
-        if task is None:  # waiting for its turn
+        if transfer.id not in self.tasks:  # waiting for its turn
             transfer.state = "cancelled"
             self.save(transfer)
         return transfer
 
     def forget(self, user: str, transfer_id: str) -> None:
+        """Remove a transfer from the list, cancelling it if it still runs."""
         transfer = self.get(user, transfer_id)
-        if transfer.state not in FINISHED:
-            raise Refused(409, "cancel the transfer first")
+        if transfer.id in self.tasks:
+            self.cancelled.add(transfer.id)
+            self.forgotten.add(transfer.id)
         self.records.delete(f"{user}/{transfer.id}")
 
     # -- running ----------------------------------------------------------------------------------
@@ -231,6 +234,7 @@ class Transfers:
             self.tasks.pop(transfer.id, None)
             self.cancelled.discard(transfer.id)
         self.save(transfer)
+        self.forgotten.discard(transfer.id)
         log.info("transfer %s of %s: %s", transfer.id, transfer.user, transfer.state)
         self.next_of(transfer.user)
 

@@ -29,6 +29,7 @@ EXAMPLES = {
     "job_id": "j20260101-0000abcd",
     "stream": "stdout",
     "share_id": "0123456789abcdef",
+    "transfer_id": "0123456789abcdef",
 }
 # schemathesis's warnings that fail the run: all but validation_mismatch ("most generated data
 # was refused"), which every operation naming a file would raise: a random string is not a path
