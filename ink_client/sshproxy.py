@@ -1,17 +1,26 @@
 """`ink ssh-proxy USER[/SERVER]`: the ProxyCommand that carries an ssh connection to a user's
-SSH node job through the hub, as a websocket authenticated with the stored hub token.
+SSH node job through the hub, authenticated with the stored hub token.
 
-ssh writes to our stdin and reads our stdout; both are relayed as binary websocket messages to
-``sshnode/connect`` under the server's URL, which the hub gives (with per-user origins it is
-on the user's own host, ``http://USER.HUB/user/USER/``). Nothing is printed on stdout but the node's bytes;
-problems go to stderr as one sentence (ssh shows them) and set the exit code.
+It asks the session's server for ``ink/ssh`` (under the server's URL, which the hub gives; with
+per-user origins on the user's own host, ``http://USER.HUB/user/USER/``) with a WebSocket upgrade;
+after the server's 101 the connection carries SSH's own bytes, which the hub's proxy pipes as
+they are and the node hands to sshd: two threads here copy stdin to the socket and the socket to
+stdout. A node of an older INK has no ``ink/ssh`` (404): then the bytes go as binary websocket
+messages to ``sshnode/connect``. Nothing is printed on stdout but the node's bytes; problems go
+to stderr as one sentence (ssh shows them) and set the exit code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import re
+import socket
+import ssl
+import threading
+from urllib.parse import urlsplit
 
 from tornado import httpclient, websocket
 
@@ -91,15 +100,91 @@ async def relay(url: str, token: str) -> None:
         raise api.ClientError(f"the SSH node closed the connection: {conn.close_reason}")
 
 
+STREAM_CHUNK = 256 * 1024
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def stream_connect(url: str, token: str) -> tuple[socket.socket, bytes] | None:
+    """The upgraded connection to ``url`` and any bytes already read past the 101; None when
+    the server has no such endpoint (404)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        sock = socket.create_connection((parts.hostname, port), timeout=30)
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE") or None)
+            sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+    except OSError as e:
+        raise api.ClientError(f"cannot reach the hub: {e.strerror or e}", api.UNAVAILABLE) from None
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: token {token}\r\n\r\n"
+    )
+    sock.sendall(request.encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        data = sock.recv(65536)
+        if not data or len(answer) > 65536:
+            raise api.ClientError("the hub closed the connection", api.UNAVAILABLE)
+        answer += data
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    code = int(lines[0].split()[1]) if len(lines[0].split()) > 1 and lines[0].split()[1].isdigit() else 0
+    if code == 404:
+        sock.close()
+        return None
+    expected = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if code != 101 or fields.get("sec-websocket-accept") != expected:
+        sock.close()
+        raise explain(url, code)
+    sock.settimeout(None)
+    return sock, rest
+
+
+def pipe(sock: socket.socket, first: bytes) -> None:
+    """stdin -> the socket and the socket -> stdout, one thread each, until the node hangs up."""
+
+    def up():
+        try:
+            while data := os.read(0, STREAM_CHUNK):
+                sock.sendall(data)
+            if not isinstance(sock, ssl.SSLSocket):
+                sock.shutdown(socket.SHUT_WR)  # ssh closed its side
+        except OSError:
+            pass
+
+    threading.Thread(target=up, daemon=True).start()
+    out = memoryview(first)
+    try:
+        while True:
+            while out:
+                out = out[os.write(1, out) :]
+            data = sock.recv(STREAM_CHUNK)
+            if not data:
+                return
+            out = memoryview(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return
+    finally:
+        sock.close()
+
+
 def run(hub: str | None, target: str) -> int:
     user, server = parse_target(target)
     c = api.Client(hub, progress=False)
     api.resolve_localhost_names()
     try:
-        url = node_url(c.server_url(user, server))
+        server_url = c.server_url(user, server)
     except api.ClientError as e:
         if e.code == api.AUTH:
             raise api.ClientError(REFUSED_TOKEN, api.AUTH) from None
         raise
-    asyncio.run(relay(url, c.token))
+    connected = stream_connect(server_url.rstrip("/") + "/ink/ssh", c.token)
+    if connected is not None:
+        pipe(*connected)
+        return 0
+    asyncio.run(relay(node_url(server_url), c.token))  # a node of an older INK
     return 0

@@ -53,6 +53,19 @@ def ssh_processes(user: str) -> list[psutil.Process]:
     ]
 
 
+def stream_sshds() -> list[psutil.Process]:
+    """alice's sshds started by her session's own server (ink/ssh), not by the node's app."""
+    found = []
+    for proc in ssh_processes(USER):
+        try:
+            parent = proc.parent()
+            if proc.name() == "sshd" and parent and "jupyterhub.singleuser" in " ".join(parent.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
 @pytest.mark.parametrize("backend", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
 def test_ssh_node_in_a_job(
     backend, request, make_hub, unix_users, output_dir, browser, tmp_path, standard_devpts
@@ -82,8 +95,9 @@ def test_ssh_node_in_a_job(
     assert fingerprint.startswith("SHA256:")
     page.screenshot(path=str(output_dir / f"sshnode-page-{backend}.png"))
     # a web page cannot open the node's websocket with alice's cookies
-    ws_url = re.sub("^http", "ws", hub.user_url(USER)) + "sshnode/connect"
-    assert page.evaluate(BROWSER_WEBSOCKET, ws_url) == "closed"
+    ws_url = re.sub("^http", "ws", hub.user_url(USER))
+    assert page.evaluate(BROWSER_WEBSOCKET, ws_url + "sshnode/connect") == "closed"
+    assert page.evaluate(BROWSER_WEBSOCKET, ws_url + "ink/ssh") == "closed"
 
     laptop = Laptop(tmp_path / "laptop", hub, token, stanza)
     alias = f"ink-{USER}"
@@ -112,6 +126,17 @@ def test_ssh_node_in_a_job(
     assert hashlib.sha256(back.read_bytes()).hexdigest() == made.stdout.split()[0]
     who = laptop.ssh(alias, "echo on $(hostname) as $(id -un)")
     assert who.stdout == f"on {socket.gethostname()} as {USER}\n"
+    # no relay on the node: the session's server hands the connection itself to sshd
+    held = subprocess.Popen(
+        ["ssh", "-F", str(laptop.config), alias, "sleep 8"], env=laptop.env, stdin=subprocess.DEVNULL
+    )
+    try:
+        handed = wait_for(lambda: stream_sshds(), 20, what="an sshd of the stream")
+        for sshd in handed:
+            assert os.readlink(f"/proc/{sshd.pid}/fd/0").startswith("socket:")
+            assert os.readlink(f"/proc/{sshd.pid}/fd/1") == os.readlink(f"/proc/{sshd.pid}/fd/0")
+    finally:
+        held.wait(30)
 
     # an interactive terminal
     tty = laptop.ssh("-tt", alias, "tty")

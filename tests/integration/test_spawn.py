@@ -43,6 +43,19 @@ def test_local_spawn_runs_as_user_and_stops(make_hub):
     spawn_and_wait(hub, "inkt_bob", token)
     r = reach_server(hub, "inkt_bob", token)
     assert r.status_code == 200, r.text
+    # a JupyterLab session serves no SSH stream: that is the SSH node app's alone
+    r = requests.get(
+        hub.user_url("inkt_bob") + "ink/ssh",
+        headers={
+            "Authorization": f"token {token}",
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 404
     procs = job_processes("inkt_bob")
     assert procs, "the job wrapper runs as the user"
     tree = procs[0].children(recursive=True)
