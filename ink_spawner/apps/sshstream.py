@@ -18,7 +18,6 @@ import asyncio
 import base64
 import hashlib
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -66,10 +65,10 @@ class SshStreamHandler(JupyterHandler):
         fd = os.dup(stream.socket.fileno())
         stream.close()  # the server lets go of the connection: it is sshd's alone
         try:
-            proc = subprocess.Popen(argv, stdin=fd, stdout=fd, start_new_session=True)
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=fd, stdout=fd, start_new_session=True)
         finally:
             os.close(fd)
-        await asyncio.get_running_loop().run_in_executor(None, proc.wait)
+        await proc.wait()  # reaped by asyncio's child watcher, not a thread of the server's pool
 
 
 async def relay_tls(stream: SSLIOStream, argv: list[str]) -> None:
