@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.helpers.hub import spawn_and_wait
+from tests.helpers.sshclient import Laptop
 
 USER = "inkt_alice"
 
@@ -82,3 +83,27 @@ def test_jobs_speak_tls_with_the_hubs_certificates(make_hub, unix_users, request
     # the hub keeps no copy of the user's key
     state = Path(hub.site["paths"]["state"]) / "internal-ssl"
     assert not [p for p in state.rglob("*") if p.is_file() and p.read_bytes() == key[0].read_bytes()]
+
+
+def test_the_ssh_node_over_internal_ssl(make_hub, unix_users, tmp_path):
+    """With TLS to the job the session's server cannot hand the connection to sshd: it relays
+    the TLS stream once (ink_spawner/apps/sshstream.py); ssh and scp work the same."""
+    hub = make_hub({"type": "local"}, adjust=internal_ssl)
+    token = hub.user_token(USER)
+    spawn_and_wait(hub, USER, token, {"app": "sshnode"})
+    alias = f"ink-{USER}"
+    stanza = (
+        f"Host {alias}\n    User {USER}\n    HostKeyAlias {alias}\n"
+        f"    ProxyCommand ink --hub {hub.url} ssh-proxy {USER}\n"
+    )
+    laptop = Laptop(tmp_path / "laptop", hub, token, stanza)
+    ran = laptop.ssh(alias, "id -un; head -c 3000000 /dev/urandom | sha256sum")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[0] == USER
+    sent = tmp_path / "laptop" / "up.bin"
+    sent.write_bytes(bytes(range(256)) * 4096)
+    assert laptop.scp(str(sent), f"{alias}:tls-up.bin").returncode == 0
+    home = Path(pwd.getpwnam(USER).pw_dir)
+    assert (home / "tls-up.bin").read_bytes() == sent.read_bytes()
+    (home / "tls-up.bin").unlink()
+    assert "=> https://127.0.0.1:" in hub.log_text()  # the route to the job was TLS
