@@ -1,5 +1,5 @@
-"""Background transfers of the file service through a real hub, as real Unix users: a 1 GiB copy
-POSIX -> XRootD with its progress in Chromium that survives a restart of the file service, moves
+"""Background transfers of the file service through a real hub, as real Unix users: a big copy
+POSIX -> XRootD (2 GiB) with its progress in Chromium that survives a restart of the file service, moves
 and folder copies between kinds, pulls of https:// and root:// URLs, cancel, and refusals."""
 
 import http.server
@@ -174,7 +174,9 @@ def test_a_big_copy_to_xrootd_shows_progress_and_survives_a_restart(
     source = home("inkt_alice") / "big.bin"
     target = xrootd.data / "users" / "inkt_alice" / "big.bin"
     target.unlink(missing_ok=True)
-    make_file("inkt_alice", source, 1024)
+    # 2 GiB: room to see the bar move twice and kill the service before the copy ends, on a
+    # machine twice as fast as this one too
+    make_file("inkt_alice", source, 2048)
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     login(page, hub, "inkt_alice", unix_users["inkt_alice"], output_dir, "alice")
     page.goto(f"{hub.url}/services/ink-files/#home")
@@ -203,7 +205,7 @@ def test_a_big_copy_to_xrootd_shows_progress_and_survives_a_restart(
     log = hub.log_text()
     assert "resuming 1 unfinished transfers" in log
     assert "continues from" in log  # it did not start again from byte 0
-    assert target.stat().st_size == source.stat().st_size == 1 << 30
+    assert target.stat().st_size == source.stat().st_size == 2 << 30
     r = api(hub, "GET", "checksum/eos/big.bin?algorithm=adler32", alice)
     assert r.status_code == 200 and r.json()["value"] == adler32(source)
     assert not list(target.parent.glob(".ink-upload-*"))  # no partial file left behind
