@@ -103,7 +103,7 @@ async def relay(url: str, token: str) -> None:
         raise api.ClientError(f"the SSH node closed the connection: {conn.close_reason}")
 
 
-STREAM_CHUNK = 256 * 1024
+STREAM_CHUNK = 1024 * 1024
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -158,7 +158,7 @@ def pipe(sock: socket.socket, first: bytes) -> None:
         sock.setblocking(False)
         for fd in (0, 1):  # fewer, larger moves (the default pipe holds 64 KiB)
             try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, STREAM_CHUNK * 4)
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, STREAM_CHUNK)
             except OSError:
                 pass
 
