@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import hashlib
 import os
 import re
@@ -152,8 +151,11 @@ def pipe(sock: socket.socket, first: bytes) -> None:
     Where ssh gave pipes and the connection is plain TCP, the kernel moves the bytes (splice):
     they never pass through this process."""
     plain = not isinstance(sock, ssl.SSLSocket)
-    kernel = plain and is_pipe(0) and is_pipe(1)
+    # splice is Linux's; a Mac or Windows laptop copies in this process
+    kernel = plain and hasattr(os, "splice") and is_pipe(0) and is_pipe(1)
     if kernel:
+        import fcntl
+
         # a blocking TCP splice waits to fill its whole count: never for an interactive stream
         sock.setblocking(False)
         for fd in (0, 1):  # fewer, larger moves (the default pipe holds 64 KiB)

@@ -1,6 +1,11 @@
 """The SSH node's parts that need no job: the proxy's URL and errors, sshd's config, the page."""
 
 import getpass
+import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -145,3 +150,33 @@ def test_terminal_warning_follows_the_devpts_in_use(mounts, warned, tmp_path):
     fake = tmp_path / "mounts"
     fake.write_text(mounts)
     assert bool(sshnode.pty_problem(str(fake))) == warned
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["splice", "copying (no splice: a Mac)"])
+def test_the_proxy_pipes_both_ways_until_the_node_hangs_up(kernel):
+    """ink ssh-proxy's two directions, as ssh runs it (pipes on stdin and stdout): what the node
+    sent with its 101 comes first, stdin reaches the node, and closing stdin ends the stream."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def echo():
+        conn, _ = server.accept()
+        conn.sendall(b"SSH-2.0-node\r\n")
+        while data := conn.recv(65536):
+            conn.sendall(data)
+        conn.close()
+
+    threading.Thread(target=echo, daemon=True).start()
+    code = (
+        "import os, socket\n"
+        + ("" if kernel else "del os.splice\n")
+        + "from ink_client.sshproxy import pipe\n"
+        + f"pipe(socket.create_connection(('127.0.0.1', {server.getsockname()[1]})), b'early ')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    payload = os.urandom(3 << 20)
+    out, _ = proc.communicate(payload, timeout=60)
+    assert proc.returncode == 0
+    assert out == b"early SSH-2.0-node\r\n" + payload
+    server.close()
