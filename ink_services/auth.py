@@ -8,6 +8,8 @@ from jupyterhub.utils import url_path_join
 from tornado import httpclient, web
 from tornado.log import app_log, gen_log
 
+from ink_core.errors import Refused
+
 
 class TokenRequestsSkipXsrf:
     """XSRF protects browser forms; a request that carries a token is not one (a cross-site
@@ -29,14 +31,23 @@ def redacted_path(path: str) -> str:
 
 
 class JsonErrors:
-    """Errors as {"status", "message"} JSON, with the handler's own message, never a traceback."""
+    """Errors as {"status", "message"} JSON, with the handler's own message, never a traceback.
+    A ``Refused`` (ink_core.errors) that reaches tornado is answered with its own status."""
+
+    def send_error(self, status_code=500, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, Refused):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)
 
     def _request_summary(self) -> str:  # what tornado's own warnings print about the request
         return f"{self.request.method} {redacted_path(self.request.path)} ({self.request.remote_ip})"
 
     def log_exception(self, typ, value, tb):
         """tornado's, without the request's repr (its URI and headers) on unexpected errors."""
-        if isinstance(value, web.HTTPError):
+        if isinstance(value, Refused):
+            gen_log.warning("%d %s: %s", value.status, self._request_summary(), value)
+        elif isinstance(value, web.HTTPError):
             if value.log_message:
                 fmt = "%d %s: " + value.log_message
                 gen_log.warning(fmt, value.status_code, self._request_summary(), *value.args)
@@ -48,6 +59,8 @@ class JsonErrors:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:
             reason = exc.log_message
+        elif isinstance(exc, Refused):
+            reason = str(exc)
         self.set_header("Content-Type", "application/json")
         for name, value in getattr(exc, "headers", {}).items():
             self.set_header(name, value)

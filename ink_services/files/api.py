@@ -195,12 +195,9 @@ class TransfersHandler(FilesHandler):
         if not isinstance(overwrite, bool):
             raise web.HTTPError(400, "overwrite: expected true or false")
         source = body.get("url") if body.get("kind") == "pull" else body.get("from")
-        try:
-            transfer = await self.transfers.submit(
-                self.username, body.get("kind"), source, body.get("to"), overwrite
-            )
-        except StorageError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        transfer = await self.transfers.submit(
+            self.username, body.get("kind"), source, body.get("to"), overwrite
+        )
         self.set_status(201)
         self.finish(transfer.public())
 
@@ -210,26 +207,17 @@ class TransferHandler(TransfersHandler):
 
     @web.authenticated
     async def get(self, transfer_id, action=None):
-        try:
-            self.finish(self.transfers.get(self.username, transfer_id).public())
-        except StorageError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        self.finish(self.transfers.get(self.username, transfer_id).public())
 
     @web.authenticated
     async def post(self, transfer_id, action=None):
         if action != "cancel":
             raise web.HTTPError(404, "no such route")
-        try:
-            self.finish(self.transfers.cancel(self.username, transfer_id).public())
-        except StorageError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        self.finish(self.transfers.cancel(self.username, transfer_id).public())
 
     @web.authenticated
     async def delete(self, transfer_id, action=None):
         if action:
             raise web.HTTPError(404, "no such route")
-        try:
-            self.transfers.forget(self.username, transfer_id)
-        except StorageError as e:
-            raise web.HTTPError(e.status, str(e)) from None
+        self.transfers.forget(self.username, transfer_id)
         self.set_status(204)

@@ -30,8 +30,9 @@ from ..ratelimit import check_rate
 from ..scopes import require_scope
 from . import davxml, paths
 from .davlocks import LockError, LockTable, parse_if, strong, submitted_tokens, timeout_of
-from .handler import BYTES_IN, MAX_REQUEST_BODY, UPLOADS, FilesHandler, log
+from .handler import MAX_REQUEST_BODY, FilesHandler
 from .storage import StorageError
+from .uploads import StreamedUpload
 
 READS = ("GET", "HEAD", "OPTIONS", "PROPFIND")
 WRITES = ("PUT", "DELETE", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK")
@@ -94,20 +95,8 @@ class DavHandler(FilesHandler):
         return super().finish(chunk)
 
     async def data_received(self, chunk: bytes):
-        upload = self.upload
-        if upload is not None:
-            if "error" in upload:
-                return
-            if upload["offset"] + len(chunk) > self.settings["max_upload"]:
-                upload["error"] = web.HTTPError(413, "the file is larger than this site's upload limit")
-                return
-            try:
-                await upload["writer"].write(upload["offset"], chunk)
-            except (OSError, StorageError) as e:
-                upload["error"] = e
-                return
-            upload["offset"] += len(chunk)
-            BYTES_IN.inc(len(chunk))
+        if self.upload is not None:
+            await self.upload.receive(chunk)
         elif self.request.method != "PUT" and self.refusal is None:
             self.body += chunk
             if len(self.body) > MAX_REQUEST_BODY:
@@ -155,8 +144,13 @@ class DavHandler(FilesHandler):
         return self.base + "/".join(names) + ("/" if is_dir and names else "")
 
     def key(self, root: str, parts: list[str]) -> tuple:
-        """Where the entry really is: the lock table's key."""
-        return (self.storage.url_of(self.username, root, []), *parts)
+        """Where the entry really is: the lock table's key (each area's location looked up once
+        per request)."""
+        if not hasattr(self, "_locations"):
+            self._locations = {}
+        if root not in self._locations:
+            self._locations[root] = self.storage.url_of(self.username, root, [])
+        return (self._locations[root], *parts)
 
     @property
     def locks(self) -> LockTable:
@@ -273,68 +267,36 @@ class DavHandler(FilesHandler):
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.settings["max_upload"]:
             raise web.HTTPError(413, "the file is larger than this site's upload limit")
-        active = self.settings["active_uploads"]
-        if active.get(self.username, 0) >= self.settings["max_concurrent_uploads"]:
-            raise AnswerError(429, "too many uploads at once: wait for one to finish", {"Retry-After": "2"})
+        StreamedUpload.check_room(self)
         upload_id = secrets.token_urlsafe(16)
         try:
             writer = await self.storage.writer(self.username, root, parts, upload_id)
         except StorageError as e:
             raise web.HTTPError(409 if e.status == 404 else e.status, str(e)) from None
-        active[self.username] = active.get(self.username, 0) + 1
-        UPLOADS.inc()
-        self.upload = {"root": root, "parts": parts, "upload_id": upload_id, "writer": writer, "offset": 0}
-        self.upload["existed"] = entry is not None
+        self.upload = StreamedUpload(self, root, parts, upload_id, writer, 0, self.settings["max_upload"])
+        self.upload.existed = entry is not None
 
     async def put(self, user_path=""):
         if self.refusal is not None:
             raise self.refusal
         upload = self.upload
-        try:
-            error = upload.get("error")
-            if error is None:
-                try:
-                    await upload["writer"].sync()
-                except (OSError, StorageError) as e:
-                    error = e
-        finally:
-            self.release_upload()
-        where = {k: upload[k] for k in ("root", "parts", "upload_id")}
-        if error is not None:
-            await self.storage.request(self.username, "abort", **where)
-            if isinstance(error, web.HTTPError):
-                raise error
-            log.error("WebDAV upload of %s failed: %s", self.username, error)
-            raise web.HTTPError(
-                getattr(error, "status", 500), "the upload could not be written; it was removed"
-            )
-        entry = await self.ask("commit", **where, overwrite=True)
+        await upload.finish()
+        entry = await self.ask("commit", **upload.where, overwrite=True)
         self.set_header("ETag", davxml.etag(entry))
-        self.set_status(204 if upload["existed"] else 201)
+        self.set_status(204 if upload.existed else 201)
         self.finish()
-
-    def release_upload(self):
-        upload = self.upload
-        if upload is not None and "writer" in upload:
-            upload.pop("writer").close()
-            active = self.settings["active_uploads"]
-            active[self.username] = max(0, active.get(self.username, 1) - 1)
-            UPLOADS.dec()
 
     def on_connection_close(self):
         """A dropped upload leaves nothing: WebDAV has no resume (the files API has)."""
         upload = self.upload
-        if upload is not None and "writer" in upload:
-            self.release_upload()
-            where = {k: upload[k] for k in ("root", "parts", "upload_id")}
-            self.storage_task(self.storage.request(self.username, "abort", **where))
-
-    def storage_task(self, coroutine):
-        task = asyncio.ensure_future(coroutine)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if upload is not None and upload.writer is not None:
+            upload.release()
+            task = asyncio.ensure_future(self.storage.request(self.username, "abort", **upload.where))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def on_finish(self):
-        self.release_upload()
+        if self.upload is not None:
+            self.upload.release()
 
     def check_body(self):
         if self.refusal is not None:
@@ -433,10 +395,7 @@ class DavHandler(FilesHandler):
             self.set_header("Content-Type", "application/xml; charset=utf-8")
             self.finish(davxml.error("propfind-finite-depth"))
             return
-        try:
-            mode, names = davxml.propfind_request(bytes(self.body))
-        except davxml.BadXml as e:
-            raise web.HTTPError(400, str(e)) from None
+        mode, names = davxml.propfind_request(bytes(self.body))
         want_dead = mode != "prop" or any(ns != davxml.DAV for ns, _ in names)
         target = self.target(user_path)
         if target is None:  # the folder of areas
@@ -456,6 +415,7 @@ class DavHandler(FilesHandler):
         self.start_multistatus()
         self.write_entry(root, parts, entry, mode, names)
         if depth == "1" and entry["type"] == "dir":
+            live = self.locks.live()  # once for the whole listing
             cursor = ""
             while True:
                 await self.flush()
@@ -464,7 +424,7 @@ class DavHandler(FilesHandler):
                 )
                 for member in page["entries"]:
                     if member["type"] in ("file", "dir"):
-                        self.write_entry(root, [*parts, member["name"]], member, mode, names)
+                        self.write_entry(root, [*parts, member["name"]], member, mode, names, live)
                 cursor = page["cursor"]
                 if not cursor:
                     break
@@ -475,18 +435,16 @@ class DavHandler(FilesHandler):
         self.set_header("Content-Type", "application/xml; charset=utf-8")
         self.write(f'{davxml.HEAD}<D:multistatus xmlns:D="DAV:">')
 
-    def write_entry(self, root, parts, entry, mode, names):
-        locks = self.locks.covering(self.key(root, parts)) if self.locks.locks else []
+    def write_entry(self, root, parts, entry, mode, names, live_locks=None):
+        live = self.locks.live() if live_locks is None else live_locks
+        locks = [lock for lock in live if lock.covers(self.key(root, parts))] if live else []
         href = self.href(root, parts, entry["type"] == "dir")
         self.write(davxml.propfind_entry(href, entry, mode, names, davxml.lockdiscovery(locks)))
 
     async def proppatch(self, user_path=""):
         self.check_body()
         root, parts = self.in_area(user_path)
-        try:
-            changes = davxml.proppatch_request(bytes(self.body))
-        except davxml.BadXml as e:
-            raise web.HTTPError(400, str(e)) from None
+        changes = davxml.proppatch_request(bytes(self.body))
         entry = await self.existing(root, parts)
         await self.writable(root, parts, entry)
         protected = {(ns, name) for _, ns, name, _ in changes if ns == davxml.DAV}
@@ -523,10 +481,7 @@ class DavHandler(FilesHandler):
     async def lock(self, user_path=""):
         self.check_body()
         root, parts = self.in_area(user_path)
-        try:
-            info = davxml.lockinfo_request(bytes(self.body))
-        except davxml.BadXml as e:
-            raise web.HTTPError(400, str(e)) from None
+        info = davxml.lockinfo_request(bytes(self.body))
         timeout = timeout_of(self.request.headers.get("Timeout", ""))
         entry = await self.entry(root, parts)
         key = self.key(root, parts)

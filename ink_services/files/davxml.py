@@ -12,6 +12,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import ElementTree
 
+from ink_core.errors import Refused
+
 DAV = "DAV:"
 HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
 LIVE = (
@@ -47,8 +49,11 @@ STATUS = {
 }
 
 
-class BadXml(ValueError):
+class BadXml(Refused):
     """The request's XML body is not what the method takes (400)."""
+
+    def __init__(self, message: str):
+        super().__init__(400, message)
 
 
 def parse(body: bytes) -> Element | None:

@@ -23,6 +23,80 @@ from .protocol import PARTIAL_PREFIX
 from .storage import StorageError
 
 
+class StreamedUpload:
+    """A request body on its way into an upload's partial file (the files API's PUT and
+    WebDAV's): the user's count of uploads at once, bytes written at their offset, and the end:
+    synced, or on any failure the partial file removed and the failure answered."""
+
+    def __init__(self, handler: FilesHandler, root, parts, upload_id: str, writer, offset: int, limit: int):
+        self.settings, self.storage, self.username = handler.settings, handler.storage, handler.username
+        self.root, self.parts, self.id = root, parts, upload_id
+        self.writer, self.offset, self.limit, self.error = writer, offset, limit, None
+        active = self.settings["active_uploads"]
+        active[self.username] = active.get(self.username, 0) + 1
+        UPLOADS.inc()
+
+    @staticmethod
+    def check_room(handler: FilesHandler) -> None:
+        if (
+            handler.settings["active_uploads"].get(handler.username, 0)
+            >= handler.settings["max_concurrent_uploads"]
+        ):
+            raise AnswerError(429, "too many uploads at once: wait for one to finish", {"Retry-After": "2"})
+
+    @property
+    def where(self) -> dict:
+        return {"root": self.root, "parts": self.parts, "upload_id": self.id}
+
+    async def receive(self, chunk: bytes) -> None:
+        if self.error is not None:
+            return
+        if self.offset + len(chunk) > self.limit:
+            self.error = web.HTTPError(413, "the file is larger than this site's upload limit")
+            return
+        try:
+            await self.writer.write(self.offset, chunk)
+        except (OSError, StorageError) as e:
+            self.error = e
+            return
+        self.offset += len(chunk)
+        BYTES_IN.inc(len(chunk))
+
+    async def finish(self) -> None:
+        """Everything received is in the partial file; else it is removed and the failure raised
+        (disk full or quota: 507; nothing half-written stays behind)."""
+        error = self.error
+        try:
+            if error is None:
+                try:
+                    await self.writer.sync()
+                except (OSError, StorageError) as e:
+                    error = e
+        finally:
+            self.release()
+        if error is None:
+            return
+        await self.storage.request(self.username, "abort", **self.where)
+        if isinstance(error, web.HTTPError):
+            raise error
+        if (
+            getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            or getattr(error, "status", 0) == 507
+        ):
+            raise web.HTTPError(507, "the disk or your quota is full: the upload was removed")
+        log.error("upload of %s failed: %s", self.username, error)
+        raise web.HTTPError(500, "the upload could not be written; it was removed")
+
+    def release(self) -> None:
+        """The writer closed and the user's count lowered (once)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            active = self.settings["active_uploads"]
+            active[self.username] = max(0, active.get(self.username, 1) - 1)
+            UPLOADS.dec()
+
+
 @web.stream_request_body
 class FileHandler(FilesHandler):
     """Download (GET/HEAD), streamed upload (PUT), delete (DELETE)."""
@@ -118,9 +192,7 @@ class FileHandler(FilesHandler):
             start, total = 0, length
         if total > limit:
             raise web.HTTPError(413, f"the file is larger than this site's upload limit of {limit} bytes")
-        active = self.settings["active_uploads"]
-        if active.get(self.username, 0) >= self.settings["max_concurrent_uploads"]:
-            raise web.HTTPError(429, "too many uploads at once: wait for one to finish")
+        StreamedUpload.check_room(self)
         await settle(self.settings, upload_id)
         try:
             writer = await self.storage.writer(self.username, root, parts, upload_id)
@@ -134,74 +206,39 @@ class FileHandler(FilesHandler):
                 {"X-Ink-Received": str(writer.size)},
                 received=writer.size,
             )
-        active[self.username] = active.get(self.username, 0) + 1
-        UPLOADS.inc()
-        self.upload = {"root": root, "parts": parts, "id": upload_id, "writer": writer}
-        self.upload.update(offset=start, total=total)
+        self.upload = StreamedUpload(self, root, parts, upload_id, writer, start, total)
+        self.upload.total = total
 
     async def data_received(self, chunk: bytes):
-        upload = self.upload
-        if upload is None or "error" in upload:
-            return
-        try:
-            await upload["writer"].write(upload["offset"], chunk)
-        except (OSError, StorageError) as e:
-            upload["error"] = e
-            return
-        upload["offset"] += len(chunk)
-        BYTES_IN.inc(len(chunk))
+        if self.upload is not None:
+            await self.upload.receive(chunk)
 
     async def put(self, user_path):
         if self.refusal is not None:
             raise self.refusal
         upload = self.upload
-        try:
-            error = upload.get("error")
-            if error is None:
-                try:
-                    await upload["writer"].sync()
-                except (OSError, StorageError) as e:
-                    error = e
-        finally:
-            self.release_upload()
-        kwargs = {"root": upload["root"], "parts": upload["parts"], "upload_id": upload["id"]}
-        if error is not None:  # disk full, quota: nothing half-written stays behind
-            await self.storage.request(self.username, "abort", **kwargs)
-            if (
-                getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-                or getattr(error, "status", 0) == 507
-            ):
-                raise web.HTTPError(507, "the disk or your quota is full: the upload was removed")
-            log.error("upload of %s failed: %s", self.username, error)
-            raise web.HTTPError(500, "the upload could not be written; it was removed")
-        if upload["offset"] < upload["total"]:
+        await upload.finish()
+        if upload.offset < upload.total:
             self.set_status(202)
-            self.finish({"upload": upload["id"], "received": upload["offset"], "total": upload["total"]})
+            self.finish({"upload": upload.id, "received": upload.offset, "total": upload.total})
             return
-        entry = await self.ask("commit", **kwargs, overwrite=self.flag("overwrite"))
+        entry = await self.ask("commit", **upload.where, overwrite=self.flag("overwrite"))
         self.set_status(201)
-        self.finish({"path": paths.join(upload["root"], upload["parts"]), **entry})
-
-    def release_upload(self):
-        upload = self.upload
-        if upload is not None and "writer" in upload:
-            upload.pop("writer").close()
-            active = self.settings["active_uploads"]
-            active[self.username] = max(0, active.get(self.username, 1) - 1)
-            UPLOADS.dec()
+        self.finish({"path": paths.join(upload.root, upload.parts), **entry})
 
     def on_connection_close(self):
         # the partial file stays, to resume from; what a writer still holds goes into it first
         upload = self.upload
-        if upload is not None and "writer" in upload and hasattr(upload["writer"], "flush"):
+        if upload is not None and upload.writer is not None and hasattr(upload.writer, "flush"):
             flushing = self.settings["flushing"]
-            task = asyncio.ensure_future(upload["writer"].flush())
-            flushing[upload["id"]] = task
-            task.add_done_callback(lambda _: flushing.pop(upload["id"], None))
-        self.release_upload()
+            task = asyncio.ensure_future(upload.writer.flush())
+            flushing[upload.id] = task
+            task.add_done_callback(lambda _: flushing.pop(upload.id, None))
+        self.on_finish()
 
     def on_finish(self):
-        self.release_upload()
+        if self.upload is not None:
+            self.upload.release()
 
 
 async def settle(settings, upload_id: str) -> None:

@@ -26,20 +26,11 @@ from tests.helpers.hub import Hub, login_session, service_records
 from tests.helpers.net import wait_for
 from tests.helpers.samples import fits_bomb, fits_file, root_file
 from tests.helpers.users import ensure_user, remove_user
-from tests.helpers.xrootd import SERVER_USER, XRootD
+from tests.helpers.xrootd import SERVER_USER
 
 API = "/services/ink-files/api/v1/"
 SHARED = Path("/srv/inkt-files-shared")
 TINY = Path("/srv/inkt-files-tiny")  # a 1 MiB tmpfs: a full disk
-
-
-@pytest.fixture(scope="module")
-def xrootd(kdc):
-    root = Path(tempfile.mkdtemp(prefix="ink-xrootd-"))
-    server = XRootD(root, kdc, USERS).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +61,6 @@ def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
     server.stop()
     subprocess.run(["umount", str(TINY)], check=False)
     shutil.rmtree(SHARED, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def tokens(hub):
-    return {name: hub.user_token(name) for name in USERS}
 
 
 @pytest.fixture(params=["home", "eos"])

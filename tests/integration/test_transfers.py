@@ -18,10 +18,9 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.conftest import USERS
 from tests.helpers.browser import login
 from tests.helpers.net import free_port, wait_for
-from tests.helpers.storagehub import start_storage_hub, start_xrootd, stop_xrootd
+from tests.helpers.storagehub import start_storage_hub
 
 API = "/services/ink-files/api/v1/"
 SHARED = Path("/srv/inkt-transfers-shared")
@@ -92,13 +91,6 @@ def https_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def xrootd(kdc):
-    server = start_xrootd(kdc)
-    yield server
-    stop_xrootd(server)
-
-
-@pytest.fixture(scope="module")
 def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd, https_server):
     server = start_storage_hub(
         tmp_path_factory.mktemp("transfers-hub"),
@@ -112,11 +104,6 @@ def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd, https_server):
     )
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def tokens(hub):
-    return {name: hub.user_token(name) for name in USERS}
 
 
 def home(name) -> Path:

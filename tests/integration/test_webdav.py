@@ -14,22 +14,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import USERS
 from tests.helpers.hub import login_session
-from tests.helpers.storagehub import start_storage_hub, start_xrootd, stop_xrootd
+from tests.helpers.storagehub import start_storage_hub
 
 DAV = "/services/ink-files/dav/"
 SHARED = Path("/srv/inkt-dav-shared")
 PROPFIND_NAMES = (
     b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/><resourcetype/></prop></propfind>'
 )
-
-
-@pytest.fixture(scope="module")
-def xrootd(kdc):
-    server = start_xrootd(kdc)
-    yield server
-    stop_xrootd(server)
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +32,6 @@ def hub(tmp_path_factory, unix_users, profiles_dir, kdc, xrootd):
     yield server
     server.stop()
     shutil.rmtree(SHARED, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def tokens(hub):
-    return {name: hub.user_token(name) for name in USERS}
 
 
 def home(name) -> Path:
