@@ -17,6 +17,8 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
+from ink_client import api
+from ink_client.sshproxy import stream_connect
 from tests.helpers.browser import login
 from tests.helpers.devpts import devpts_mounted
 from tests.helpers.hub import spawn_and_wait
@@ -158,9 +160,18 @@ def test_ssh_node_in_a_job(
     refused = wrong.ssh(alias, "id -un")
     assert refused.returncode == 255 and "refused the token" in refused.stderr
     assert USER not in refused.stdout
-    bob = Laptop(tmp_path / "bob", hub, hub.user_token("inkt_bob"), stanza)
+    bob_token = hub.user_token("inkt_bob")
+    bob = Laptop(tmp_path / "bob", hub, bob_token, stanza)
     refused = bob.ssh(alias, "id -un")
     assert refused.returncode == 255 and USER not in refused.stdout
+    # bob (or no one) asking alice's server for her stream directly gets no sshd
+    api.resolve_localhost_names()
+    before = {p.pid for p in stream_sshds()}
+    for attacker in (bob_token, ""):
+        with pytest.raises(api.ClientError) as turned_away:
+            stream_connect(hub.user_url(USER) + "ink/ssh", attacker)
+        assert turned_away.value.code == api.AUTH, turned_away.value
+    assert {p.pid for p in stream_sshds()} <= before
 
     # nothing of the node listens on TCP
     procs = ssh_processes(USER)
